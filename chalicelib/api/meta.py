@@ -1,0 +1,13 @@
+"""The API's description of itself."""
+from chalice import Blueprint, Response
+
+from chalicelib.api.routing import ApiRequest, api_route
+
+bp = Blueprint(__name__)
+
+
+@api_route(bp, "/v1/openapi.json", "GET", summary="This OpenAPI 3.1 document", auth="public", tag="meta")
+def openapi_json(req: ApiRequest) -> Response:
+    from chalicelib.api.openapi import openapi_document  # built on first ask, not at cold start
+
+    return Response(body=openapi_document(), headers={"Content-Type": "application/json"})

@@ -1,0 +1,147 @@
+"""How a route is declared, once, for both Chalice and the OpenAPI document.
+
+`api_route` registers a thin handler with Chalice and records its contract (auth, request and
+response models, query model, error statuses) for chalicelib/api/openapi.py. Around every handler
+it does what no handler should repeat: authentication, the body size and media type, parsing
+through the request model, and mapping domain errors to problem+json.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from chalice import Response
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.bootstrap import services
+from chalicelib.domain.records import Brand
+from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from chalicelib.observability import logger
+
+Auth = Literal["public", "operator", "brand", "optional-brand"]
+MAX_BODY_BYTES = 64 * 1024
+JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    summary: str
+    auth: Auth
+    status: int
+    request: type[BaseModel] | None
+    response: type[BaseModel] | None
+    query: type[BaseModel] | None
+    errors: tuple[int, ...]
+    tag: str
+
+
+ROUTES: list[RouteSpec] = []
+
+
+@dataclass
+class ApiRequest:
+    """What a handler needs from the request, already checked."""
+    raw: Any
+    brand: Brand | None = None
+    body: Any = None
+    query: Any = None
+    path: dict[str, str] = field(default_factory=dict)
+
+
+def problem_response(error: LivedropError) -> Response:
+    body = {"type": error.type, "title": error.title, "status": error.status, "detail": error.detail}
+    body.update({key: value for key, value in error.extra.items() if value is not None})
+    return Response(body=body, status_code=error.status, headers={"Content-Type": "application/problem+json"})
+
+
+def invalid_input(error: ValidationError, where: str) -> InvalidInput:
+    errors = []
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "json_invalid":
+            errors.append({"field": "body", "message": "malformed JSON: " + item["msg"]})
+        else:
+            errors.append({"field": location or where, "message": item["msg"]})
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return InvalidInput(detail, errors)
+
+
+def bearer_token(request) -> str | None:
+    header = request.headers.get("authorization") or ""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def parse_body(request, model: type[BaseModel]) -> BaseModel:
+    raw = request.raw_body or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    content_type = request.headers.get("content-type")
+    if content_type and not JSON_TYPE.match(content_type):
+        raise UnsupportedMediaType(f"send application/json, not {content_type}")
+    try:
+        return model.model_validate_json(raw or b"")
+    except ValidationError as error:
+        raise invalid_input(error, "body") from None
+
+
+def parse_query(request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query_params or {}))
+    except ValidationError as error:
+        raise invalid_input(error, "query") from None
+
+
+def authenticate(request, auth: Auth) -> Brand | None:
+    token = bearer_token(request)
+    if auth == "operator":
+        services().brands.authorize_operator(token)
+        return None
+    if auth == "brand" or (auth == "optional-brand" and request.headers.get("authorization")):
+        return services().brands.authenticate(token)
+    return None
+
+
+def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: int = 200,
+              request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+              query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = ""):
+    """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`."""
+    implied = {400} if request or query else set()
+    implied |= {401} if auth in ("operator", "brand", "optional-brand") else set()
+    implied |= {404} if "{" in path else set()
+    implied |= {413, 415} if request else set()
+    spec = RouteSpec(method, path, summary, auth, status, request, response, query,
+                     tuple(sorted(implied | set(errors))), tag)
+    ROUTES.append(spec)
+
+    def register(handler: Callable[[ApiRequest], BaseModel | None]):
+        @functools.wraps(handler)
+        def view(**path_params: str) -> Response:
+            raw = app.current_request
+            try:
+                req = ApiRequest(raw=raw, path=path_params)
+                req.brand = authenticate(raw, auth)
+                if query is not None:
+                    req.query = parse_query(raw, query)
+                if request is not None:
+                    req.body = parse_body(raw, request)
+                result = handler(req)
+            except LivedropError as error:
+                return problem_response(error)
+            except Exception:
+                logger.exception("unhandled error", extra={"route": f"{method} {path}"})
+                return problem_response(LivedropError("an internal error occurred; it has been logged"))
+            if isinstance(result, Response):
+                return result
+            body = "" if result is None else result.model_dump(mode="json", by_alias=True)
+            return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+        # Media types are checked above, so that a wrong one gets problem+json, not Chalice's own 415.
+        app.route(path, methods=[method], content_types=["*/*"])(view)
+        return handler
+
+    return register

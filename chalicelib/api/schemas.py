@@ -1,0 +1,273 @@
+"""The shapes of the API: pydantic models that validate requests and describe responses.
+
+The OpenAPI document is generated from these same models (chalicelib/api/openapi.py), and every
+response is built through a view model, so a field that is not in a public view (a stream key,
+an API key hash, stock) can not reach a public response.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from chalicelib.domain.clock import to_iso
+from chalicelib.domain.money import MAX_AMOUNT, Money, is_currency
+from chalicelib.domain.records import LineupItem, LiveSession, Product
+
+MAX_UNITS = 1_000_000_000
+
+
+def _known_currency(code: str) -> str:
+    if not is_currency(code):
+        raise ValueError("must be an ISO 4217 currency code, such as EUR or USD")
+    return code
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("must include a time zone, such as 2026-12-01T18:00:00Z")
+    return moment
+
+
+Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Description = Annotated[str, Field(max_length=5000)]
+ImageUrl = Annotated[str, Field(max_length=2048, pattern=r"^https://[^\s]+$")]
+Images = Annotated[list[ImageUrl], Field(max_length=10)]
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+ResourceId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class RequestModel(BaseModel):
+    # Strict: "12" is not a number and 1.0 is not an integer; unknown fields are mistakes.
+    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class ResponseModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class MoneyIn(RequestModel):
+    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Integer amount of minor units (cents)")]
+    currency: Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code"),
+                        AfterValidator(_known_currency)]
+
+    def to_domain(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class MoneyOut(ResponseModel):
+    amount: int
+    currency: str
+
+    @classmethod
+    def of(cls, money: Money) -> "MoneyOut":
+        return cls(amount=money.amount, currency=money.currency)
+
+
+class Problem(ResponseModel):
+    """RFC 9457 problem details."""
+    type: str
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="The first offending field, for invalid input")
+    errors: list[dict[str, str]] | None = None
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    cursor: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class SessionListQuery(PageQuery):
+    status: Literal["scheduled", "live", "ended"] = "live"
+
+
+# --- brands ---------------------------------------------------------------------------------
+
+
+class BrandCreate(RequestModel):
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+
+
+class BrandCreated(ResponseModel):
+    id: str
+    name: str
+    api_key: str = Field(description="Shown once; Livedrop keeps only a hash of it")
+    created_at: str
+
+
+# --- products -------------------------------------------------------------------------------
+
+
+class ProductCreate(RequestModel):
+    title: Title
+    description: Description | None = None
+    price: MoneyIn
+    stock: Units
+    images: Images = []
+
+
+class ProductPatch(RequestModel):
+    """Fields to change; `description: null` removes it. Stock changes go through /stock."""
+    title: Title | None = None
+    description: Description | None = None
+    price: MoneyIn | None = None
+    images: Images | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "ProductPatch":
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        for name in ("title", "price", "images"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} can not be null")
+        return self
+
+
+class StockAdjust(RequestModel):
+    delta: Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (negative to remove)")]
+
+    @model_validator(mode="after")
+    def _not_zero(self) -> "StockAdjust":
+        if self.delta == 0:
+            raise ValueError("delta must not be zero")
+        return self
+
+
+class ProductView(ResponseModel):
+    """The owner brand's view."""
+    id: str
+    title: str
+    description: str | None
+    price: MoneyOut
+    stock: int
+    images: list[str]
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def of(cls, product: Product) -> "ProductView":
+        return cls(id=product.id, title=product.title, description=product.description,
+                   price=MoneyOut.of(product.price), stock=product.stock, images=list(product.images),
+                   created_at=product.created_at, updated_at=product.updated_at)
+
+
+class PublicProductView(ResponseModel):
+    id: str
+    title: str
+    description: str | None
+    price: MoneyOut
+    images: list[str]
+    in_stock: bool
+
+    @classmethod
+    def of(cls, product: Product) -> "PublicProductView":
+        return cls(id=product.id, title=product.title, description=product.description,
+                   price=MoneyOut.of(product.price), images=list(product.images), in_stock=product.stock > 0)
+
+
+class ProductPage(ResponseModel):
+    items: list[ProductView]
+    next_cursor: str | None
+
+
+# --- sessions -------------------------------------------------------------------------------
+
+
+class SessionCreate(RequestModel):
+    title: Title
+    scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = None
+
+    def scheduled_iso(self) -> str | None:
+        return to_iso(self.scheduled_at) if self.scheduled_at else None
+
+
+class LineupAdd(RequestModel):
+    product_id: ResourceId
+    price: MoneyIn | None = Field(None, description="Session price; the product's price if absent")
+    quantity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = Field(
+        None, description="Units taken from the product's stock for this show; all of it if absent")
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+        None, description="Most units one shopper may buy; no limit if absent")
+
+
+class PublicLineupItem(ResponseModel):
+    product_id: str
+    title: str | None
+    image: str | None
+    price: MoneyOut
+    per_customer_limit: int | None
+
+    @classmethod
+    def of(cls, item: LineupItem, product: Product | None) -> "PublicLineupItem":
+        return cls(product_id=item.product_id, title=product.title if product else None,
+                   image=product.images[0] if product and product.images else None,
+                   price=MoneyOut.of(item.price), per_customer_limit=item.per_customer_limit)
+
+
+class LineupItemView(PublicLineupItem):
+    """The owner brand's view adds the quantity allocated to the show."""
+    quantity: int
+    added_at: str
+
+    @classmethod
+    def of(cls, item: LineupItem, product: Product | None) -> "LineupItemView":
+        public = PublicLineupItem.of(item, product).model_dump()
+        return cls(**public, quantity=item.quantity, added_at=item.added_at)
+
+
+class PublicSessionSummary(ResponseModel):
+    id: str
+    brand_id: str
+    title: str
+    status: Literal["scheduled", "live", "ended"]
+    scheduled_at: str
+    started_at: str | None
+    ended_at: str | None
+    playback_url: str
+
+    @classmethod
+    def fields_of(cls, session: LiveSession) -> dict:
+        return dict(id=session.id, brand_id=session.brand_id, title=session.title, status=session.status.value,
+                    scheduled_at=session.scheduled_at, started_at=session.started_at,
+                    ended_at=session.ended_at, playback_url=session.channel.playback_url)
+
+    @classmethod
+    def of(cls, session: LiveSession) -> "PublicSessionSummary":
+        return cls(**cls.fields_of(session))
+
+
+class PublicSessionView(PublicSessionSummary):
+    lineup: list[PublicLineupItem]
+
+    @classmethod
+    def with_lineup(cls, session: LiveSession, lineup) -> "PublicSessionView":
+        return cls(**cls.fields_of(session), lineup=[PublicLineupItem.of(i, p) for i, p in lineup])
+
+
+class SessionView(PublicSessionSummary):
+    """The owner brand's view: the lineup with quantities. Never the stream key (see /ingest)."""
+    created_at: str
+    lineup: list[LineupItemView]
+
+    @classmethod
+    def with_lineup(cls, session: LiveSession, lineup) -> "SessionView":
+        return cls(**cls.fields_of(session), created_at=session.created_at,
+                   lineup=[LineupItemView.of(i, p) for i, p in lineup])
+
+
+class SessionPage(ResponseModel):
+    items: list[PublicSessionSummary]
+    next_cursor: str | None
+
+
+class IngestView(ResponseModel):
+    ingest_endpoint: str
+    stream_key: str

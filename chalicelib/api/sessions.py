@@ -1,0 +1,79 @@
+"""Live session routes: scheduling, lineup, status; public listing and detail."""
+from chalice import Blueprint
+
+from chalicelib.api.routing import ApiRequest, api_route
+from chalicelib.api.schemas import (
+    IngestView, LineupAdd, LineupItemView, PublicSessionSummary, PublicSessionView, SessionCreate,
+    SessionListQuery, SessionPage, SessionView,
+)
+from chalicelib.bootstrap import services
+from chalicelib.domain.sessions import SessionStatus
+
+bp = Blueprint(__name__)
+
+
+@api_route(bp, "/v1/sessions", "POST", summary="Schedule a live session and create its IVS channel",
+           auth="brand", status=201, request=SessionCreate, response=SessionView, tag="sessions")
+def create_session(req: ApiRequest) -> SessionView:
+    body: SessionCreate = req.body
+    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso())
+    return SessionView.with_lineup(session, [])
+
+
+@api_route(bp, "/v1/sessions", "GET", summary="List sessions by status (public)", auth="public",
+           query=SessionListQuery, response=SessionPage, tag="sessions")
+def list_sessions(req: ApiRequest) -> SessionPage:
+    query: SessionListQuery = req.query
+    items, cursor = services().shows.list_public(SessionStatus(query.status), query.limit, query.cursor)
+    return SessionPage(items=[PublicSessionSummary.of(s) for s in items], next_cursor=cursor)
+
+
+@api_route(bp, "/v1/sessions/{session_id}", "GET",
+           summary="A session with its lineup: the owner's view with the brand's key, else the public view",
+           auth="optional-brand", response=SessionView | PublicSessionView, tag="sessions")
+def get_session(req: ApiRequest):
+    shows = services().shows
+    session_id = req.path["session_id"]
+    if req.brand is None:
+        session = shows.get_public(session_id)
+        return PublicSessionView.with_lineup(session, shows.lineup_of(session.id))
+    session = shows.get_owned(req.brand.id, session_id)
+    return SessionView.with_lineup(session, shows.lineup_of(session.id))
+
+
+@api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",
+           summary="The ingest endpoint and stream key for the broadcaster (owner only)", auth="brand",
+           response=IngestView, tag="sessions")
+def get_ingest(req: ApiRequest) -> IngestView:
+    session = services().shows.get_owned(req.brand.id, req.path["session_id"])
+    return IngestView(ingest_endpoint=session.channel.ingest_endpoint, stream_key=session.channel.stream_key)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/lineup", "POST",
+           summary="Add one of the brand's products to the show, allocating its drop quantity from stock",
+           auth="brand", status=201, request=LineupAdd, response=LineupItemView, errors=(409,), tag="sessions")
+def add_to_lineup(req: ApiRequest) -> LineupItemView:
+    body: LineupAdd = req.body
+    shows = services().shows
+    item, product = shows.add_to_lineup(req.brand.id, req.path["session_id"], body.product_id,
+                               body.price.to_domain() if body.price else None, body.quantity,
+                               body.per_customer_limit)
+    return LineupItemView.of(item, product)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/start", "POST", summary="Go live (repeating it is harmless)",
+           auth="brand", response=SessionView, errors=(409,), tag="sessions")
+def start_session(req: ApiRequest) -> SessionView:
+    return _moved(req, SessionStatus.LIVE)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/end", "POST", summary="End the show (repeating it is harmless)",
+           auth="brand", response=SessionView, errors=(409,), tag="sessions")
+def end_session(req: ApiRequest) -> SessionView:
+    return _moved(req, SessionStatus.ENDED)
+
+
+def _moved(req: ApiRequest, target: SessionStatus) -> SessionView:
+    shows = services().shows
+    session = shows.move(req.brand.id, req.path["session_id"], target)
+    return SessionView.with_lineup(session, shows.lineup_of(session.id))

@@ -1,0 +1,41 @@
+"""Wiring: the services with their adapters, built once per container on first use."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache, partial
+
+from chalicelib.adapters import dynamodb
+from chalicelib.adapters.ivs import IvsChannels
+from chalicelib.adapters.secrets import operator_key
+from chalicelib.services.brands import Brands
+from chalicelib.services.catalog import Catalog
+from chalicelib.services.shows import Shows
+from chalicelib.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Services:
+    brands: Brands
+    catalog: Catalog
+    shows: Shows
+
+
+@lru_cache(maxsize=1)
+def services() -> Services:
+    settings = get_settings()
+    dynamodb.bind(settings)
+    products = dynamodb.ProductRepository()
+    return Services(
+        brands=Brands(dynamodb.BrandRepository(), partial(operator_key, settings)),
+        catalog=Catalog(products),
+        shows=Shows(
+            dynamodb.SessionRepository(), dynamodb.LineupRepository(), products,
+            IvsChannels(settings.ivs_channel_type, settings.ivs_latency_mode), settings,
+        ),
+    )
+
+
+def reset() -> None:
+    """Forget settings and services, so the next request reads the environment again (tests)."""
+    get_settings.cache_clear()
+    services.cache_clear()

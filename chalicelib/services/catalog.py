@@ -1,0 +1,50 @@
+"""Use cases of products: a brand's catalogue and its stock."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.adapters.dynamodb import ProductRepository
+from chalicelib.domain.clock import now_iso
+from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import Product
+from chalicelib.errors import NotFound
+
+
+class Catalog:
+    def __init__(self, products: ProductRepository) -> None:
+        self.products = products
+
+    def create(self, brand_id: str, title: str, description: str | None, price: Money, stock: int,
+               images: tuple[str, ...]) -> Product:
+        at = now_iso()
+        product = Product(id=new_id("prd"), brand_id=brand_id, title=title, description=description,
+                          price=price, stock=stock, images=images, created_at=at, updated_at=at)
+        self.products.add(product)
+        return product
+
+    def get_public(self, product_id: str) -> Product:
+        product = self.products.get(product_id) if is_id(product_id, "prd") else None
+        if product is None:
+            raise NotFound(f"product {product_id} not found")
+        return product
+
+    def get_owned(self, brand_id: str, product_id: str) -> Product:
+        """The brand's own product; another brand's is reported as not found, never as forbidden."""
+        product = self.get_public(product_id)
+        if product.brand_id != brand_id:
+            raise NotFound(f"product {product_id} not found")
+        return product
+
+    def list(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
+        return self.products.list_for_brand(brand_id, limit, cursor)
+
+    def update(self, brand_id: str, product_id: str, changes: dict[str, Any]) -> Product:
+        self.get_owned(brand_id, product_id)
+        return self.products.update(brand_id, product_id, changes, now_iso())
+
+    def adjust_stock(self, brand_id: str, product_id: str, delta: int) -> Product:
+        if not is_id(product_id, "prd"):
+            raise NotFound(f"product {product_id} not found")
+        return self.products.adjust_stock(brand_id, product_id, delta, now_iso())
+

@@ -1,0 +1,82 @@
+"""Use cases of live sessions: scheduling, the lineup, going live and ending."""
+from __future__ import annotations
+
+from chalicelib.adapters.dynamodb import LineupRepository, ProductRepository, SessionRepository
+from chalicelib.adapters.ivs import IvsChannels
+from chalicelib.domain.clock import now_iso
+from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import LineupItem, LiveSession, Product
+from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
+from chalicelib.errors import Conflict, NotFound
+from chalicelib.settings import Settings
+
+
+class Shows:
+    def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
+                 channels: IvsChannels, settings: Settings) -> None:
+        self.sessions = sessions
+        self.lineup = lineup
+        self.products = products
+        self.channels = channels
+        self.settings = settings
+
+    def schedule(self, brand_id: str, title: str, scheduled_at: str | None) -> LiveSession:
+        session_id = new_id("ses")
+        channel = self.channels.create(session_id, brand_id)
+        at = now_iso()
+        session = LiveSession(
+            id=session_id, brand_id=brand_id, title=title, status=SessionStatus.SCHEDULED,
+            scheduled_at=scheduled_at or at, created_at=at, started_at=None, ended_at=None, channel=channel,
+        )
+        try:
+            self.sessions.add(session)
+        except Exception:
+            self.channels.delete(channel.arn)  # leave no channel behind a session that was not stored
+            raise
+        return session
+
+    def get_public(self, session_id: str) -> LiveSession:
+        session = self.sessions.get(session_id) if is_id(session_id, "ses") else None
+        if session is None:
+            raise NotFound(f"session {session_id} not found")
+        return session
+
+    def get_owned(self, brand_id: str, session_id: str) -> LiveSession:
+        session = self.get_public(session_id)
+        if session.brand_id != brand_id:
+            raise NotFound(f"session {session_id} not found")
+        return session
+
+    def lineup_of(self, session_id: str) -> list[tuple[LineupItem, Product | None]]:
+        items = self.lineup.list_for_session(session_id)
+        products = self.products.get_many(item.product_id for item in items)
+        return [(item, products.get(item.product_id)) for item in items]
+
+    def list_public(self, status: SessionStatus, limit: int, cursor: str | None):
+        # Upcoming and live shows soonest first; past shows most recent first.
+        return self.sessions.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
+
+    def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
+                      quantity: int | None, per_customer_limit: int | None) -> tuple[LineupItem, Product]:
+        session = self.get_owned(brand_id, session_id)
+        if session.status not in LINEUP_EDITABLE:
+            raise Conflict("session_not_editable", f"the lineup of an {session.status.value} session can not change")
+        if not is_id(product_id, "prd"):
+            raise NotFound(f"product {product_id} not found", field="productId")
+        product = self.products.get(product_id)
+        if product is None or product.brand_id != brand_id:
+            raise NotFound(f"product {product_id} not found", field="productId")
+        # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
+        allocated = product.stock if quantity is None else quantity
+        item = LineupItem(
+            session_id=session_id, product_id=product_id, brand_id=brand_id, price=price or product.price,
+            quantity=allocated, per_customer_limit=per_customer_limit, added_at=now_iso(),
+        )
+        self.lineup.add_taking_stock(item, LINEUP_EDITABLE, self.settings)
+        return item, product
+
+    def move(self, brand_id: str, session_id: str, target: SessionStatus) -> LiveSession:
+        if not is_id(session_id, "ses"):
+            raise NotFound(f"session {session_id} not found")
+        return self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], now_iso())

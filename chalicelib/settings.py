@@ -1,0 +1,51 @@
+"""Configuration, read once from the environment.
+
+Every AWS endpoint comes from the environment as boto3 reads it (`AWS_ENDPOINT_URL`,
+`AWS_ENDPOINT_URL_<SERVICE>`), so the same code runs on AWS, on the embedded stack and on LocalStack.
+PynamoDB does not read those variables itself: `dynamodb_endpoint` hands it the same value.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+
+# The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
+TABLE_KEYS = ("brands", "products", "sessions", "lineup")
+
+
+def table_env_name(table: str) -> str:
+    return f"LIVEDROP_{table.upper()}_TABLE"
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    dynamodb_endpoint: str | None
+    tables: Mapping[str, str]
+    operator_key: str | None
+    operator_key_parameter: str | None
+    ivs_channel_type: str
+    ivs_latency_mode: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
+        stage = env.get("LIVEDROP_STAGE", "local")
+        return cls(
+            stage=stage,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL"),
+            tables={key: env.get(table_env_name(key), f"livedrop-{stage}-{key}") for key in TABLE_KEYS},
+            operator_key=env.get("LIVEDROP_OPERATOR_KEY") or None,
+            operator_key_parameter=env.get("LIVEDROP_OPERATOR_KEY_PARAMETER") or None,
+            ivs_channel_type=env.get("LIVEDROP_IVS_CHANNEL_TYPE", "STANDARD"),
+            ivs_latency_mode=env.get("LIVEDROP_IVS_LATENCY_MODE", "LOW"),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings.from_env()

@@ -1,0 +1,105 @@
+"""`make run`: the embedded stack, the tables, demo data, and the API on `chalice local`.
+
+Prints the operator key, the demo brand's key and curl commands that work as printed.
+Ctrl-C (or any failure) stops everything this started.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shlex
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from devstack.stack import LOOPBACK, ROOT, EmbeddedStack
+
+
+def wait_for_api(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("chalice local exited before it answered")
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    return subprocess.Popen(
+        [chalice, "local", "--host", LOOPBACK, "--port", str(port), "--stage", "local", "--no-autoreload"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+
+
+def stop_api(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def prepare_environment(stack: EmbeddedStack, operator_key: str) -> dict[str, str]:
+    env = {**os.environ, **stack.env(), "LIVEDROP_OPERATOR_KEY": operator_key, "LIVEDROP_STAGE": "local"}
+    os.environ.update(env)  # this process seeds through the same settings the API reads
+    import boto3
+
+    from chalicelib.settings import get_settings
+    from infra.tables import create_tables
+
+    create_tables(boto3.client("dynamodb"), dict(get_settings().tables))
+    return env
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "8000"))
+    operator_key = os.environ.get("LIVEDROP_OPERATOR_KEY") or "op_" + secrets.token_urlsafe(24)
+    base = f"http://{LOOPBACK}:{port}"
+    with EmbeddedStack(log_dir=ROOT / ".local" / "logs") as stack:
+        env = prepare_environment(stack, operator_key)
+        from devstack.seed import seed_demo
+
+        demo = seed_demo()
+        api = start_api(env, port)
+        try:
+            wait_for_api(base + "/v1/openapi.json", api)
+            print_welcome(base, operator_key, demo)
+            api.wait()
+        except KeyboardInterrupt:
+            print("\nstopping", file=sys.stderr)
+        finally:
+            stop_api(api)
+    return 0
+
+
+def print_welcome(base: str, operator_key: str, demo: dict[str, str]) -> None:
+    brand_auth = shlex.quote(f"Authorization: Bearer {demo['api_key']}")
+    operator_auth = shlex.quote(f"Authorization: Bearer {operator_key}")
+    print(f"""
+Livedrop is serving on {base}  (embedded AWS stack; Ctrl-C stops everything)
+
+  operator key:    {operator_key}
+  demo brand:      {demo['brand_id']}
+  demo brand key:  {demo['api_key']}
+  demo session:    {demo['session_id']}
+
+Try:
+  curl -s '{base}/v1/sessions?status=scheduled'
+  curl -s -H {brand_auth} '{base}/v1/products'
+  curl -s -X POST -H {operator_auth} -H 'Content-Type: application/json' -d '{{"name":"My Brand"}}' '{base}/v1/brands'
+
+OpenAPI document: {base}/v1/openapi.json
+""", flush=True)
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    sys.exit(main())

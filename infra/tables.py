@@ -1,0 +1,133 @@
+"""The DynamoDB tables: one definition each, in CreateTable's own shape.
+
+The same definitions create the tables on the embedded stack (`create_tables`) and render the
+CloudFormation template that deploys them to AWS (`cloudformation_template`), so the two can not
+drift; tests/unit/test_infra_matches_models.py holds the PynamoDB models to them.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+TABLES: dict[str, dict[str, Any]] = {
+    "brands": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    },
+    "products": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "brandId", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "byBrand",
+                "KeySchema": [
+                    {"AttributeName": "brandId", "KeyType": "HASH"},
+                    {"AttributeName": "id", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "StreamSpecification": STREAM,
+    },
+    "sessions": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "listKey", "AttributeType": "S"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "byStatus",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "listKey", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        "StreamSpecification": STREAM,
+    },
+    "lineup": {
+        "KeySchema": [
+            {"AttributeName": "sessionId", "KeyType": "HASH"},
+            {"AttributeName": "productId", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "sessionId", "AttributeType": "S"},
+            {"AttributeName": "productId", "AttributeType": "S"},
+        ],
+        "StreamSpecification": STREAM,
+    },
+}
+
+# Attribute that DynamoDB's TTL expires items by, per table (none of the first tables expire).
+TIME_TO_LIVE: dict[str, str] = {}
+
+
+def create_table_request(key: str, table_name: str) -> dict[str, Any]:
+    return {"TableName": table_name, "BillingMode": "PAY_PER_REQUEST", **TABLES[key]}
+
+
+def create_tables(client, table_names: dict[str, str]) -> list[str]:
+    """Create every missing table (idempotent) and wait until each is active."""
+    existing = set(client.list_tables()["TableNames"])
+    created = []
+    for key, name in table_names.items():
+        if name in existing:
+            continue
+        client.create_table(**create_table_request(key, name))
+        created.append(name)
+    for key, name in table_names.items():
+        client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+        if key in TIME_TO_LIVE:
+            client.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": TIME_TO_LIVE[key]},
+            )
+    return created
+
+
+def delete_tables(client, table_names: dict[str, str]) -> None:
+    for name in table_names.values():
+        client.delete_table(TableName=name)
+
+
+def cloudformation_template() -> dict[str, Any]:
+    """A CloudFormation template of the same tables, named `livedrop-<Stage>-<key>`."""
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    for key, definition in TABLES.items():
+        logical_id = key.capitalize() + "Table"
+        properties: dict[str, Any] = {
+            "TableName": {"Fn::Sub": f"livedrop-${{Stage}}-{key}"},
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            **definition,
+        }
+        if "StreamSpecification" in properties:
+            properties["StreamSpecification"] = {
+                "StreamViewType": properties["StreamSpecification"]["StreamViewType"]
+            }
+        if key in TIME_TO_LIVE:
+            properties["TimeToLiveSpecification"] = {
+                "AttributeName": TIME_TO_LIVE[key], "Enabled": True,
+            }
+        resources[logical_id] = {
+            "Type": "AWS::DynamoDB::Table",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": properties,
+        }
+        outputs[logical_id] = {"Value": {"Ref": logical_id}}
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": "Livedrop data tables (generated by `python -m infra template`; do not edit)",
+        "Parameters": {"Stage": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
