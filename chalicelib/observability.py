@@ -5,16 +5,13 @@ those hold API keys and stream keys.
 """
 from __future__ import annotations
 
-import threading
 import time
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 logger = Logger(service="livedrop")
-metrics = Metrics(namespace="Livedrop", service="livedrop")
-# A Lambda container serves one request at a time; `chalice local` serves many on threads.
-_metrics_lock = threading.Lock()
+NAMESPACE = "Livedrop"
 
 
 def observe_http(event, get_response):
@@ -26,9 +23,9 @@ def observe_http(event, get_response):
     elapsed_ms = (time.perf_counter() - started) * 1000
     route = f"{event.method} {context.get('resourcePath', event.path)}"
     logger.info("request", extra={"route": route, "status": response.status_code, "ms": round(elapsed_ms, 1)})
-    with _metrics_lock:
-        metrics.add_dimension(name="route", value=route)
-        metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
-        metrics.add_metric(name=f"Http{response.status_code // 100}xx", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
+    # One self-contained metric per request (request counts are its SampleCount): no state is
+    # shared between requests, which matters where `chalice local` serves them on threads.
+    with single_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms, namespace=NAMESPACE) as metric:
+        metric.add_dimension(name="route", value=route)
+        metric.add_dimension(name="statusClass", value=f"{response.status_code // 100}xx")
     return response

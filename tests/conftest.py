@@ -1,0 +1,205 @@
+"""Fixtures for every suite.
+
+By default the AWS endpoints are the embedded stack (DynamoDB Local + moto), attached through
+pytest-localstack's `RunningSession`. With `--localstack`, a LocalStack container is started
+through pytest-localstack's docker session for DynamoDB and SSM (skipped with the reason where
+no docker daemon answers); IVS is not in LocalStack Community, so it stays on moto either way.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK_SERVICES = ("dynamodb", "ssm")
+
+
+def pytest_addoption(parser):
+    parser.addoption("--localstack", action="store_true",
+                     help="run AWS-backed tests against a LocalStack container (needs docker)")
+
+
+def _docker_unavailable_reason() -> str | None:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return None
+    except Exception as error:  # any failure to reach the daemon means: no docker here
+        return f"--localstack needs a docker daemon, and none answers ({type(error).__name__})"
+
+
+@pytest.fixture(scope="session")
+def aws_stack(request, tmp_path_factory):
+    """Start the AWS endpoints and put them in the environment, as boto3 and the app read them."""
+    from pytest_localstack.session import LocalstackSession, RunningSession
+
+    from devstack.stack import LOOPBACK, EmbeddedStack
+
+    embedded = EmbeddedStack(log_dir=tmp_path_factory.mktemp("stack-logs")).start()
+    moto_port = int(embedded.moto_url.rsplit(":", 1)[1])
+    localstack = None
+    if request.config.getoption("--localstack"):
+        reason = _docker_unavailable_reason()
+        if reason:
+            embedded.stop()
+            pytest.skip(reason)
+        import docker
+
+        localstack = LocalstackSession(docker.from_env(), services=list(STACK_SERVICES))
+        localstack.start()
+        session = localstack
+    else:
+        ddb_port = int(embedded.dynamodb_url.rsplit(":", 1)[1])
+        session = RunningSession(LOOPBACK, services={"dynamodb": ddb_port, "ssm": moto_port})
+        session.start(timeout=30)
+    env = {
+        **embedded.env(),
+        "AWS_ENDPOINT_URL_DYNAMODB": session.endpoint_url("dynamodb"),
+        "AWS_ENDPOINT_URL_SSM": session.endpoint_url("ssm"),
+        "AWS_ENDPOINT_URL_IVS": embedded.moto_url,
+        # A fresh table prefix per run: a LocalStack container may outlive one run.
+        "LIVEDROP_STAGE": "t" + secrets.token_hex(3),
+        "LIVEDROP_OPERATOR_KEY": "op-test-" + secrets.token_hex(8),
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    import boto3
+
+    from chalicelib import bootstrap
+    from chalicelib.settings import get_settings
+    from infra.tables import create_tables
+
+    bootstrap.reset()
+    create_tables(boto3.client("dynamodb"), dict(get_settings().tables))
+    yield env
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    bootstrap.reset()
+    if localstack is not None:
+        localstack.stop()
+    embedded.stop()
+
+
+class AwsCallRecorder:
+    """Records the IAM actions that AWS calls made while recording is on (see test_iam_policy)."""
+
+    def __init__(self) -> None:
+        self.actions: set[str] = set()
+        self.on = threading.local()
+
+    def record(self, client, operation: str, params: dict) -> None:
+        if not getattr(self.on, "value", False):
+            return
+        prefix = client.meta.service_model.signing_name
+        if operation == "TransactWriteItems":
+            # No IAM action of that name: each item needs the action of its own kind.
+            kinds = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
+                     "Delete": "DeleteItem"}
+            for item in params.get("TransactItems", []):
+                self.actions.update(f"{prefix}:{kinds[kind]}" for kind in item)
+        else:
+            self.actions.add(f"{prefix}:{operation}")
+
+
+@pytest.fixture(scope="session")
+def aws_calls():
+    import botocore.client
+
+    recorder = AwsCallRecorder()
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(self, operation_name, api_params):
+        recorder.record(self, operation_name, api_params)
+        return original(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = recording
+    yield recorder
+    botocore.client.BaseClient._make_api_call = original
+
+
+class Api:
+    """The Chalice test client with JSON in and out, and bearer keys."""
+
+    def __init__(self, client, recorder: AwsCallRecorder) -> None:
+        self.client = client
+        self.recorder = recorder
+
+    def call(self, method: str, path: str, body=None, key: str | None = None, headers: dict | None = None,
+             raw: str | None = None):
+        all_headers = {}
+        if body is not None:
+            all_headers["Content-Type"] = "application/json"
+        if key:
+            all_headers["Authorization"] = f"Bearer {key}"
+        all_headers.update(headers or {})
+        payload = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        self.recorder.on.value = True
+        try:
+            response = getattr(self.client.http, method.lower())(path, headers=all_headers, body=payload)
+        finally:
+            self.recorder.on.value = False
+        response.json = json.loads(response.body) if response.body else None
+        return response
+
+    def get(self, path, **kw):
+        return self.call("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.call("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.call("PATCH", path, body=body, **kw)
+
+
+@pytest.fixture(scope="session")
+def api(aws_stack, aws_calls):
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app) as client:
+        yield Api(client, aws_calls)
+
+
+@pytest.fixture(scope="session")
+def operator_key(aws_stack):
+    return aws_stack["LIVEDROP_OPERATOR_KEY"]
+
+
+def make_brand(api, operator_key, name="Brand"):
+    response = api.post("/v1/brands", {"name": name}, key=operator_key)
+    assert response.status_code == 201, response.body
+    return response.json
+
+
+def make_product(api, key, **fields):
+    body = {"title": "Hoodie", "price": {"amount": 4900, "currency": "EUR"}, "stock": 100, **fields}
+    response = api.post("/v1/products", body, key=key)
+    assert response.status_code == 201, response.body
+    return response.json
+
+
+def make_session(api, key, **fields):
+    response = api.post("/v1/sessions", {"title": "Friday drop", **fields}, key=key)
+    assert response.status_code == 201, response.body
+    return response.json
+
+
+@pytest.fixture
+def brand(api, operator_key):
+    return make_brand(api, operator_key, "Acme")
+
+
+@pytest.fixture
+def other_brand(api, operator_key):
+    return make_brand(api, operator_key, "Rival")
