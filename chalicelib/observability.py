@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 logger = Logger(service="livedrop")
 NAMESPACE = "Livedrop"
@@ -23,9 +24,11 @@ def observe_http(event, get_response):
     elapsed_ms = (time.perf_counter() - started) * 1000
     route = f"{event.method} {context.get('resourcePath', event.path)}"
     logger.info("request", extra={"route": route, "status": response.status_code, "ms": round(elapsed_ms, 1)})
-    # One self-contained metric per request (request counts are its SampleCount): no state is
-    # shared between requests, which matters where `chalice local` serves them on threads.
-    with single_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name="route", value=route)
-        metric.add_dimension(name="statusClass", value=f"{response.status_code // 100}xx")
+    # A metric set of its own per request (request counts are the SampleCount): no state is shared
+    # between requests, which matters where `chalice local` serves them on threads.
+    request_metrics = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service="livedrop")
+    request_metrics.add_dimension(name="route", value=route)
+    request_metrics.add_dimension(name="statusClass", value=f"{response.status_code // 100}xx")
+    request_metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
+    request_metrics.flush_metrics()
     return response

@@ -338,7 +338,7 @@ class SessionRepository:
             raise Conflict(
                 "invalid_transition",
                 f"a session that is {old['status']['S']} can not become {target.value}",
-                status=old["status"]["S"],
+                currentStatus=old["status"]["S"],
             ) from None
         return _session(row)
 
