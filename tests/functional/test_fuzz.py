@@ -1,0 +1,88 @@
+"""Nothing a client sends produces a 500: random JSON, random bytes, random ids and queries."""
+import re
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.api.routing import ROUTES
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=12,
+)
+# Bodies shaped like the real ones, with wrong values, reach deeper than random JSON does.
+field_names = st.sampled_from(["title", "price", "amount", "currency", "stock", "images", "delta", "productId",
+                               "quantity", "perCustomerLimit", "scheduledAt", "name", "description"])
+shaped_bodies = st.dictionaries(field_names, json_values | st.fixed_dictionaries(
+    {"amount": json_values, "currency": json_values}), max_size=6)
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+def body_routes():
+    return [spec for spec in ROUTES if spec.request is not None]
+
+
+def assert_client_error_or_success(response, context):
+    assert response.status_code < 500, (context, response.body)
+    if response.status_code >= 400:
+        assert response.headers.get("Content-Type") == "application/problem+json", context
+        assert response.json["status"] == response.status_code
+
+
+def concrete(path, ids):
+    return re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], path)
+
+
+def test_random_json_bodies(api, brand):
+    from tests.conftest import make_product, make_session
+
+    ids = {"product_id": make_product(api, brand["apiKey"])["id"],
+           "session_id": make_session(api, brand["apiKey"])["id"]}
+
+    @FUZZ
+    @given(spec=st.sampled_from(body_routes()), body=json_values | shaped_bodies)
+    def check(spec, body):
+        key = brand["apiKey"] if spec.auth != "operator" else "not-the-operator"
+        response = api.call(spec.method, concrete(spec.path, ids), body=body, key=key)
+        assert_client_error_or_success(response, (spec.path, body))
+
+    check()
+
+
+def test_random_bytes_and_headers(api, brand):
+    @FUZZ
+    @given(spec=st.sampled_from(body_routes()), raw=st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+           content_type=st.sampled_from(["application/json", "text/plain", "application/problem+json", ""]),
+           auth=st.sampled_from(["", "Bearer", "Bearer x", "ldk..", brand["apiKey"] + "x", "Basic " + "a" * 300]))
+    def check(spec, raw, content_type, auth):
+        headers = {"Authorization": auth} if auth else {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        response = api.call(spec.method, concrete(spec.path, {"product_id": "prd_x", "session_id": "ses_x"}),
+                            raw=raw, headers=headers)
+        assert_client_error_or_success(response, (spec.path, raw, content_type, auth))
+
+    check()
+
+
+def test_random_ids_and_queries(api, brand):
+    safe_text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#%&"),
+                        min_size=1, max_size=40)
+
+    @FUZZ
+    @given(spec=st.sampled_from([s for s in ROUTES if s.method == "GET"]), ident=safe_text,
+           query=st.dictionaries(st.sampled_from(["limit", "cursor", "status", "x"]), safe_text, max_size=3))
+    def check(spec, ident, query):
+        path = concrete(spec.path, {"product_id": ident, "session_id": ident})
+        if query:
+            path += "?" + "&".join(f"{k}={v}" for k, v in query.items())
+        response = api.call("GET", path, key=brand["apiKey"] if spec.auth != "public" else None)
+        assert_client_error_or_success(response, (path,))
+
+    check()
+
+
+def test_every_body_route_was_fuzzed():
+    assert {s.path for s in body_routes()} >= {"/v1/brands", "/v1/products", "/v1/sessions"}

@@ -1,0 +1,89 @@
+"""The deployed policy grants exactly the AWS calls the code makes.
+
+A whole journey runs through the API with every botocore call recorded (tests/conftest.py);
+the recorded IAM actions must equal the policy's, apart from Lambda's own logging.
+"""
+import fnmatch
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from chalicelib.adapters.dynamodb import SessionRepository
+from tests.conftest import make_brand, make_product, make_session
+
+CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
+# Not calls of ours: Lambda writes its logs; IVS asks for TagResource when a channel is created with tags.
+NOT_CALLED_BY_CODE = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "ivs:TagResource"}
+
+
+def policy(stage):
+    return json.loads((CHALICE / f"policy-{stage}.json").read_text())
+
+
+def granted_actions(stage):
+    return {action for statement in policy(stage)["Statement"] for action in statement["Action"]}
+
+
+def run_journey(api, operator_key, monkeypatch):
+    brand = make_brand(api, operator_key)
+    key = brand["apiKey"]
+    product = make_product(api, key, stock=5)
+    api.get("/v1/products", key=key)
+    api.get(f"/v1/products/{product['id']}")
+    api.patch(f"/v1/products/{product['id']}", {"title": "Renamed"}, key=key)
+    api.post(f"/v1/products/{product['id']}/stock", {"delta": 1}, key=key)
+    session = make_session(api, key)
+    api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 1}, key=key)
+    api.get(f"/v1/sessions/{session['id']}")
+    api.get(f"/v1/sessions/{session['id']}/ingest", key=key)
+    api.post(f"/v1/sessions/{session['id']}/start", key=key)
+    api.post(f"/v1/sessions/{session['id']}/end", key=key)
+    api.get("/v1/sessions?status=ended")
+
+    # A session whose write fails must not leave its IVS channel behind.
+    def failing_add(self, session):
+        raise RuntimeError("injected DynamoDB failure")
+
+    monkeypatch.setattr(SessionRepository, "add", failing_add)
+    before = {c["arn"] for c in boto3.client("ivs").list_channels()["channels"]}
+    assert api.post("/v1/sessions", {"title": "Doomed"}, key=key).status_code == 500
+    assert {c["arn"] for c in boto3.client("ivs").list_channels()["channels"]} == before
+    monkeypatch.undo()
+
+
+def test_policy_grants_exactly_the_calls_the_code_makes(api, operator_key, aws_calls, monkeypatch):
+    from chalicelib import bootstrap
+
+    boto3.client("ssm").put_parameter(Name="/livedrop/dev/operator-key", Value="ssm-op", Type="SecureString",
+                                      Overwrite=True)
+    monkeypatch.delenv("LIVEDROP_OPERATOR_KEY")
+    monkeypatch.setenv("LIVEDROP_OPERATOR_KEY_PARAMETER", "/livedrop/dev/operator-key")
+    bootstrap.reset()
+    aws_calls.actions.clear()
+    try:
+        run_journey(api, "ssm-op", monkeypatch)
+    finally:
+        monkeypatch.undo()
+        bootstrap.reset()
+    recorded = set(aws_calls.actions)
+    for stage in ("dev", "prod"):
+        granted = granted_actions(stage)
+        assert recorded - granted == set(), f"{stage} policy lacks calls the code makes"
+        assert granted - recorded - NOT_CALLED_BY_CODE == set(), f"{stage} policy grants calls the code never makes"
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_resources_cover_the_stage_tables_and_nothing_else(stage):
+    config = json.loads((CHALICE / "config.json").read_text())
+    env = config["stages"][stage]["environment_variables"]
+    tables = [value for name, value in env.items() if name.endswith("_TABLE")]
+    statement = next(s for s in policy(stage)["Statement"] if s["Sid"] == "Tables")
+    for table in tables:
+        arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+        assert any(fnmatch.fnmatch(arn, pattern) for pattern in statement["Resource"])
+    other = "prod" if stage == "dev" else "dev"
+    assert not any(fnmatch.fnmatch(f"arn:aws:dynamodb:us-east-1:1:table/livedrop-{other}-brands", p)
+                   for p in statement["Resource"])
+    assert config["stages"][stage]["autogen_policy"] is False

@@ -1,0 +1,36 @@
+"""Secrets (API keys, the operator key, stream keys) never reach a log line."""
+import io
+import logging
+
+from chalicelib.observability import logger
+from chalicelib.adapters.dynamodb import ProductRepository
+from tests.conftest import make_brand, make_product, make_session
+
+
+def test_logs_hold_no_secrets(api, operator_key, monkeypatch):
+    # The same JSON formatter as the real handler, into a buffer: what Lambda would ship to CloudWatch.
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    brand = make_brand(api, operator_key)
+    key = brand["apiKey"]
+    session = make_session(api, key)
+    stream_key = api.get(f"/v1/sessions/{session['id']}/ingest", key=key).json["streamKey"]
+    api.get("/v1/products", key=key + "tampered")
+    api.post("/v1/brands", {"name": "x"}, key=operator_key + "wrong")
+
+    def failing_add(self, product):
+        raise RuntimeError("injected failure")
+
+    monkeypatch.setattr(ProductRepository, "add", failing_add)
+    assert api.post("/v1/products", {"title": "t", "price": {"amount": 1, "currency": "EUR"}, "stock": 1},
+                    key=key).status_code == 500
+    monkeypatch.undo()
+    make_product(api, key)
+
+    logger.removeHandler(capture)
+    logged = buffer.getvalue()
+    assert '"status":500' in logged and "injected failure" in logged  # the logs were captured
+    for secret in (key, key.split(".")[2], operator_key, stream_key):
+        assert secret not in logged

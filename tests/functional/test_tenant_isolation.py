@@ -1,0 +1,52 @@
+"""A second brand tries every brand route on the first brand's resources and gets nothing."""
+import re
+
+from chalicelib.api.routing import ROUTES
+from tests.conftest import make_product, make_session
+
+# A valid body for each brand route that takes one, so that only ownership can refuse it.
+BODIES = {
+    ("PATCH", "/v1/products/{product_id}"): {"title": "Stolen"},
+    ("POST", "/v1/products/{product_id}/stock"): {"delta": -1},
+    ("POST", "/v1/sessions/{session_id}/lineup"): {"productId": "{product_id}", "quantity": 1},
+}
+
+
+def test_every_brand_route_on_another_brands_resources_is_404(api, brand, other_brand):
+    product = make_product(api, brand["apiKey"], stock=10)
+    session = make_session(api, brand["apiKey"])
+    api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 2}, key=brand["apiKey"])
+    ids = {"product_id": product["id"], "session_id": session["id"]}
+    before = (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
+              api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json)
+
+    tried = set()
+    for spec in ROUTES:
+        if spec.auth not in ("brand", "optional-brand") or "{" not in spec.path:
+            continue
+        path = re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], spec.path)
+        body = BODIES.get((spec.method, spec.path))
+        if body is not None:
+            body = {k: ids["product_id"] if v == "{product_id}" else v for k, v in body.items()}
+        response = api.call(spec.method, path, body=body, key=other_brand["apiKey"])
+        assert response.status_code == 404, (spec.method, spec.path, response.body)
+        assert "Hoodie" not in response.body.decode() and "Friday drop" not in response.body.decode()
+        tried.add((spec.method, spec.path))
+    assert len(tried) >= 8, tried
+
+    # Another brand's session can not take the first brand's product either.
+    own_session = make_session(api, other_brand["apiKey"])
+    response = api.post(f"/v1/sessions/{own_session['id']}/lineup", {"productId": product["id"], "quantity": 1},
+                        key=other_brand["apiKey"])
+    assert response.status_code == 404 and response.json["field"] == "productId"
+
+    after = (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
+             api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json)
+    assert after == before
+
+
+def test_listings_show_only_the_callers_products(api, brand, other_brand):
+    mine = make_product(api, brand["apiKey"])
+    theirs = make_product(api, other_brand["apiKey"])
+    listed = [p["id"] for p in api.get("/v1/products?limit=100", key=other_brand["apiKey"]).json["items"]]
+    assert theirs["id"] in listed and mine["id"] not in listed

@@ -1,0 +1,19 @@
+"""Real HTTP against `chalice local`, on a free loopback port, on the same AWS stack."""
+import os
+
+import pytest
+
+from devstack.run import start_api, stop_api, wait_for_api
+from devstack.stack import LOOPBACK, free_port
+
+
+@pytest.fixture(scope="session")
+def base_url(aws_stack):
+    port = free_port()
+    process = start_api({**os.environ, **aws_stack}, port)
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_for_api(url + "/v1/openapi.json", process)
+        yield url
+    finally:
+        stop_api(process)

@@ -1,0 +1,25 @@
+"""`chalice package` builds the deployment: the Lambda package and its SAM template."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_chalice_package_builds_the_prod_deployment(tmp_path):
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([str(chalice), "package", "--stage", "prod", str(tmp_path)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = zipfile.ZipFile(tmp_path / "deployment.zip").namelist()
+    assert "app.py" in names and "chalicelib/api/routing.py" in names
+    assert not any(name.startswith(("tests/", "devstack/", "infra/")) for name in names)
+    template = json.loads((tmp_path / "sam.json").read_text())
+    function = template["Resources"]["APIHandler"]["Properties"]
+    assert function["Environment"]["Variables"]["LIVEDROP_PRODUCTS_TABLE"] == "livedrop-prod-products"
+    statements = json.dumps(template["Resources"]["ApiHandlerRole"])
+    assert "livedrop-prod-" in statements and "livedrop-dev-" not in statements

@@ -1,0 +1,41 @@
+"""Pure rules: money, identifiers, API keys, the session status machine. No I/O."""
+import pytest
+
+from chalicelib.domain import api_keys
+from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.money import CURRENCY_EXPONENTS, Money, is_currency
+from chalicelib.domain.sessions import SessionStatus, can_move
+
+
+def test_money_is_minor_units_of_a_known_currency():
+    assert Money(1999, "EUR").times(3) == Money(5997, "EUR")
+    assert CURRENCY_EXPONENTS["JPY"] == 0 and CURRENCY_EXPONENTS["KWD"] == 3
+    assert is_currency("USD") and not is_currency("usd") and not is_currency("ABC")
+    with pytest.raises(ValueError):
+        Money(-1, "EUR")
+    with pytest.raises(ValueError):
+        Money(1, "XYZ")
+
+
+def test_ids_are_prefixed_and_time_ordered():
+    first, second = new_id("prd"), new_id("prd")
+    assert is_id(first, "prd") and not is_id(first, "ses") and not is_id("prd_short", "prd")
+    assert first[:16] <= second[:16]
+
+
+def test_api_keys_round_trip_and_store_only_a_hash():
+    issued = api_keys.issue_key("brd_01a2054b2adfd9bc4a3604")
+    brand_id, secret = api_keys.parse_key(issued.plaintext)
+    assert brand_id == "brd_01a2054b2adfd9bc4a3604"
+    assert secret not in issued.hash and api_keys.secret_matches(secret, issued.hash)
+    assert not api_keys.secret_matches(secret + "x", issued.hash)
+    for malformed in ("", "ldk", "ldk..", "xyz.brd.secret", "ldk.brd.secret.extra"):
+        assert api_keys.parse_key(malformed) is None
+
+
+@pytest.mark.parametrize("current, target, allowed", [
+    ("scheduled", "live", True), ("live", "live", True), ("ended", "live", False),
+    ("scheduled", "ended", True), ("live", "ended", True), ("ended", "ended", True),
+])
+def test_session_transitions(current, target, allowed):
+    assert can_move(SessionStatus(current), SessionStatus(target)) is allowed

@@ -1,0 +1,46 @@
+"""One source of truth: the PynamoDB models agree with infra/ (keys, indexes, TTL), and the
+committed CloudFormation template is exactly what infra/ generates."""
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.adapters.dynamodb import MODELS
+from chalicelib.settings import TABLE_KEYS
+from infra.tables import TABLES, TIME_TO_LIVE, cloudformation_template
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_same_tables_everywhere():
+    assert set(TABLES) == set(MODELS) == set(TABLE_KEYS)
+
+
+def key_schema(schema):
+    return sorted((k["AttributeName"], k["KeyType"]) for k in schema)
+
+
+@pytest.mark.parametrize("key", sorted(TABLES))
+def test_model_keys_and_indexes_match_infra(key):
+    model_schema = MODELS[key]._get_schema()
+    definition = TABLES[key]
+    assert key_schema(model_schema["key_schema"]) == key_schema(definition["KeySchema"])
+    model_types = {a["AttributeName"]: a["AttributeType"] for a in model_schema["attribute_definitions"]}
+    infra_types = {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
+    assert model_types == infra_types
+    model_indexes = {i["index_name"]: (key_schema(i["key_schema"]), i["projection"]["ProjectionType"])
+                     for i in model_schema.get("global_secondary_indexes", [])}
+    infra_indexes = {i["IndexName"]: (key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+                     for i in definition.get("GlobalSecondaryIndexes", [])}
+    assert model_indexes == infra_indexes
+
+
+@pytest.mark.parametrize("key", sorted(TABLES))
+def test_ttl_attribute_matches(key):
+    ttl = MODELS[key]._ttl_attribute()
+    assert (ttl.attr_name if ttl else None) == TIME_TO_LIVE.get(key)
+
+
+def test_committed_template_is_generated():
+    committed = json.loads((ROOT / "infra" / "template.json").read_text())
+    assert committed == cloudformation_template(), "run `python -m infra template > infra/template.json`"
