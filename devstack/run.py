@@ -100,6 +100,13 @@ OpenAPI document: {base}/v1/openapi.json
 """, flush=True)
 
 
+def interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    # Ctrl-C, a closed terminal or a kill all end in the same clean stop (also where a parent
+    # shell started us with SIGINT ignored).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop_signal, interrupt)
     sys.exit(main())
