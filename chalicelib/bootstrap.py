@@ -5,10 +5,14 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 from chalicelib.adapters import dynamodb
+from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
 from chalicelib.adapters.ivs import IvsChannels
-from chalicelib.adapters.secrets import operator_key
+from chalicelib.adapters.payments import ExactlyOnceCharges, TestPaymentProvider
+from chalicelib.adapters.secrets import operator_key, shopper_token_secret
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
+from chalicelib.services.checkout import Checkout
+from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.shows import Shows
 from chalicelib.settings import get_settings
 
@@ -18,6 +22,8 @@ class Services:
     brands: Brands
     catalog: Catalog
     shows: Shows
+    shoppers: Shoppers
+    checkout: Checkout
 
 
 @lru_cache(maxsize=1)
@@ -25,13 +31,18 @@ def services() -> Services:
     settings = get_settings()
     dynamodb.bind(settings)
     products = dynamodb.ProductRepository()
+    lineup = dynamodb.LineupRepository()
+    stock = StockRepository(settings)
     return Services(
         brands=Brands(dynamodb.BrandRepository(), partial(operator_key, settings)),
         catalog=Catalog(products),
         shows=Shows(
-            dynamodb.SessionRepository(), dynamodb.LineupRepository(), products,
+            dynamodb.SessionRepository(), lineup, products, stock,
             IvsChannels(settings.ivs_channel_type, settings.ivs_latency_mode), settings,
         ),
+        shoppers=Shoppers(partial(shopper_token_secret, settings)),
+        checkout=Checkout(OrderRepository(settings), stock, lineup,
+                          ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"])),
     )
 
 

@@ -55,3 +55,15 @@ class PayloadTooLarge(LivedropError):
 
 class UnsupportedMediaType(LivedropError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class PaymentRequired(LivedropError):
+    status, code, title = 402, "payment_declined", "Payment declined"
+
+
+class IdempotencyKeyReused(LivedropError):
+    status, code, title = 422, "idempotency_key_reused", "Idempotency-Key reused with another request"
+
+
+class ServiceBusy(LivedropError):
+    status, code, title = 503, "busy", "Too much contention; try again"

@@ -13,7 +13,7 @@ from typing import Mapping
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
-TABLE_KEYS = ("brands", "products", "sessions", "lineup")
+TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency")
 
 
 def table_env_name(table: str) -> str:
@@ -28,6 +28,8 @@ class Settings:
     tables: Mapping[str, str]
     operator_key: str | None
     operator_key_parameter: str | None
+    shopper_token_secret: str | None
+    shopper_token_secret_parameter: str | None
     ivs_channel_type: str
     ivs_latency_mode: str
 
@@ -41,6 +43,8 @@ class Settings:
             tables={key: env.get(table_env_name(key), f"livedrop-{stage}-{key}") for key in TABLE_KEYS},
             operator_key=env.get("LIVEDROP_OPERATOR_KEY") or None,
             operator_key_parameter=env.get("LIVEDROP_OPERATOR_KEY_PARAMETER") or None,
+            shopper_token_secret=env.get("LIVEDROP_SHOPPER_TOKEN_SECRET") or None,
+            shopper_token_secret_parameter=env.get("LIVEDROP_SHOPPER_TOKEN_SECRET_PARAMETER") or None,
             ivs_channel_type=env.get("LIVEDROP_IVS_CHANNEL_TYPE", "STANDARD"),
             ivs_latency_mode=env.get("LIVEDROP_IVS_LATENCY_MODE", "LOW"),
         )

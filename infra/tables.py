@@ -63,10 +63,55 @@ TABLES: dict[str, dict[str, Any]] = {
         ],
         "StreamSpecification": STREAM,
     },
+    # One item per shard of a drop's stock: the hot items of a spike, each its own partition.
+    "stock": {
+        "KeySchema": [{"AttributeName": "shardKey", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "shardKey", "AttributeType": "S"}],
+        "StreamSpecification": STREAM,
+    },
+    # Units each shopper holds of each drop, for per-customer limits.
+    "purchases": {
+        "KeySchema": [{"AttributeName": "countKey", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "countKey", "AttributeType": "S"}],
+    },
+    "orders": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "sessionId", "AttributeType": "S"},
+            {"AttributeName": "createdAt", "AttributeType": "S"},
+            {"AttributeName": "holdShard", "AttributeType": "N"},
+            {"AttributeName": "holdUntil", "AttributeType": "N"},
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "bySession",
+                "KeySchema": [
+                    {"AttributeName": "sessionId", "KeyType": "HASH"},
+                    {"AttributeName": "createdAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": "onHold",
+                "KeySchema": [
+                    {"AttributeName": "holdShard", "KeyType": "HASH"},
+                    {"AttributeName": "holdUntil", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+        "StreamSpecification": STREAM,
+    },
+    # Powertools idempotency records (exactly-once payment charges).
+    "idempotency": {
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    },
 }
 
-# Attribute that DynamoDB's TTL expires items by, per table (none of the first tables expire).
-TIME_TO_LIVE: dict[str, str] = {}
+# Attribute that DynamoDB's TTL expires items by, per table.
+TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration"}
 
 
 def create_table_request(key: str, table_name: str) -> dict[str, Any]:

@@ -66,6 +66,7 @@ def aws_stack(request, tmp_path_factory):
         # A fresh table prefix per run: a LocalStack container may outlive one run.
         "LIVEDROP_STAGE": "t" + secrets.token_hex(3),
         "LIVEDROP_OPERATOR_KEY": "op-test-" + secrets.token_hex(8),
+        "LIVEDROP_SHOPPER_TOKEN_SECRET": secrets.token_urlsafe(32),
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
     saved = {name: os.environ.get(name) for name in env}
@@ -203,3 +204,14 @@ def brand(api, operator_key):
 @pytest.fixture
 def other_brand(api, operator_key):
     return make_brand(api, operator_key, "Rival")
+
+
+def make_shopper(api):
+    response = api.post("/v1/shoppers")
+    assert response.status_code == 201, response.body
+    return response.json
+
+
+@pytest.fixture
+def shopper(api):
+    return make_shopper(api)

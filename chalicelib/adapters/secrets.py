@@ -14,3 +14,15 @@ def operator_key(settings: Settings) -> str | None:
 
         return get_parameter(settings.operator_key_parameter, decrypt=True, max_age=300)
     return None
+
+
+def shopper_token_secret(settings: Settings) -> str:
+    """The key that signs shopper tokens: LIVEDROP_SHOPPER_TOKEN_SECRET, or the SSM SecureString
+    that LIVEDROP_SHOPPER_TOKEN_SECRET_PARAMETER names."""
+    if settings.shopper_token_secret:
+        return settings.shopper_token_secret
+    if settings.shopper_token_secret_parameter:
+        from aws_lambda_powertools.utilities.parameters import get_parameter
+
+        return get_parameter(settings.shopper_token_secret_parameter, decrypt=True, max_age=300)
+    raise RuntimeError("no shopper token secret is configured (LIVEDROP_SHOPPER_TOKEN_SECRET[_PARAMETER])")

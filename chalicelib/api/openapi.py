@@ -15,10 +15,11 @@ from chalicelib.api.schemas import Problem
 
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {200: "OK", 201: "Created", 400: "Invalid input", 401: "Missing or invalid credentials",
-               402: "Payment required", 404: "Not found", 409: "Conflict", 413: "Payload too large",
-               415: "Unsupported media type", 422: "Unprocessable"}
+               402: "Payment declined", 404: "Not found", 409: "Conflict", 413: "Payload too large",
+               415: "Unsupported media type", 422: "Idempotency-Key reused", 503: "Busy; retry"}
 SECURITY = {"operator": [{"operatorKey": []}], "brand": [{"brandKey": []}],
-            "optional-brand": [{}, {"brandKey": []}], "public": []}
+            "optional-brand": [{}, {"brandKey": []}], "public": [],
+            "shopper": [{"shopperToken": []}], "shopper-or-brand": [{"shopperToken": []}, {"brandKey": []}]}
 
 
 def _models_of(annotation) -> list[type[BaseModel]]:
@@ -45,11 +46,14 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         ],
         "responses": {},
     }
+    for name, description in spec.headers:
+        operation["parameters"].append({"name": name, "in": "header", "required": True,
+                                        "description": description, "schema": {"type": "string", "maxLength": 255}})
     if spec.query is not None:
-        for name, info in spec.query.model_fields.items():
-            schema = spec.query.model_json_schema()["properties"][name]
+        query_schema = spec.query.model_json_schema(by_alias=True)
+        for name, schema in query_schema["properties"].items():
             operation["parameters"].append(
-                {"name": name, "in": "query", "required": info.is_required(), "schema": schema})
+                {"name": name, "in": "query", "required": name in query_schema.get("required", []), "schema": schema})
     if spec.request is not None:
         operation["requestBody"] = {
             "required": True,
@@ -94,6 +98,7 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "The operator key"},
                 "brandKey": {"type": "http", "scheme": "bearer", "description": "A brand's API key"},
+                "shopperToken": {"type": "http", "scheme": "bearer", "description": "A token from POST /v1/shoppers"},
             },
         },
     }

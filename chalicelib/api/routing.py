@@ -20,7 +20,7 @@ from chalicelib.domain.records import Brand
 from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from chalicelib.observability import logger
 
-Auth = Literal["public", "operator", "brand", "optional-brand"]
+Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 
@@ -37,6 +37,7 @@ class RouteSpec:
     query: type[BaseModel] | None
     errors: tuple[int, ...]
     tag: str
+    headers: tuple[tuple[str, str], ...] = ()  # required request headers: (name, description)
 
 
 ROUTES: list[RouteSpec] = []
@@ -47,6 +48,7 @@ class ApiRequest:
     """What a handler needs from the request, already checked."""
     raw: Any
     brand: Brand | None = None
+    shopper_id: str | None = None
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)
@@ -55,7 +57,10 @@ class ApiRequest:
 def problem_response(error: LivedropError) -> Response:
     body = {"type": error.type, "title": error.title, "status": error.status, "detail": error.detail}
     body.update({key: value for key, value in error.extra.items() if value is not None})
-    return Response(body=body, status_code=error.status, headers={"Content-Type": "application/problem+json"})
+    headers = {"Content-Type": "application/problem+json"}
+    if "retryAfter" in error.extra:
+        headers["Retry-After"] = str(error.extra["retryAfter"])
+    return Response(body=body, status_code=error.status, headers=headers)
 
 
 def invalid_input(error: ValidationError, where: str) -> InvalidInput:
@@ -89,6 +94,14 @@ def parse_body(request, model: type[BaseModel]) -> BaseModel:
         raise invalid_input(error, "body") from None
 
 
+def required_header(request, name: str, max_length: int = 255) -> str:
+    value = (request.headers.get(name) or "").strip()
+    if not value or len(value) > max_length or not value.isprintable():
+        raise InvalidInput(f"the {name} header is required (1 to {max_length} printable characters)",
+                           [{"field": name, "message": "missing or invalid header"}])
+    return value
+
+
 def parse_query(request, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(dict(request.query_params or {}))
@@ -96,26 +109,33 @@ def parse_query(request, model: type[BaseModel]) -> BaseModel:
         raise invalid_input(error, "query") from None
 
 
-def authenticate(request, auth: Auth) -> Brand | None:
-    token = bearer_token(request)
+def authenticate(req: ApiRequest, auth: Auth) -> None:
+    token = bearer_token(req.raw)
     if auth == "operator":
         services().brands.authorize_operator(token)
-        return None
-    if auth == "brand" or (auth == "optional-brand" and request.headers.get("authorization")):
-        return services().brands.authenticate(token)
-    return None
+    elif auth == "shopper-or-brand":
+        # A brand key and a shopper token are told apart by their prefix.
+        if token is not None and token.startswith("ldk."):
+            req.brand = services().brands.authenticate(token)
+        else:
+            req.shopper_id = services().shoppers.authenticate(token)
+    elif auth == "shopper":
+        req.shopper_id = services().shoppers.authenticate(token)
+    elif auth == "brand" or (auth == "optional-brand" and req.raw.headers.get("authorization")):
+        req.brand = services().brands.authenticate(token)
 
 
 def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: int = 200,
               request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
-              query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = ""):
+              query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
+              headers: tuple[tuple[str, str], ...] = ()):
     """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`."""
     implied = {400} if request or query else set()
-    implied |= {401} if auth in ("operator", "brand", "optional-brand") else set()
+    implied |= {401} if auth != "public" else set()
     implied |= {404} if "{" in path else set()
     implied |= {413, 415} if request else set()
     spec = RouteSpec(method, path, summary, auth, status, request, response, query,
-                     tuple(sorted(implied | set(errors))), tag)
+                     tuple(sorted(implied | set(errors))), tag, headers)
     ROUTES.append(spec)
 
     def register(handler: Callable[[ApiRequest], BaseModel | None]):
@@ -124,7 +144,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
             raw = app.current_request
             try:
                 req = ApiRequest(raw=raw, path=path_params)
-                req.brand = authenticate(raw, auth)
+                authenticate(req, auth)
                 if query is not None:
                     req.query = parse_query(raw, query)
                 if request is not None:

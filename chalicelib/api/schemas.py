@@ -6,7 +6,7 @@ an API key hash, stock) can not reach a public response.
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -184,6 +184,7 @@ class ProductPage(ResponseModel):
 class SessionCreate(RequestModel):
     title: Title
     scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = None
+    hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units")] = 600
 
     def scheduled_iso(self) -> str | None:
         return to_iso(self.scheduled_at) if self.scheduled_at else None
@@ -196,6 +197,20 @@ class LineupAdd(RequestModel):
         None, description="Units taken from the product's stock for this show; all of it if absent")
     per_customer_limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(
         None, description="Most units one shopper may buy; no limit if absent")
+    opens_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
+        None, description="When the drop opens; when the session goes live if absent")
+    closes_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
+        None, description="When the drop closes; when the session ends if absent")
+    shards: Annotated[int, Field(ge=1, le=50)] | None = Field(
+        None, description="Stock items the quantity is spread over; from expectedOrdersPerSecond if absent")
+    expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+        None, description="Expected peak demand: one shard per 250 orders/s")
+
+    @model_validator(mode="after")
+    def _window(self) -> "LineupAdd":
+        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+            raise ValueError("closesAt must be after opensAt")
+        return self
 
 
 class PublicLineupItem(ResponseModel):
@@ -213,14 +228,18 @@ class PublicLineupItem(ResponseModel):
 
 
 class LineupItemView(PublicLineupItem):
-    """The owner brand's view adds the quantity allocated to the show."""
+    """The owner brand's view adds the quantity allocated to the show and the drop settings."""
     quantity: int
     added_at: str
+    opens_at: str | None
+    closes_at: str | None
+    shards: int
 
     @classmethod
     def of(cls, item: LineupItem, product: Product | None) -> "LineupItemView":
         public = PublicLineupItem.of(item, product).model_dump()
-        return cls(**public, quantity=item.quantity, added_at=item.added_at)
+        return cls(**public, quantity=item.quantity, added_at=item.added_at, opens_at=item.opens_at,
+                   closes_at=item.closes_at, shards=item.shards)
 
 
 class PublicSessionSummary(ResponseModel):
@@ -255,11 +274,12 @@ class PublicSessionView(PublicSessionSummary):
 class SessionView(PublicSessionSummary):
     """The owner brand's view: the lineup with quantities. Never the stream key (see /ingest)."""
     created_at: str
+    hold_seconds: int
     lineup: list[LineupItemView]
 
     @classmethod
     def with_lineup(cls, session: LiveSession, lineup) -> "SessionView":
-        return cls(**cls.fields_of(session), created_at=session.created_at,
+        return cls(**cls.fields_of(session), created_at=session.created_at, hold_seconds=session.hold_seconds,
                    lineup=[LineupItemView.of(i, p) for i, p in lineup])
 
 
@@ -271,3 +291,95 @@ class SessionPage(ResponseModel):
 class IngestView(ResponseModel):
     ingest_endpoint: str
     stream_key: str
+
+
+# --- shoppers and orders ---------------------------------------------------------------------
+
+
+class ShopperCreated(ResponseModel):
+    shopper_id: str
+    token: str = Field(description="Send as `Authorization: Bearer <token>` on shopper routes")
+    expires_at: str
+
+
+class OrderItemIn(RequestModel):
+    product_id: ResourceId
+    quantity: Annotated[int, Field(ge=1, le=1000)]
+
+
+class OrderCreate(RequestModel):
+    session_id: ResourceId
+    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=20)]
+
+    @model_validator(mode="after")
+    def _distinct_products(self) -> "OrderCreate":
+        ids = [item.product_id for item in self.items]
+        if len(set(ids)) != len(ids):
+            raise ValueError("each product may appear once in items; add up its quantity instead")
+        return self
+
+
+class PaymentIn(RequestModel):
+    payment_token: Annotated[str, Field(min_length=1, max_length=200,
+                                        description='Test provider: "ok" approves, "decline" declines')]
+
+
+class OrderLineView(ResponseModel):
+    product_id: str
+    quantity: int
+    unit_price: MoneyOut
+
+
+class OrderView(ResponseModel):
+    id: str
+    session_id: str
+    status: Literal["reserved", "paying", "paid", "cancelled", "expired"]
+    items: list[OrderLineView]
+    total: MoneyOut
+    created_at: str
+    expires_at: str = Field(description="Until when a reserved order holds its units")
+    closed_at: str | None
+
+    @classmethod
+    def of(cls, order) -> "OrderView":
+        return cls(
+            id=order.id, session_id=order.session_id, status=order.status.value,
+            items=[OrderLineView(product_id=line.product_id, quantity=line.quantity,
+                                 unit_price=MoneyOut.of(line.unit_price)) for line in order.lines],
+            total=MoneyOut.of(order.total), created_at=order.created_at,
+            expires_at=to_iso(datetime.fromtimestamp(order.expires_at, tz=timezone.utc)), closed_at=order.closed_at,
+        )
+
+
+class OrderPage(ResponseModel):
+    items: list[OrderView]
+    next_cursor: str | None
+
+
+class OrderListQuery(PageQuery):
+    session_id: Annotated[str, Field(alias="sessionId", min_length=1, max_length=64)]
+
+
+class LiveLineupItem(PublicLineupItem):
+    stock_left: int = Field(description="Units left over all the drop's shards")
+    sold_out: bool
+    opens_at: str | None = Field(description="null: opens when the session goes live")
+    closes_at: str | None
+
+
+class LiveView(ResponseModel):
+    id: str
+    status: Literal["scheduled", "live", "ended"]
+    title: str
+    playback_url: str
+    lineup: list[LiveLineupItem]
+
+    @classmethod
+    def of(cls, session, drops) -> "LiveView":
+        return cls(
+            id=session.id, status=session.status.value, title=session.title,
+            playback_url=session.channel.playback_url,
+            lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(), stock_left=left,
+                                   sold_out=left == 0, opens_at=item.opens_at, closes_at=item.closes_at)
+                    for item, product, left in drops],
+        )

@@ -3,10 +3,11 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
-    IngestView, LineupAdd, LineupItemView, PublicSessionSummary, PublicSessionView, SessionCreate,
+    IngestView, LineupAdd, LineupItemView, LiveView, PublicSessionSummary, PublicSessionView, SessionCreate,
     SessionListQuery, SessionPage, SessionView,
 )
 from chalicelib.bootstrap import services
+from chalicelib.domain.clock import to_iso
 from chalicelib.domain.sessions import SessionStatus
 
 bp = Blueprint(__name__)
@@ -16,7 +17,7 @@ bp = Blueprint(__name__)
            auth="brand", status=201, request=SessionCreate, response=SessionView, tag="sessions")
 def create_session(req: ApiRequest) -> SessionView:
     body: SessionCreate = req.body
-    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso())
+    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds)
     return SessionView.with_lineup(session, [])
 
 
@@ -41,6 +42,14 @@ def get_session(req: ApiRequest):
     return SessionView.with_lineup(session, shows.lineup_of(session.id))
 
 
+@api_route(bp, "/v1/sessions/{session_id}/live", "GET",
+           summary="What a player shows now: status and each drop's price, units left and window (public)",
+           auth="public", response=LiveView, tag="sessions")
+def get_live(req: ApiRequest) -> LiveView:
+    session, drops = services().shows.live_state(req.path["session_id"])
+    return LiveView.of(session, drops)
+
+
 @api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",
            summary="The ingest endpoint and stream key for the broadcaster (owner only)", auth="brand",
            response=IngestView, tag="sessions")
@@ -55,9 +64,11 @@ def get_ingest(req: ApiRequest) -> IngestView:
 def add_to_lineup(req: ApiRequest) -> LineupItemView:
     body: LineupAdd = req.body
     shows = services().shows
-    item, product = shows.add_to_lineup(req.brand.id, req.path["session_id"], body.product_id,
-                               body.price.to_domain() if body.price else None, body.quantity,
-                               body.per_customer_limit)
+    item, product = shows.add_to_lineup(
+        req.brand.id, req.path["session_id"], body.product_id, body.price.to_domain() if body.price else None,
+        body.quantity, body.per_customer_limit, opens_at=to_iso(body.opens_at) if body.opens_at else None,
+        closes_at=to_iso(body.closes_at) if body.closes_at else None, shards=body.shards,
+        expected_orders_per_second=body.expected_orders_per_second)
     return LineupItemView.of(item, product)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from chalicelib.domain.money import Money
+from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.sessions import SessionStatus
 
 
@@ -48,6 +49,7 @@ class LiveSession:
     started_at: str | None
     ended_at: str | None
     channel: Channel
+    hold_seconds: int = 600  # how long a reservation holds its units
 
 
 @dataclass(frozen=True)
@@ -59,3 +61,32 @@ class LineupItem:
     quantity: int
     per_customer_limit: int | None
     added_at: str
+    opens_at: str | None = None   # None: the drop opens when the session goes live
+    closes_at: str | None = None  # None: the drop closes when the session ends
+    shards: int = 1               # stock items the quantity is spread over (see domain/drops.py)
+    hold_seconds: int = 600       # the session's, copied: checkout reads no session
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    product_id: str
+    quantity: int
+    unit_price: Money
+    shards: dict[int, int]  # shard -> units taken from it, so a release returns them there
+    counted: bool           # whether the units count against a per-customer limit
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    shopper_id: str
+    session_id: str
+    brand_id: str
+    status: OrderStatus
+    lines: tuple[OrderLine, ...]
+    total: Money
+    request_hash: str
+    created_at: str
+    expires_at: int  # epoch seconds
+    closed_at: str | None = None
+    payment_reference: str | None = None

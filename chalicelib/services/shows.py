@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from chalicelib.adapters.dynamodb import LineupRepository, ProductRepository, SessionRepository
+from chalicelib.adapters.dynamodb.orders import StockRepository
 from chalicelib.adapters.ivs import IvsChannels
 from chalicelib.domain.clock import now_iso
+from chalicelib.domain.drops import shards_for
 from chalicelib.domain.ids import is_id, new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, LiveSession, Product
@@ -14,20 +16,22 @@ from chalicelib.settings import Settings
 
 class Shows:
     def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
-                 channels: IvsChannels, settings: Settings) -> None:
+                 stock: StockRepository, channels: IvsChannels, settings: Settings) -> None:
         self.sessions = sessions
+        self.stock = stock
         self.lineup = lineup
         self.products = products
         self.channels = channels
         self.settings = settings
 
-    def schedule(self, brand_id: str, title: str, scheduled_at: str | None) -> LiveSession:
+    def schedule(self, brand_id: str, title: str, scheduled_at: str | None, hold_seconds: int = 600) -> LiveSession:
         session_id = new_id("ses")
         channel = self.channels.create(session_id, brand_id)
         at = now_iso()
         session = LiveSession(
             id=session_id, brand_id=brand_id, title=title, status=SessionStatus.SCHEDULED,
             scheduled_at=scheduled_at or at, created_at=at, started_at=None, ended_at=None, channel=channel,
+            hold_seconds=hold_seconds,
         )
         try:
             self.sessions.add(session)
@@ -58,7 +62,9 @@ class Shows:
         return self.sessions.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
 
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
-                      quantity: int | None, per_customer_limit: int | None) -> tuple[LineupItem, Product]:
+                      quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,
+                      closes_at: str | None = None, shards: int | None = None,
+                      expected_orders_per_second: int | None = None) -> tuple[LineupItem, Product]:
         session = self.get_owned(brand_id, session_id)
         if session.status not in LINEUP_EDITABLE:
             raise Conflict("session_not_editable", f"the lineup of an {session.status.value} session can not change")
@@ -69,14 +75,36 @@ class Shows:
             raise NotFound(f"product {product_id} not found", field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
         allocated = product.stock if quantity is None else quantity
+        at = now_iso()
+        if opens_at is None and session.status is SessionStatus.LIVE:
+            opens_at = at  # added during the show: on sale at once
         item = LineupItem(
             session_id=session_id, product_id=product_id, brand_id=brand_id, price=price or product.price,
-            quantity=allocated, per_customer_limit=per_customer_limit, added_at=now_iso(),
+            quantity=allocated, per_customer_limit=per_customer_limit, added_at=at, opens_at=opens_at,
+            closes_at=closes_at,
+            shards=max(1, min(shards or shards_for(expected_orders_per_second, allocated), max(allocated, 1))),
+            hold_seconds=session.hold_seconds,
         )
-        self.lineup.add_taking_stock(item, LINEUP_EDITABLE, self.settings)
+        self.lineup.add_taking_stock(item, session.status, self.settings)
         return item, product
 
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> LiveSession:
         if not is_id(session_id, "ses"):
             raise NotFound(f"session {session_id} not found")
-        return self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], now_iso())
+        at = now_iso()
+        session = self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
+        # Drops without their own times open when the show goes live and close when it ends.
+        # After the status write, so a retried start or end finishes what a failed one began.
+        drops = self.lineup.list_for_session(session_id)
+        if target is SessionStatus.LIVE:
+            self.stock.set_window_edge(drops, opens_at=session.started_at)
+        else:
+            self.stock.set_window_edge(drops, closes_at=session.ended_at)
+        return session
+
+    def live_state(self, session_id: str):
+        """The session, and each drop with its product and the units left over all its shards."""
+        session = self.get_public(session_id)
+        lineup = self.lineup_of(session_id)
+        levels = self.stock.levels(item for item, _ in lineup)
+        return session, [(item, product, sum(levels.get(item.product_id, {}).values())) for item, product in lineup]

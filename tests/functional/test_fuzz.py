@@ -35,17 +35,25 @@ def concrete(path, ids):
     return re.sub(r"{(\w+)}", lambda m: ids[m.group(1)], path)
 
 
-def test_random_json_bodies(api, brand):
+def key_for(spec, brand, shopper):
+    if spec.auth.startswith("shopper"):
+        return shopper["token"]
+    return brand["apiKey"] if spec.auth != "operator" else "not-the-operator"
+
+
+def test_random_json_bodies(api, brand, shopper):
     from tests.conftest import make_product, make_session
 
     ids = {"product_id": make_product(api, brand["apiKey"])["id"],
-           "session_id": make_session(api, brand["apiKey"])["id"]}
+           "session_id": make_session(api, brand["apiKey"])["id"], "order_id": "ord_0123456789abcdef01234567"}
 
     @FUZZ
-    @given(spec=st.sampled_from(body_routes()), body=json_values | shaped_bodies)
-    def check(spec, body):
-        key = brand["apiKey"] if spec.auth != "operator" else "not-the-operator"
-        response = api.call(spec.method, concrete(spec.path, ids), body=body, key=key)
+    @given(spec=st.sampled_from(body_routes()), body=json_values | shaped_bodies,
+           idempotency_key=st.text(max_size=300))
+    def check(spec, body, idempotency_key):
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key.isprintable() else {}
+        response = api.call(spec.method, concrete(spec.path, ids), body=body, key=key_for(spec, brand, shopper),
+                            headers=headers)
         assert_client_error_or_success(response, (spec.path, body))
 
     check()
@@ -60,25 +68,27 @@ def test_random_bytes_and_headers(api, brand):
         headers = {"Authorization": auth} if auth else {}
         if content_type:
             headers["Content-Type"] = content_type
-        response = api.call(spec.method, concrete(spec.path, {"product_id": "prd_x", "session_id": "ses_x"}),
+        response = api.call(spec.method, concrete(spec.path, {"product_id": "prd_x", "session_id": "ses_x",
+                                                              "order_id": "ord_x"}),
                             raw=raw, headers=headers)
         assert_client_error_or_success(response, (spec.path, raw, content_type, auth))
 
     check()
 
 
-def test_random_ids_and_queries(api, brand):
+def test_random_ids_and_queries(api, brand, shopper):
     safe_text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#%&"),
                         min_size=1, max_size=40)
 
     @FUZZ
     @given(spec=st.sampled_from([s for s in ROUTES if s.method == "GET"]), ident=safe_text,
-           query=st.dictionaries(st.sampled_from(["limit", "cursor", "status", "x"]), safe_text, max_size=3))
+           query=st.dictionaries(st.sampled_from(["limit", "cursor", "status", "sessionId", "x"]), safe_text,
+                                 max_size=3))
     def check(spec, ident, query):
-        path = concrete(spec.path, {"product_id": ident, "session_id": ident})
+        path = concrete(spec.path, {"product_id": ident, "session_id": ident, "order_id": ident})
         if query:
             path += "?" + "&".join(f"{k}={v}" for k, v in query.items())
-        response = api.call("GET", path, key=brand["apiKey"] if spec.auth != "public" else None)
+        response = api.call("GET", path, key=key_for(spec, brand, shopper) if spec.auth != "public" else None)
         assert_client_error_or_success(response, (path,))
 
     check()

@@ -12,15 +12,30 @@ from infra.tables import TABLES, TIME_TO_LIVE, cloudformation_template
 ROOT = Path(__file__).resolve().parents[2]
 
 
+# Powertools idempotency owns this table's items: it is held to Powertools' defaults instead.
+POWERTOOLS_TABLES = {"idempotency"}
+
+
 def test_the_same_tables_everywhere():
-    assert set(TABLES) == set(MODELS) == set(TABLE_KEYS)
+    assert set(TABLES) == set(TABLE_KEYS)
+    assert set(MODELS) == set(TABLES) - POWERTOOLS_TABLES
+
+
+def test_idempotency_table_matches_powertools_persistence_defaults():
+    import inspect
+
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    defaults = inspect.signature(DynamoDBPersistenceLayer.__init__).parameters
+    assert TABLES["idempotency"]["KeySchema"] == [{"AttributeName": defaults["key_attr"].default, "KeyType": "HASH"}]
+    assert TIME_TO_LIVE["idempotency"] == defaults["expiry_attr"].default
 
 
 def key_schema(schema):
     return sorted((k["AttributeName"], k["KeyType"]) for k in schema)
 
 
-@pytest.mark.parametrize("key", sorted(TABLES))
+@pytest.mark.parametrize("key", sorted(MODELS))
 def test_model_keys_and_indexes_match_infra(key):
     model_schema = MODELS[key]._get_schema()
     definition = TABLES[key]
@@ -35,7 +50,7 @@ def test_model_keys_and_indexes_match_infra(key):
     assert model_indexes == infra_indexes
 
 
-@pytest.mark.parametrize("key", sorted(TABLES))
+@pytest.mark.parametrize("key", sorted(MODELS))
 def test_ttl_attribute_matches(key):
     ttl = MODELS[key]._ttl_attribute()
     assert (ttl.attr_name if ttl else None) == TIME_TO_LIVE.get(key)

@@ -1,4 +1,4 @@
-"""DynamoDB through PynamoDB: the table models, and repositories that speak in domain records.
+"""Repositories of brands, products, sessions and lineups, speaking in domain records.
 
 Every write that has a rule states it as one condition, so that concurrent requests can never
 break it: stock never goes below zero, a lineup item is added once, a status moves only from the
@@ -6,161 +6,21 @@ statuses its action allows, and each write also checks the brand that owns the i
 """
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
-from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.adapters.dynamodb.models import (
+    BrandModel, LineupModel, ProductModel, SessionModel, StockShardModel, transact_connection,
+)
+from chalicelib.adapters.dynamodb.support import ConditionFailed, decode_cursor, page, update_or_old
+from chalicelib.domain.drops import shard_key, split
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import Brand, Channel, LineupItem, LiveSession, Product
 from chalicelib.domain.sessions import SessionStatus, list_key
-from chalicelib.errors import Conflict, InvalidInput, NotFound
+from chalicelib.errors import Conflict, NotFound
 from chalicelib.settings import Settings
-
-
-class BrandModel(Model):
-    class Meta:
-        table_name = "unbound"  # set by bind()
-
-    id = UnicodeAttribute(hash_key=True)
-    name = UnicodeAttribute()
-    api_key_hash = UnicodeAttribute(attr_name="apiKeyHash")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-
-
-class ProductsByBrand(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "byBrand"
-        projection = AllProjection()
-
-    brand_id = UnicodeAttribute(hash_key=True, attr_name="brandId")
-    id = UnicodeAttribute(range_key=True)
-
-
-class ProductModel(Model):
-    class Meta:
-        table_name = "unbound"
-
-    id = UnicodeAttribute(hash_key=True)
-    brand_id = UnicodeAttribute(attr_name="brandId")
-    title = UnicodeAttribute()
-    description = UnicodeAttribute(null=True)
-    price_amount = NumberAttribute(attr_name="priceAmount")
-    currency = UnicodeAttribute()
-    stock = NumberAttribute()
-    images = ListAttribute(of=UnicodeAttribute, null=True)
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    updated_at = UnicodeAttribute(attr_name="updatedAt")
-    by_brand = ProductsByBrand()
-
-
-class SessionsByStatus(GlobalSecondaryIndex):
-    class Meta:
-        index_name = "byStatus"
-        projection = AllProjection()
-
-    status = UnicodeAttribute(hash_key=True)
-    list_key = UnicodeAttribute(range_key=True, attr_name="listKey")
-
-
-class SessionModel(Model):
-    class Meta:
-        table_name = "unbound"
-
-    id = UnicodeAttribute(hash_key=True)
-    brand_id = UnicodeAttribute(attr_name="brandId")
-    title = UnicodeAttribute()
-    status = UnicodeAttribute()
-    list_key = UnicodeAttribute(attr_name="listKey")
-    scheduled_at = UnicodeAttribute(attr_name="scheduledAt")
-    created_at = UnicodeAttribute(attr_name="createdAt")
-    started_at = UnicodeAttribute(attr_name="startedAt", null=True)
-    ended_at = UnicodeAttribute(attr_name="endedAt", null=True)
-    channel_arn = UnicodeAttribute(attr_name="channelArn")
-    playback_url = UnicodeAttribute(attr_name="playbackUrl")
-    ingest_endpoint = UnicodeAttribute(attr_name="ingestEndpoint")
-    stream_key = UnicodeAttribute(attr_name="streamKey")
-    by_status = SessionsByStatus()
-
-
-class LineupModel(Model):
-    class Meta:
-        table_name = "unbound"
-
-    session_id = UnicodeAttribute(hash_key=True, attr_name="sessionId")
-    product_id = UnicodeAttribute(range_key=True, attr_name="productId")
-    brand_id = UnicodeAttribute(attr_name="brandId")
-    price_amount = NumberAttribute(attr_name="priceAmount")
-    currency = UnicodeAttribute()
-    quantity = NumberAttribute()
-    per_customer_limit = NumberAttribute(attr_name="perCustomerLimit", null=True)
-    added_at = UnicodeAttribute(attr_name="addedAt")
-
-
-MODELS: dict[str, type[Model]] = {
-    "brands": BrandModel,
-    "products": ProductModel,
-    "sessions": SessionModel,
-    "lineup": LineupModel,
-}
-
-
-def bind(settings: Settings) -> None:
-    """Point every model at its table and at the DynamoDB endpoint the environment names."""
-    for key, model in MODELS.items():
-        model.Meta.table_name = settings.tables[key]
-        model.Meta.host = settings.dynamodb_endpoint
-        model.Meta.region = settings.region
-        model._connection = None  # drop a connection made for an earlier binding
-
-
-def transact_connection(settings: Settings) -> Connection:
-    return Connection(region=settings.region, host=settings.dynamodb_endpoint)
-
-
-# ---------------------------------------------------------------------------------------------
-# Cursors: the LastEvaluatedKey of a page, opaque to clients. A cursor is only accepted for the
-# partition it came from, so a cursor can never open another brand's listing.
-
-
-def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
-    if not last_key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(last_key, sort_keys=True).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, partition: tuple[str, str]) -> dict[str, Any] | None:
-    if cursor is None:
-        return None
-    invalid = InvalidInput("cursor is not one this listing issued", [{"field": "cursor", "message": "invalid cursor"}])
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        raise invalid from None
-    if not isinstance(key, dict) or not all(
-        isinstance(name, str) and isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)
-        for name, value in key.items()
-    ):
-        raise invalid
-    attribute, expected = partition
-    if key.get(attribute) != {"S": expected} or not 2 <= len(key) <= 3:
-        raise invalid
-    return key
-
-
-def page(results: Iterator[Model], convert) -> tuple[list, str | None]:
-    items = [convert(row) for row in results]
-    return items, encode_cursor(results.last_evaluated_key)  # type: ignore[attr-defined]
-
-
-# ---------------------------------------------------------------------------------------------
 
 
 def _brand(row: BrandModel) -> Brand:
@@ -182,6 +42,7 @@ def _session(row: SessionModel) -> LiveSession:
         ended_at=row.ended_at,
         channel=Channel(arn=row.channel_arn, playback_url=row.playback_url,
                         ingest_endpoint=row.ingest_endpoint, stream_key=row.stream_key),
+        hold_seconds=int(row.hold_seconds),
     )
 
 
@@ -190,34 +51,9 @@ def _lineup_item(row: LineupModel) -> LineupItem:
         session_id=row.session_id, product_id=row.product_id, brand_id=row.brand_id,
         price=Money(int(row.price_amount), row.currency), quantity=int(row.quantity),
         per_customer_limit=None if row.per_customer_limit is None else int(row.per_customer_limit),
-        added_at=row.added_at,
+        added_at=row.added_at, opens_at=row.opens_at, closes_at=row.closes_at, shards=int(row.shards),
+        hold_seconds=int(row.hold_seconds),
     )
-
-
-class ConditionFailed(Exception):
-    def __init__(self, old_item: dict[str, Any] | None) -> None:
-        super().__init__("condition failed")
-        self.old_item = old_item  # the raw item as it was, None if it did not exist
-
-
-def update_or_old(model: type[Model], hash_key: str, actions: list, condition) -> Model:
-    """One UpdateItem that returns the new item, or raises ConditionFailed with the item as it was.
-
-    PynamoDB's Model.update can not ask for ReturnValuesOnConditionCheckFailure=ALL_OLD, so this
-    builds the request with PynamoDB's serialiser and sends it through the same botocore client:
-    a failed condition costs no second read to explain itself.
-    """
-    table = model._get_connection()
-    request = table.connection.get_operation_kwargs(
-        table.table_name, hash_key, actions=actions, condition=condition,
-        return_values="ALL_NEW", return_values_on_condition_failure="ALL_OLD",
-    )
-    client = table.connection.client
-    try:
-        response = client.update_item(**request)
-    except client.exceptions.ConditionalCheckFailedException as error:
-        raise ConditionFailed(error.response.get("Item")) from None
-    return model.from_raw_data(response["Attributes"])
 
 
 class BrandRepository:
@@ -302,7 +138,7 @@ class SessionRepository:
             list_key=list_key(session.scheduled_at, session.id), scheduled_at=session.scheduled_at,
             created_at=session.created_at, channel_arn=session.channel.arn,
             playback_url=session.channel.playback_url, ingest_endpoint=session.channel.ingest_endpoint,
-            stream_key=session.channel.stream_key,
+            stream_key=session.channel.stream_key, hold_seconds=session.hold_seconds,
         ).save(condition=SessionModel.id.does_not_exist())
 
     def get(self, session_id: str) -> LiveSession | None:
@@ -347,40 +183,44 @@ class LineupRepository:
     def list_for_session(self, session_id: str) -> list[LineupItem]:
         return [_lineup_item(row) for row in LineupModel.query(session_id)]
 
-    def add_taking_stock(self, item: LineupItem, editable: Iterable[SessionStatus], settings: Settings) -> None:
-        """Allocate the item's quantity from the product's stock and add it, all or nothing.
+    def add_taking_stock(self, item: LineupItem, session_status: SessionStatus, settings: Settings) -> None:
+        """Allocate the item's quantity from the product's stock into its drop shards, all or nothing.
 
-        One transaction: the session must be the brand's and editable, the product the brand's
-        with enough stock, and the product not yet in the lineup.
+        One transaction: the session must be the brand's and still in the status it was read in
+        (a drop added to a live session opens at once, one added before the show opens with it),
+        the product the brand's with enough stock, and the product not yet in the lineup.
         """
-        session_check = (SessionModel.brand_id == item.brand_id) & SessionModel.status.is_in(
-            *[status.value for status in editable])
+        session_check = (SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value)
         product_condition = (ProductModel.brand_id == item.brand_id) & (ProductModel.stock >= item.quantity)
         row = LineupModel(
             session_id=item.session_id, product_id=item.product_id, brand_id=item.brand_id,
             price_amount=item.price.amount, currency=item.price.currency, quantity=item.quantity,
-            per_customer_limit=item.per_customer_limit, added_at=item.added_at,
+            per_customer_limit=item.per_customer_limit, added_at=item.added_at, opens_at=item.opens_at,
+            closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds,
         )
         try:
-            with TransactWrite(connection=transact_connection(settings)) as transaction:
-                transaction.condition_check(SessionModel, item.session_id, condition=session_check)
-                transaction.update(
+            with TransactWrite(connection=transact_connection(settings.region, settings.dynamodb_endpoint)) as tx:
+                tx.condition_check(SessionModel, item.session_id, condition=session_check)
+                tx.save(row, condition=LineupModel.product_id.does_not_exist())
+                for shard, units in enumerate(split(item.quantity, item.shards)):
+                    tx.save(StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard),
+                                            session_id=item.session_id, product_id=item.product_id, left=units,
+                                            opens_at=item.opens_at, closes_at=item.closes_at))
+                tx.update(
                     ProductModel(id=item.product_id),
                     actions=[ProductModel.stock.add(-item.quantity), ProductModel.updated_at.set(item.added_at)],
                     condition=product_condition,
                 )
-                transaction.save(row, condition=LineupModel.product_id.does_not_exist())
         except TransactWriteError as error:
             # PynamoDB sends condition checks, then puts, then updates: reasons come in that order.
-            session_failed, lineup_failed, product_failed = (
-                reason is not None and reason.code == "ConditionalCheckFailed"
-                for reason in (error.cancellation_reasons or [None, None, None])
-            )
-            if session_failed:
-                raise Conflict("session_not_editable", "the lineup of an ended session can not change") from None
-            if lineup_failed:
+            failed = [reason is not None and reason.code == "ConditionalCheckFailed"
+                      for reason in (error.cancellation_reasons or [])]
+            if not failed:
+                raise
+            if failed[0]:
+                raise Conflict("session_changed", "the session changed status meanwhile; try again") from None
+            if failed[1]:
                 raise Conflict("already_in_lineup", "the product is already in this session's lineup") from None
-            if product_failed:
+            if failed[-1]:
                 raise Conflict("insufficient_stock", f"the product has fewer than {item.quantity} units in stock") from None
             raise
-

@@ -1,0 +1,6 @@
+"""DynamoDB adapters: models (tables), catalog repositories, order and stock repositories."""
+from chalicelib.adapters.dynamodb.catalog import (  # noqa: F401
+    BrandRepository, LineupRepository, ProductRepository, SessionRepository,
+)
+from chalicelib.adapters.dynamodb.models import MODELS, bind  # noqa: F401
+from chalicelib.adapters.dynamodb.support import decode_cursor, encode_cursor  # noqa: F401

@@ -1,0 +1,196 @@
+"""The DynamoDB tables as PynamoDB models, and their binding to tables and endpoint.
+
+infra/tables.py defines the same tables for creation; tests/unit/test_infra_matches_models.py
+holds the two equal.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.settings import Settings
+
+# Connections per botocore client: `chalice local` serves a spike on many threads at once.
+POOL_SIZE = 64
+HOLD_SHARDS = 16
+
+
+class BrandModel(Model):
+    class Meta:
+        table_name = "unbound"  # set by bind()
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    api_key_hash = UnicodeAttribute(attr_name="apiKeyHash")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+
+
+class ProductsByBrand(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "byBrand"
+        projection = AllProjection()
+
+    brand_id = UnicodeAttribute(hash_key=True, attr_name="brandId")
+    id = UnicodeAttribute(range_key=True)
+
+
+class ProductModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    id = UnicodeAttribute(hash_key=True)
+    brand_id = UnicodeAttribute(attr_name="brandId")
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(null=True)
+    price_amount = NumberAttribute(attr_name="priceAmount")
+    currency = UnicodeAttribute()
+    stock = NumberAttribute()
+    images = ListAttribute(of=UnicodeAttribute, null=True)
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    by_brand = ProductsByBrand()
+
+
+class SessionsByStatus(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "byStatus"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    list_key = UnicodeAttribute(range_key=True, attr_name="listKey")
+
+
+class SessionModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    id = UnicodeAttribute(hash_key=True)
+    brand_id = UnicodeAttribute(attr_name="brandId")
+    title = UnicodeAttribute()
+    status = UnicodeAttribute()
+    list_key = UnicodeAttribute(attr_name="listKey")
+    scheduled_at = UnicodeAttribute(attr_name="scheduledAt")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    started_at = UnicodeAttribute(attr_name="startedAt", null=True)
+    ended_at = UnicodeAttribute(attr_name="endedAt", null=True)
+    channel_arn = UnicodeAttribute(attr_name="channelArn")
+    playback_url = UnicodeAttribute(attr_name="playbackUrl")
+    ingest_endpoint = UnicodeAttribute(attr_name="ingestEndpoint")
+    stream_key = UnicodeAttribute(attr_name="streamKey")
+    hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
+    by_status = SessionsByStatus()
+
+
+class LineupModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    session_id = UnicodeAttribute(hash_key=True, attr_name="sessionId")
+    product_id = UnicodeAttribute(range_key=True, attr_name="productId")
+    brand_id = UnicodeAttribute(attr_name="brandId")
+    price_amount = NumberAttribute(attr_name="priceAmount")
+    currency = UnicodeAttribute()
+    quantity = NumberAttribute()
+    per_customer_limit = NumberAttribute(attr_name="perCustomerLimit", null=True)
+    added_at = UnicodeAttribute(attr_name="addedAt")
+    opens_at = UnicodeAttribute(attr_name="opensAt", null=True)
+    closes_at = UnicodeAttribute(attr_name="closesAt", null=True)
+    shards = NumberAttribute(default=1)
+    hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
+
+
+class StockShardModel(Model):
+    """One shard of a drop's stock: `left` units, sold only inside [opensAt, closesAt)."""
+    class Meta:
+        table_name = "unbound"
+
+    shard_key = UnicodeAttribute(hash_key=True, attr_name="shardKey")  # sessionId#productId#n
+    session_id = UnicodeAttribute(attr_name="sessionId")
+    product_id = UnicodeAttribute(attr_name="productId")
+    left = NumberAttribute()
+    opens_at = UnicodeAttribute(attr_name="opensAt", null=True)
+    closes_at = UnicodeAttribute(attr_name="closesAt", null=True)
+
+
+class PurchaseCountModel(Model):
+    """Units a shopper holds of one drop, counted against the drop's per-customer limit."""
+    class Meta:
+        table_name = "unbound"
+
+    count_key = UnicodeAttribute(hash_key=True, attr_name="countKey")  # sessionId#productId#shopperId
+    bought = NumberAttribute()
+
+
+class OrdersBySession(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "bySession"
+        projection = AllProjection()
+
+    session_id = UnicodeAttribute(hash_key=True, attr_name="sessionId")
+    created_at = UnicodeAttribute(range_key=True, attr_name="createdAt")
+
+
+class OrdersOnHold(GlobalSecondaryIndex):
+    """Sparse: only reserved orders carry holdShard/holdUntil, so the sweeper reads only those.
+    The hash is spread over HOLD_SHARDS values so a spike of reservations is not one hot partition."""
+    class Meta:
+        index_name = "onHold"
+        projection = AllProjection()
+
+    hold_shard = NumberAttribute(hash_key=True, attr_name="holdShard")
+    hold_until = NumberAttribute(range_key=True, attr_name="holdUntil")
+
+
+class OrderModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    id = UnicodeAttribute(hash_key=True)
+    shopper_id = UnicodeAttribute(attr_name="shopperId")
+    session_id = UnicodeAttribute(attr_name="sessionId")
+    brand_id = UnicodeAttribute(attr_name="brandId")
+    status = UnicodeAttribute()
+    lines = JSONAttribute()
+    currency = UnicodeAttribute()
+    total_amount = NumberAttribute(attr_name="totalAmount")
+    request_hash = UnicodeAttribute(attr_name="requestHash")
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    expires_at = NumberAttribute(attr_name="expiresAt")
+    hold_shard = NumberAttribute(attr_name="holdShard", null=True)
+    hold_until = NumberAttribute(attr_name="holdUntil", null=True)
+    closed_at = UnicodeAttribute(attr_name="closedAt", null=True)
+    payment_reference = UnicodeAttribute(attr_name="paymentReference", null=True)
+    payment_attempt = UnicodeAttribute(attr_name="paymentAttempt", null=True)
+    by_session = OrdersBySession()
+    on_hold = OrdersOnHold()
+
+
+MODELS: dict[str, type[Model]] = {
+    "brands": BrandModel,
+    "products": ProductModel,
+    "sessions": SessionModel,
+    "lineup": LineupModel,
+    "stock": StockShardModel,
+    "purchases": PurchaseCountModel,
+    "orders": OrderModel,
+}
+
+
+def bind(settings: Settings) -> None:
+    """Point every model at its table and at the DynamoDB endpoint the environment names."""
+    for key, model in MODELS.items():
+        model.Meta.table_name = settings.tables[key]
+        model.Meta.host = settings.dynamodb_endpoint
+        model.Meta.region = settings.region
+        model.Meta.max_pool_connections = POOL_SIZE
+        model._connection = None  # drop a connection made for an earlier binding
+
+
+@lru_cache(maxsize=4)
+def transact_connection(region: str, host: str | None) -> Connection:
+    """One connection (and so one botocore client per thread) for transactions, per container."""
+    return Connection(region=region, host=host, max_pool_connections=POOL_SIZE)

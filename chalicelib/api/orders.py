@@ -1,0 +1,70 @@
+"""Shopper and order routes: identity, checkout, payment, cancellation, and the brand's view."""
+from chalice import Blueprint, Response
+
+from chalicelib.api.routing import ApiRequest, api_route, required_header
+from chalicelib.api.schemas import (
+    OrderCreate, OrderListQuery, OrderPage, OrderView, PaymentIn, ShopperCreated,
+)
+from chalicelib.bootstrap import services
+from chalicelib.domain.clock import to_iso
+from chalicelib.errors import NotFound
+from chalicelib.services.checkout import CheckoutLine
+
+bp = Blueprint(__name__)
+IDEMPOTENCY_KEY = ("Idempotency-Key", "Unique per intended order: a retry with the same key and body "
+                                      "replays the first answer; with another body it is refused (422)")
+
+
+@api_route(bp, "/v1/shoppers", "POST", summary="Start an anonymous shopper identity", auth="public",
+           status=201, response=ShopperCreated, tag="orders")
+def create_shopper(req: ApiRequest) -> ShopperCreated:
+    from datetime import datetime, timezone
+
+    shopper_id, token, expires = services().shoppers.register()
+    return ShopperCreated(shopper_id=shopper_id, token=token,
+                          expires_at=to_iso(datetime.fromtimestamp(expires, tz=timezone.utc)))
+
+
+@api_route(bp, "/v1/orders", "POST", summary="Reserve a drop's units: an order held until expiresAt",
+           auth="shopper", status=201, request=OrderCreate, response=OrderView, errors=(404, 409, 422, 503),
+           headers=(IDEMPOTENCY_KEY,), tag="orders")
+def create_order(req: ApiRequest) -> Response:
+    key = required_header(req.raw, "Idempotency-Key")
+    body: OrderCreate = req.body
+    order, replayed = services().checkout.reserve(
+        req.shopper_id, key, body.session_id,
+        [CheckoutLine(item.product_id, item.quantity) for item in body.items],
+        body.model_dump(mode="json", by_alias=True),
+    )
+    return Response(body=OrderView.of(order).model_dump(mode="json", by_alias=True), status_code=201,
+                    headers={"Content-Type": "application/json", "Idempotent-Replayed": str(replayed).lower()})
+
+
+@api_route(bp, "/v1/orders/{order_id}", "GET", summary="An order (its shopper, or the selling brand)",
+           auth="shopper-or-brand", response=OrderView, tag="orders")
+def get_order(req: ApiRequest) -> OrderView:
+    order = services().checkout.orders.get(req.path["order_id"]) if req.path["order_id"].startswith("ord_") else None
+    if order is None or not (order.shopper_id == req.shopper_id or (req.brand and order.brand_id == req.brand.id)):
+        raise NotFound(f"order {req.path['order_id']} not found")
+    return OrderView.of(order)
+
+
+@api_route(bp, "/v1/orders", "GET", summary="A session's orders (the brand that owns the session)",
+           auth="brand", query=OrderListQuery, response=OrderPage, errors=(404,), tag="orders")
+def list_orders(req: ApiRequest) -> OrderPage:
+    query: OrderListQuery = req.query
+    session = services().shows.get_owned(req.brand.id, query.session_id)
+    orders, cursor = services().checkout.orders.list_for_session(session.id, query.limit, query.cursor)
+    return OrderPage(items=[OrderView.of(o) for o in orders], next_cursor=cursor)
+
+
+@api_route(bp, "/v1/orders/{order_id}/pay", "POST", summary="Pay a reserved order", auth="shopper",
+           request=PaymentIn, response=OrderView, errors=(402, 409), tag="orders")
+def pay_order(req: ApiRequest) -> OrderView:
+    return OrderView.of(services().checkout.pay(req.path["order_id"], req.shopper_id, req.body.payment_token))
+
+
+@api_route(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel a reserved order; its units go back",
+           auth="shopper", response=OrderView, errors=(409,), tag="orders")
+def cancel_order(req: ApiRequest) -> OrderView:
+    return OrderView.of(services().checkout.cancel(req.path["order_id"], req.shopper_id))

@@ -1,0 +1,94 @@
+"""Drop rules: how stock is spread over shards, when a drop is open, how a quantity is planned
+over shards, and the order lifecycle. Pure: no I/O, no clock of its own."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from enum import Enum
+from typing import Mapping
+
+# A shard is one DynamoDB item: at most 1,000 WCU/s, and a transactional write costs 2 WCU, so
+# one shard sustains 500 checkouts/s at the very most. Plan for half of that.
+CHECKOUTS_PER_SHARD_PER_SECOND = 250
+MAX_SHARDS = 50
+
+
+def shards_for(expected_orders_per_second: int | None, quantity: int) -> int:
+    """Enough shards for the expected peak, never more shards than units."""
+    if not expected_orders_per_second:
+        return 1
+    wanted = math.ceil(expected_orders_per_second / CHECKOUTS_PER_SHARD_PER_SECOND)
+    return max(1, min(wanted, MAX_SHARDS, max(quantity, 1)))
+
+
+def split(quantity: int, shards: int) -> list[int]:
+    """Spread `quantity` over `shards` as evenly as whole units allow."""
+    base, extra = divmod(quantity, shards)
+    return [base + (1 if index < extra else 0) for index in range(shards)]
+
+
+def shard_key(session_id: str, product_id: str, shard: int) -> str:
+    return f"{session_id}#{product_id}#{shard}"
+
+
+def count_key(session_id: str, product_id: str, shopper_id: str) -> str:
+    return f"{session_id}#{product_id}#{shopper_id}"
+
+
+def plan_take(quantity: int, levels: Mapping[int, int | None], rng: random.Random | None = None) -> dict[int, int] | None:
+    """Which shards to take `quantity` from, given what is known of their levels (None: unknown).
+
+    Unknown shards are tried optimistically for the whole remainder; known levels are taken as
+    far as they go, so an order can span shards. Random order spreads buyers over the shards.
+    None when the known levels can not cover the quantity and no shard is unknown.
+    """
+    rng = rng or random
+    order = list(levels)
+    rng.shuffle(order)
+    # Unknown shards first (a fresh chance), then the fullest known ones (fewest shards touched).
+    order.sort(key=lambda shard: (levels[shard] is not None, -(levels[shard] or 0)))
+    plan: dict[int, int] = {}
+    remaining = quantity
+    for shard in order:
+        level = levels[shard]
+        take = remaining if level is None else min(level, remaining)
+        if take > 0:
+            plan[shard] = take
+            remaining -= take
+        if remaining == 0:
+            return plan
+    return None
+
+
+class OrderStatus(str, Enum):
+    RESERVED = "reserved"   # units held until expiresAt
+    PAYING = "paying"       # a payment is under way: neither expiry nor cancel may touch it
+    PAID = "paid"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+# Orders whose units are out of stock: what conservation counts.
+HOLDING = frozenset({OrderStatus.RESERVED, OrderStatus.PAYING, OrderStatus.PAID})
+
+
+def order_id_for(shopper_id: str, idempotency_key: str) -> str:
+    """The order a (shopper, Idempotency-Key) pair creates: deterministic, so that the put of the
+    order itself is the idempotency check, inside the same transaction that takes the stock."""
+    digest = hashlib.sha256(f"{shopper_id}\n{idempotency_key}".encode()).hexdigest()
+    return "ord_" + digest[:24]
+
+
+def request_hash(body: Mapping) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def drop_state(now: str, opens_at: str | None, closes_at: str | None) -> str:
+    """'open', 'not_open' or 'closed' for ISO-8601 UTC timestamps (string order is time order)."""
+    if opens_at is None or now < opens_at:
+        return "not_open"
+    if closes_at is not None and now >= closes_at:
+        return "closed"
+    return "open"

@@ -1,0 +1,265 @@
+"""Checkout: reserving a drop's units for a shopper, paying, cancelling, and releasing expired
+reservations. Every unit is sold exactly once; the rules live in the conditional writes of
+adapters/dynamodb/orders.py, and this module decides what to try and what to answer.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from chalicelib.adapters.dynamodb import LineupRepository
+from chalicelib.adapters.dynamodb.orders import OrderRepository, ReservationRefused, StockRepository
+from chalicelib.adapters.dynamodb.support import ConditionFailed
+from chalicelib.adapters.payments import ExactlyOnceCharges
+from chalicelib.domain.clock import now_iso
+from chalicelib.domain.drops import OrderStatus, drop_state, order_id_for, plan_take, request_hash
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import LineupItem, Order, OrderLine
+from chalicelib.errors import (
+    Conflict, IdempotencyKeyReused, InvalidInput, NotFound, PaymentRequired, ServiceBusy,
+)
+from chalicelib.observability import logger
+
+MAX_ATTEMPTS = 40          # contention retries before answering 503
+SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a drop's shards
+
+
+class DropConfigs:
+    """Lineup items by (session, product), kept per container. What checkout reads from them
+    (price, limit, shards, brand) never changes once an item is in a lineup, so a warm checkout
+    reads nothing before its one write."""
+
+    def __init__(self, lineup: LineupRepository) -> None:
+        self.lineup = lineup
+        self._items: dict[tuple[str, str], LineupItem] = {}
+
+    def get(self, session_id: str, product_ids: list[str]) -> dict[str, LineupItem | None]:
+        if any((session_id, p) not in self._items for p in product_ids):
+            for item in self.lineup.list_for_session(session_id):
+                self._items[(session_id, item.product_id)] = item
+        return {p: self._items.get((session_id, p)) for p in product_ids}
+
+
+class ShardLevels:
+    """What this container has seen of each shard's units left, and when (the sold-out fast path)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._seen: dict[tuple[str, str, int], tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def note(self, drop: LineupItem, shard: int, left: int) -> None:
+        with self._lock:
+            self._seen[(drop.session_id, drop.product_id, shard)] = (left, self.clock())
+
+    def took(self, drop: LineupItem, shard: int, units: int) -> None:
+        with self._lock:
+            key = (drop.session_id, drop.product_id, shard)
+            if key in self._seen:
+                left, _ = self._seen[key]
+                self._seen[key] = (max(left - units, 0), self.clock())
+
+    def known(self, drop: LineupItem, fresh_only: bool) -> dict[int, int | None]:
+        now = self.clock()
+        with self._lock:
+            levels: dict[int, int | None] = {}
+            for shard in range(drop.shards):
+                seen = self._seen.get((drop.session_id, drop.product_id, shard))
+                fresh = seen is not None and now - seen[1] < SOLD_OUT_MEMORY_SECONDS
+                levels[shard] = seen[0] if seen is not None and (fresh or not fresh_only) else None
+            return levels
+
+
+@dataclass(frozen=True)
+class CheckoutLine:
+    product_id: str
+    quantity: int
+
+
+class Checkout:
+    def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
+                 charges: ExactlyOnceCharges) -> None:
+        self.orders = orders
+        self.stock = stock
+        self.drops = DropConfigs(lineup)
+        self.levels = ShardLevels()
+        self.charges = charges
+
+    # --- reserve ---------------------------------------------------------------------------
+
+    def reserve(self, shopper_id: str, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
+                body_for_hash: dict) -> tuple[Order, bool]:
+        """(order, replayed). Raises the 4xx errors a buyer can meet."""
+        order_id = order_id_for(shopper_id, idempotency_key)
+        fingerprint = request_hash(body_for_hash)
+        drops = self._drops_for(session_id, lines)
+        currency = self._one_currency(drops)
+        now = now_iso()
+        for line in lines:
+            self._refuse_without_writing(drops[line.product_id], line.quantity, now)
+        for attempt in range(MAX_ATTEMPTS):
+            planned = [(line, self._plan(drops[line.product_id], line.quantity)) for line in lines]
+            order = Order(
+                id=order_id, shopper_id=shopper_id, session_id=session_id,
+                brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
+                lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
+                                      unit_price=drops[line.product_id].price, shards=plan,
+                                      counted=drops[line.product_id].per_customer_limit is not None)
+                            for line, plan in planned),
+                total=Money(sum(drops[line.product_id].price.amount * line.quantity for line in lines), currency),
+                request_hash=fingerprint, created_at=now, expires_at=int(time.time()) + min(d.hold_seconds for d in drops.values()),
+            )
+            limits = {p: d.per_customer_limit for p, d in drops.items()}
+            try:
+                self.orders.reserve(order, limits, now)
+            except ReservationRefused as refusal:
+                replay = self._explain(refusal, drops, fingerprint, now)
+                if replay is not None:
+                    return replay, True
+                if refusal.contended:
+                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                continue
+            for line, plan in planned:
+                for shard, units in plan.items():
+                    self.levels.took(drops[line.product_id], shard, units)
+            return order, False
+        logger.warning("checkout gave up after contention", extra={"session": session_id, "attempts": MAX_ATTEMPTS})
+        raise ServiceBusy("the drop is under heavy contention; retry with the same Idempotency-Key", retryAfter=1)
+
+    def _drops_for(self, session_id: str, lines: list[CheckoutLine]) -> dict[str, LineupItem]:
+        drops = self.drops.get(session_id, [line.product_id for line in lines])
+        for index, line in enumerate(lines):
+            if drops[line.product_id] is None:
+                raise NotFound(f"product {line.product_id} is not in session {session_id}'s lineup",
+                               field=f"items.{index}.productId")
+        return drops  # type: ignore[return-value]
+
+    @staticmethod
+    def _one_currency(drops: dict[str, LineupItem]) -> str:
+        currencies = {drop.price.currency for drop in drops.values()}
+        if len(currencies) > 1:
+            raise InvalidInput("an order is paid in one currency; these items are priced in several",
+                               [{"field": "items", "message": f"currencies {sorted(currencies)}"}])
+        return currencies.pop()
+
+    def _refuse_without_writing(self, drop: LineupItem, quantity: int, now: str) -> None:
+        """What can be refused from what this container already knows: no request at all."""
+        if drop.per_customer_limit is not None and quantity > drop.per_customer_limit:
+            raise Conflict("limit_exceeded", f"at most {drop.per_customer_limit} per customer",
+                           productId=drop.product_id, limit=drop.per_customer_limit)
+        if drop.opens_at is not None and now < drop.opens_at:
+            raise Conflict("drop_not_open", f"this drop opens at {drop.opens_at}", productId=drop.product_id,
+                           opensAt=drop.opens_at)
+        if drop.closes_at is not None and now >= drop.closes_at:
+            raise Conflict("drop_closed", f"this drop closed at {drop.closes_at}", productId=drop.product_id)
+        fresh = self.levels.known(drop, fresh_only=True)
+        if None not in fresh.values() and sum(fresh.values()) < quantity:  # type: ignore[arg-type]
+            self._sold_out(drop, sum(fresh.values()))  # type: ignore[arg-type]
+
+    def _plan(self, drop: LineupItem, quantity: int) -> dict[int, int]:
+        plan = plan_take(quantity, self.levels.known(drop, fresh_only=False))
+        if plan is not None:
+            return plan
+        # Every shard was seen short: read them all once before telling anyone it is sold out.
+        levels = self.stock.levels([drop]).get(drop.product_id, {})
+        for shard in range(drop.shards):
+            self.levels.note(drop, shard, levels.get(shard, 0))
+        plan = plan_take(quantity, {shard: levels.get(shard, 0) for shard in range(drop.shards)})
+        if plan is None:
+            self._sold_out(drop, sum(levels.values()))
+        return plan  # type: ignore[return-value]
+
+    @staticmethod
+    def _sold_out(drop: LineupItem, left: int) -> None:
+        raise Conflict("sold_out", "sold out" if left == 0 else f"only {left} left",
+                       productId=drop.product_id, left=left)
+
+    def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
+                 now: str) -> Order | None:
+        """Turn a refusal into a replay (returned), an answer (raised), or nothing (try again)."""
+        if refusal.existing_order is not None:
+            if refusal.existing_order.request_hash != fingerprint:
+                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+            return refusal.existing_order
+        for product_id, bought in refusal.limit_reached:
+            limit = drops[product_id].per_customer_limit
+            raise Conflict("limit_exceeded", f"at most {limit} per customer; you hold {bought}",
+                           productId=product_id, limit=limit, bought=bought)
+        for product_id, shard, left, old in refusal.short_shards:
+            if old is None or "left" not in old:
+                raise NotFound(f"product {product_id} has no stock in this session", field="items")
+            state = drop_state(now, old.get("opensAt", {}).get("S"), old.get("closesAt", {}).get("S"))
+            if state == "not_open":
+                raise Conflict("drop_not_open", "this drop is not open yet", productId=product_id,
+                               opensAt=old.get("opensAt", {}).get("S"))
+            if state == "closed":
+                raise Conflict("drop_closed", "this drop has closed", productId=product_id)
+            self.levels.note(drops[product_id], shard, left or 0)
+        return None
+
+    # --- after the reservation -------------------------------------------------------------
+
+    def cancel(self, order_id: str, shopper_id: str) -> Order:
+        order = self.orders.get(order_id)
+        if order is None or order.shopper_id != shopper_id:
+            raise NotFound(f"order {order_id} not found")
+        try:
+            self._release(order, OrderStatus.CANCELLED, shopper_id=shopper_id)
+        except ConditionFailed as failure:
+            status = (failure.old_item or {}).get("status", {}).get("S", "unknown")
+            if status == OrderStatus.CANCELLED.value:
+                return self.orders.get(order_id)  # type: ignore[return-value]  # cancelling twice is harmless
+            raise Conflict("order_not_cancellable", f"an order that is {status} can not be cancelled",
+                           orderStatus=status) from None
+        return self.orders.get(order_id)  # type: ignore[return-value]
+
+    def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
+        """reserved -> paying -> paid; a decline or provider failure puts it back to reserved.
+        The same token retried re-enters its own attempt and gets the first charge's result."""
+        attempt = hashlib.sha256(payment_token.encode()).hexdigest()[:20]
+        order = self.orders.begin_payment(order_id, shopper_id, int(time.time()), attempt)
+        try:
+            result = self.charges.charge(order.id, order.total, payment_token)
+        except Conflict:
+            raise  # the same attempt is being charged by a concurrent request
+        except Exception:
+            self.orders.abort_payment(order, attempt)  # the provider failed: the reservation stands
+            raise
+        if not result.approved:
+            self.orders.abort_payment(order, attempt)
+            raise PaymentRequired(f"the payment was declined ({result.reason}); the order stays reserved",
+                                  reason=result.reason)
+        try:
+            return self.orders.finish_payment(order.id, result.reference or "", now_iso())
+        except ConditionFailed:
+            return self.orders.get(order.id)  # type: ignore[return-value]  # a retry finished it first
+
+    def release_expired(self, limit: int = 100) -> int:
+        """Release reservations past their time. Called every minute by the scheduled function."""
+        released = 0
+        now = int(time.time())
+        for order in self.orders.due_for_release(now, limit):
+            try:
+                self._release(order, OrderStatus.EXPIRED)
+                released += 1
+            except ConditionFailed:
+                continue  # paid, paying or cancelled since it was listed
+        return released
+
+    def _release(self, order: Order, to: OrderStatus, shopper_id: str | None = None) -> None:
+        from pynamodb.exceptions import TransactWriteError
+
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                self.orders.release(order, to, now_iso(), int(time.time()), shopper_id=shopper_id)
+                return
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                if not any(r is not None and r.code == "TransactionConflict" for r in reasons):
+                    raise
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise ServiceBusy("too much contention to release the order now; try again", retryAfter=1)
