@@ -96,12 +96,14 @@ class AwsCallRecorder:
 
     def __init__(self) -> None:
         self.actions: set[str] = set()
+        self.log: list[str] = []  # every request, in order, as service:Operation
         self.on = threading.local()
 
     def record(self, client, operation: str, params: dict) -> None:
         if not getattr(self.on, "value", False):
             return
         prefix = client.meta.service_model.signing_name
+        self.log.append(f"{prefix}:{operation}")
         if operation == "TransactWriteItems":
             # No IAM action of that name: each item needs the action of its own kind.
             kinds = {"ConditionCheck": "ConditionCheckItem", "Put": "PutItem", "Update": "UpdateItem",
@@ -215,3 +217,50 @@ def make_shopper(api):
 @pytest.fixture
 def shopper(api):
     return make_shopper(api)
+
+
+def live_drop(api, key, quantity=10, per_customer_limit=None, shards=None, hold_seconds=600, start=True, **extra):
+    """A live session with one product in its lineup: (session, product)."""
+    product = make_product(api, key, stock=quantity + 5)
+    session = make_session(api, key, holdSeconds=hold_seconds)
+    body = {"productId": product["id"], "quantity": quantity, **extra}
+    if per_customer_limit is not None:
+        body["perCustomerLimit"] = per_customer_limit
+    if shards is not None:
+        body["shards"] = shards
+    added = api.post(f"/v1/sessions/{session['id']}/lineup", body, key=key)
+    assert added.status_code == 201, added.body
+    if start:
+        assert api.post(f"/v1/sessions/{session['id']}/start", key=key).status_code == 200
+    return session, product
+
+
+def order(api, shopper, session_id, product_id, quantity=1, key=None):
+    return api.post("/v1/orders", {"sessionId": session_id, "items": [{"productId": product_id, "quantity": quantity}]},
+                    key=shopper["token"], headers={"Idempotency-Key": key or secrets.token_hex(8)})
+
+
+def conservation(session_id, product_id, quantity):
+    """(units left over all shards, units held by live orders): their sum must be `quantity`."""
+    import boto3
+
+    from chalicelib.settings import get_settings
+
+    ddb = boto3.client("dynamodb")
+    tables = get_settings().tables
+    left = sum(int(item["left"]["N"]) for item in _scan(ddb, tables["stock"])
+               if item["sessionId"]["S"] == session_id and item["productId"]["S"] == product_id)
+    held = 0
+    for item in _scan(ddb, tables["orders"]):
+        if item["sessionId"]["S"] != session_id or item["status"]["S"] not in ("reserved", "paying", "paid"):
+            continue
+        for line in json.loads(item["lines"]["S"]):
+            if line["productId"] == product_id:
+                held += line["quantity"]
+    return left, held
+
+
+def _scan(ddb, table):
+    paginator = ddb.get_paginator("scan")
+    for page in paginator.paginate(TableName=table, ConsistentRead=True):
+        yield from page["Items"]

@@ -54,6 +54,12 @@ class ExactlyOnceCharges:
             return asdict(result)
 
         self._charge_once = charge_once
+        self._config = config
+
+    def register_lambda_context(self, context) -> None:
+        """Lets Powertools expire an in-progress record when the invocation would time out."""
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            self._config.register_lambda_context(context)
 
     def charge(self, order_id: str, amount: Money, payment_token: str) -> ChargeResult:
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError

@@ -61,6 +61,7 @@ def list_orders(req: ApiRequest) -> OrderPage:
 @api_route(bp, "/v1/orders/{order_id}/pay", "POST", summary="Pay a reserved order", auth="shopper",
            request=PaymentIn, response=OrderView, errors=(402, 409), tag="orders")
 def pay_order(req: ApiRequest) -> OrderView:
+    services().checkout.charges.register_lambda_context(bp.lambda_context)
     return OrderView.of(services().checkout.pay(req.path["order_id"], req.shopper_id, req.body.payment_token))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.clock import to_iso
@@ -134,11 +134,12 @@ class ProductPatch(RequestModel):
 class StockAdjust(RequestModel):
     delta: Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (negative to remove)")]
 
-    @model_validator(mode="after")
-    def _not_zero(self) -> "StockAdjust":
-        if self.delta == 0:
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, delta: int) -> int:
+        if delta == 0:
             raise ValueError("delta must not be zero")
-        return self
+        return delta
 
 
 class ProductView(ResponseModel):
@@ -206,11 +207,13 @@ class LineupAdd(RequestModel):
     expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
         None, description="Expected peak demand: one shard per 250 orders/s")
 
-    @model_validator(mode="after")
-    def _window(self) -> "LineupAdd":
-        if self.opens_at and self.closes_at and self.closes_at <= self.opens_at:
+    @field_validator("closes_at")
+    @classmethod
+    def _window(cls, closes_at, info):
+        opens_at = info.data.get("opens_at")
+        if opens_at and closes_at and closes_at <= opens_at:
             raise ValueError("closesAt must be after opensAt")
-        return self
+        return closes_at
 
 
 class PublicLineupItem(ResponseModel):
@@ -311,12 +314,13 @@ class OrderCreate(RequestModel):
     session_id: ResourceId
     items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=20)]
 
-    @model_validator(mode="after")
-    def _distinct_products(self) -> "OrderCreate":
-        ids = [item.product_id for item in self.items]
+    @field_validator("items")
+    @classmethod
+    def _distinct_products(cls, items: list[OrderItemIn]) -> list[OrderItemIn]:
+        ids = [item.product_id for item in items]
         if len(set(ids)) != len(ids):
             raise ValueError("each product may appear once in items; add up its quantity instead")
-        return self
+        return items
 
 
 class PaymentIn(RequestModel):
