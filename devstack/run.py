@@ -30,11 +30,13 @@ def wait_for_api(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def start_api(env: dict[str, str], port: int) -> subprocess.Popen:
-    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+def start_api(env: dict[str, str], port: int, log_path=None) -> subprocess.Popen:
+    """`chalice local` (with a spike-sized listen backlog, see devstack/chalice_local.py)."""
+    output = open(log_path, "ab") if log_path else None
     return subprocess.Popen(
-        [chalice, "local", "--host", LOOPBACK, "--port", str(port), "--stage", "local", "--no-autoreload"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [sys.executable, "-m", "devstack.chalice_local", "local", "--host", LOOPBACK, "--port", str(port),
+         "--stage", "local", "--no-autoreload"],
+        cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, start_new_session=True, stdout=output, stderr=output,
     )
 
 

@@ -8,9 +8,10 @@ from devstack.stack import LOOPBACK, free_port
 
 
 @pytest.fixture(scope="session")
-def base_url(aws_stack):
+def base_url(aws_stack, tmp_path_factory):
     port = free_port()
-    process = start_api({**os.environ, **aws_stack}, port)
+    log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
+    process = start_api({**os.environ, **aws_stack}, port, log_path=log)
     url = f"http://{LOOPBACK}:{port}"
     try:
         wait_for_api(url + "/v1/openapi.json", process)
