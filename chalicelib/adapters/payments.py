@@ -8,6 +8,7 @@ replays the first result instead of calling the provider again.
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -21,17 +22,33 @@ class ChargeResult:
     reason: str | None = None
 
 
+class ChargeOutcomeUnknown(Exception):
+    """The provider was called but its answer could not be recorded: the order must stay locked
+    (`paying`) until a retry learns the outcome; releasing it could sell units already paid for."""
+
+
 class PaymentProvider(Protocol):
-    def charge(self, order_id: str, amount: Money, payment_token: str) -> ChargeResult: ...
+    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
+        """Charge once per idempotency_key: a repeated key returns the first result, as card
+        processors' idempotency keys do."""
+        ...
 
 
 class TestPaymentProvider:
-    """Approves the token "ok"; declines "decline" and any other token."""
+    """Approves the token "ok"; declines "decline" and any other token. Dedupes by key."""
 
-    def charge(self, order_id: str, amount: Money, payment_token: str) -> ChargeResult:
-        if payment_token == "ok":
-            return ChargeResult(approved=True, reference="test_ch_" + secrets.token_hex(8))
-        return ChargeResult(approved=False, reason="card_declined" if payment_token == "decline" else "invalid_token")
+    def __init__(self) -> None:
+        self._results: dict[str, ChargeResult] = {}
+
+    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
+        if idempotency_key not in self._results:
+            if payment_token == "ok":
+                result = ChargeResult(approved=True, reference="test_ch_" + secrets.token_hex(8))
+            else:
+                result = ChargeResult(approved=False,
+                                      reason="card_declined" if payment_token == "decline" else "invalid_token")
+            self._results.setdefault(idempotency_key, result)
+        return self._results[idempotency_key]
 
 
 class ExactlyOnceCharges:
@@ -47,9 +64,12 @@ class ExactlyOnceCharges:
         config = IdempotencyConfig(event_key_jmespath="[orderId, token]", expires_after_seconds=24 * 3600,
                                    raise_on_no_idempotency_key=True)
 
+        self._called = threading.local()
+
         @idempotent_function(data_keyword_argument="charge", persistence_store=persistence, config=config)
         def charge_once(charge: dict) -> dict:
-            result = self.provider.charge(charge["orderId"], Money(charge["amount"], charge["currency"]),
+            self._called.value = True
+            result = self.provider.charge(charge["idempotencyKey"], Money(charge["amount"], charge["currency"]),
                                           charge["token"])
             return asdict(result)
 
@@ -61,14 +81,21 @@ class ExactlyOnceCharges:
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             self._config.register_lambda_context(context)
 
-    def charge(self, order_id: str, amount: Money, payment_token: str) -> ChargeResult:
+    def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult:
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
         from chalicelib.errors import Conflict
 
+        self._called.value = False
         try:
-            result = self._charge_once(charge={"orderId": order_id, "amount": amount.amount,
-                                               "currency": amount.currency, "token": payment_token})
+            result = self._charge_once(charge={
+                "orderId": order_id, "token": payment_token, "idempotencyKey": f"{order_id}:{attempt}",
+                "amount": amount.amount, "currency": amount.currency})
         except IdempotencyAlreadyInProgressError:
-            raise Conflict("payment_in_progress", "a payment for this order is under way") from None
+            raise Conflict("payment_in_progress", "a payment for this order is under way; retry shortly",
+                           retryAfter=5) from None
+        except Exception as error:
+            if getattr(self._called, "value", False):
+                raise ChargeOutcomeUnknown("the charge may have gone through") from error
+            raise
         return ChargeResult(**result)

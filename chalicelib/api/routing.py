@@ -15,9 +15,10 @@ from typing import Any, Callable, Literal
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.adapters.aws_errors import is_transient
 from chalicelib.bootstrap import services
 from chalicelib.domain.records import Brand
-from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, ServiceBusy, UnsupportedMediaType
 from chalicelib.observability import logger
 
 Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
@@ -134,6 +135,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
     implied |= {401} if auth != "public" else set()
     implied |= {404} if "{" in path else set()
     implied |= {413, 415} if request else set()
+    implied |= {503}  # a backing AWS service throttled or failed: retry later
     spec = RouteSpec(method, path, summary, auth, status, request, response, query,
                      tuple(sorted(implied | set(errors))), tag, headers)
     ROUTES.append(spec)
@@ -152,7 +154,10 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
                 result = handler(req)
             except LivedropError as error:
                 return problem_response(error)
-            except Exception:
+            except Exception as error:
+                if is_transient(error):
+                    logger.warning("AWS unavailable", extra={"route": f"{method} {path}", "error": repr(error)})
+                    return problem_response(ServiceBusy("a backing service is unavailable; retry", retryAfter=1))
                 logger.exception("unhandled error", extra={"route": f"{method} {path}"})
                 return problem_response(LivedropError("an internal error occurred; it has been logged"))
             if isinstance(result, Response):

@@ -14,7 +14,7 @@ from typing import Callable
 from chalicelib.adapters.dynamodb import LineupRepository
 from chalicelib.adapters.dynamodb.orders import OrderRepository, ReservationRefused, StockRepository
 from chalicelib.adapters.dynamodb.support import ConditionFailed
-from chalicelib.adapters.payments import ExactlyOnceCharges
+from chalicelib.adapters.payments import ChargeOutcomeUnknown, ExactlyOnceCharges
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import OrderStatus, drop_state, order_id_for, plan_take, request_hash
 from chalicelib.domain.money import Money
@@ -223,11 +223,16 @@ class Checkout:
         attempt = hashlib.sha256(payment_token.encode()).hexdigest()[:20]
         order = self.orders.begin_payment(order_id, shopper_id, int(time.time()), attempt)
         try:
-            result = self.charges.charge(order.id, order.total, payment_token)
+            result = self.charges.charge(order.id, attempt, order.total, payment_token)
         except Conflict:
             raise  # the same attempt is being charged by a concurrent request
+        except ChargeOutcomeUnknown:
+            # Charged or not, we can not tell: the order stays `paying` (its units held, never
+            # released) until a retry with the same token learns the outcome.
+            raise ServiceBusy("the payment's outcome is not known yet; retry with the same paymentToken",
+                              retryAfter=5) from None
         except Exception:
-            self.orders.abort_payment(order, attempt)  # the provider failed: the reservation stands
+            self.orders.abort_payment(order, attempt)  # nothing was charged: the reservation stands
             raise
         if not result.approved:
             self.orders.abort_payment(order, attempt)

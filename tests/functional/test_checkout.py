@@ -190,3 +190,32 @@ def test_the_scheduled_function_releases(api, brand, shopper):
                                            "account": "123456789012", "id": "1", "detail": {}, "version": "0"}, None)
     assert result["released"] >= 1
     assert conservation(session["id"], product["id"], 2) == (2, 0)
+
+
+def test_requests_per_checkout_and_per_sold_out_rejection(api, brand, aws_calls):
+    session, product = live_drop(api, brand["apiKey"], quantity=2)
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201  # warms the drop
+    aws_calls.log.clear()
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201
+    assert aws_calls.log == ["dynamodb:TransactWriteItems"]  # one request per warm checkout
+
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 409  # learns it is empty
+    aws_calls.log.clear()
+    for _ in range(5):
+        assert order(api, make_shopper(api), session["id"], product["id"]).json["type"].endswith("/sold_out")
+    assert aws_calls.log == []  # known sold out: no request at all
+
+    time.sleep(2.1)  # past the container's memory: a read confirms, still no write
+    aws_calls.log.clear()
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 409
+    assert aws_calls.log == ["dynamodb:BatchGetItem"]
+
+
+def test_cancelled_units_sell_again_after_sold_out(api, brand):
+    session, product = live_drop(api, brand["apiKey"], quantity=1)
+    holder = make_shopper(api)
+    held = order(api, holder, session["id"], product["id"]).json
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 409
+    api.post(f"/v1/orders/{held['id']}/cancel", key=holder["token"])
+    time.sleep(2.1)
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201

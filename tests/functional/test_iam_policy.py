@@ -26,6 +26,15 @@ def granted_actions(stage):
     return {action for statement in policy(stage)["Statement"] for action in statement["Action"]}
 
 
+def aws_calls_on(api, action):
+    """Record the AWS calls of work done outside a request (the scheduled sweeper)."""
+    api.recorder.on.value = True
+    try:
+        return action()
+    finally:
+        api.recorder.on.value = False
+
+
 def run_journey(api, operator_key, monkeypatch):
     brand = make_brand(api, operator_key)
     key = brand["apiKey"]
@@ -41,6 +50,26 @@ def run_journey(api, operator_key, monkeypatch):
     api.post(f"/v1/sessions/{session['id']}/start", key=key)
     api.post(f"/v1/sessions/{session['id']}/end", key=key)
     api.get("/v1/sessions?status=ended")
+
+    # Checkout: reserve, decline then pay, cancel, expire, and the brand's listing.
+    import time
+
+    from chalicelib import bootstrap
+    from tests.conftest import live_drop, make_shopper, order
+
+    drop_session, drop_product = live_drop(api, key, quantity=5, hold_seconds=5)
+    shopper = make_shopper(api)
+    first = order(api, shopper, drop_session["id"], drop_product["id"]).json
+    api.post(f"/v1/orders/{first['id']}/pay", {"paymentToken": "decline"}, key=shopper["token"])
+    api.post(f"/v1/orders/{first['id']}/pay", {"paymentToken": "ok"}, key=shopper["token"])
+    second = order(api, shopper, drop_session["id"], drop_product["id"]).json
+    api.post(f"/v1/orders/{second['id']}/cancel", key=shopper["token"])
+    order(api, shopper, drop_session["id"], drop_product["id"])
+    api.get(f"/v1/orders/{first['id']}", key=shopper["token"])
+    api.get(f"/v1/orders?sessionId={drop_session['id']}", key=key)
+    api.get(f"/v1/sessions/{drop_session['id']}/live")
+    time.sleep(5.5)
+    aws_calls_on(api, bootstrap.services().checkout.release_expired)
 
     # A session whose write fails must not leave its IVS channel behind.
     def failing_add(self, session):

@@ -1,0 +1,22 @@
+"""Which AWS failures are passing (throttling, a 5xx, a dropped connection): a client retrying
+later will succeed, so they answer 503 with Retry-After instead of 500."""
+from __future__ import annotations
+
+from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+
+TRANSIENT_CODES = frozenset({
+    "InternalServerError", "InternalFailure", "ServiceUnavailable", "ProvisionedThroughputExceededException",
+    "ThrottlingException", "RequestLimitExceeded", "TransactionInProgressException", "LimitExceededException",
+})
+
+
+def is_transient(error: BaseException | None) -> bool:
+    seen = 0
+    while error is not None and seen < 6:
+        if isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in TRANSIENT_CODES:
+            return True
+        if isinstance(error, (BotoConnectionError, HTTPClientError)):
+            return True
+        error = getattr(error, "cause", None) or error.__cause__ or error.__context__
+        seen += 1
+    return False
