@@ -30,6 +30,7 @@ test: install
 
 bench: install
 	PYTHONPATH=. $(PY) bench/cold_start.py
+	PYTHONPATH=. $(PY) bench/spike.py
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache
