@@ -2,10 +2,12 @@
 from chalice import Chalice, Rate
 
 from chalicelib.api import brands, meta, orders, products, sessions
+from chalicelib.api.routing import chalice_errors_as_problems
 from chalicelib.observability import logger, observe_http
 
 app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
+app.register_middleware(chalice_errors_as_problems, "http")
 for module in (brands, products, sessions, orders, meta):
     app.register_blueprint(module.bp)
 

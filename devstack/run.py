@@ -11,6 +11,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -71,6 +72,7 @@ def main() -> int:
         from devstack.seed import seed_demo
 
         demo = seed_demo()
+        sweeper = start_sweeper()
         api = start_api(env, port)
         try:
             wait_for_api(base + "/v1/openapi.json", api)
@@ -79,8 +81,33 @@ def main() -> int:
         except KeyboardInterrupt:
             print("\nstopping", file=sys.stderr)
         finally:
+            sweeper.set()
             stop_api(api)
     return 0
+
+
+SWEEP_EVERY_SECONDS = 5
+
+
+def start_sweeper() -> threading.Event:
+    """`chalice local` runs no scheduled functions: release expired reservations from here, as
+    the deployed `release_expired_reservations` does every minute (more often, for short holds)."""
+    from chalicelib.bootstrap import services
+    from chalicelib.observability import logger
+
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.wait(SWEEP_EVERY_SECONDS):
+            try:
+                released = services().checkout.release_expired(limit=500)
+                if released:
+                    logger.info("released expired reservations", extra={"released": released})
+            except Exception:
+                logger.exception("sweeper failed; trying again")
+
+    threading.Thread(target=sweep, name="reservation-sweeper", daemon=True).start()
+    return stop
 
 
 def print_welcome(base: str, operator_key: str, demo: dict[str, str]) -> None:
@@ -98,6 +125,10 @@ Try:
   curl -s '{base}/v1/sessions?status=scheduled'
   curl -s -H {brand_auth} '{base}/v1/products'
   curl -s -X POST -H {operator_auth} -H 'Content-Type: application/json' -d '{{"name":"My Brand"}}' '{base}/v1/brands'
+
+The demo session is scheduled: start it (POST /v1/sessions/{demo['session_id']}/start with the brand key)
+to open its drops; shoppers get tokens from POST /v1/shoppers. Expired reservations are released
+every {SWEEP_EVERY_SECONDS} s.
 
 OpenAPI document: {base}/v1/openapi.json
 """, flush=True)

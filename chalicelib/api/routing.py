@@ -64,6 +64,23 @@ def problem_response(error: LivedropError) -> Response:
     return Response(body=body, status_code=error.status, headers=headers)
 
 
+CHALICE_ERRORS = {405: ("method_not_allowed", "Method not allowed"), 415: ("unsupported_media_type", "Unsupported media type")}
+
+
+def chalice_errors_as_problems(event, get_response):
+    """Chalice middleware: the errors Chalice answers itself (a 405, say) in problem+json too."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code, title = CHALICE_ERRORS.get(response.status_code, ("error", body["Code"]))
+        problem = LivedropError(body["Message"])
+        problem.status, problem.code, problem.title = response.status_code, code, title
+        converted = problem_response(problem)
+        converted.headers = {**response.headers, **converted.headers}
+        return converted
+    return response
+
+
 def invalid_input(error: ValidationError, where: str) -> InvalidInput:
     errors = []
     for item in error.errors(include_url=False):

@@ -367,7 +367,7 @@ class OrderListQuery(PageQuery):
 class LiveLineupItem(PublicLineupItem):
     stock_left: int = Field(description="Units left over all the drop's shards")
     sold_out: bool
-    opens_at: str | None = Field(description="null: opens when the session goes live")
+    opens_at: str | None = Field(description="null: not open yet (it opens when the session goes live)")
     closes_at: str | None
 
 
@@ -383,7 +383,10 @@ class LiveView(ResponseModel):
         return cls(
             id=session.id, status=session.status.value, title=session.title,
             playback_url=session.channel.playback_url,
-            lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(), stock_left=left,
-                                   sold_out=left == 0, opens_at=item.opens_at, closes_at=item.closes_at)
-                    for item, product, left in drops],
+            lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(),
+                                   stock_left=sum(stock.left.values()) if stock else 0,
+                                   sold_out=not stock or sum(stock.left.values()) == 0,
+                                   opens_at=stock.opens_at if stock else item.opens_at,
+                                   closes_at=stock.closes_at if stock else item.closes_at)
+                    for item, product, stock in drops],
         )

@@ -165,7 +165,8 @@ class Checkout:
         if plan is not None:
             return plan
         # Every shard was seen short: read them all once before telling anyone it is sold out.
-        levels = self.stock.levels([drop]).get(drop.product_id, {})
+        stock = self.stock.levels([drop]).get(drop.product_id)
+        levels = stock.left if stock else {}
         for shard in range(drop.shards):
             self.levels.note(drop, shard, levels.get(shard, 0))
         plan = plan_take(quantity, {shard: levels.get(shard, 0) for shard in range(drop.shards)})

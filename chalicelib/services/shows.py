@@ -106,5 +106,5 @@ class Shows:
         """The session, and each drop with its product and the units left over all its shards."""
         session = self.get_public(session_id)
         lineup = self.lineup_of(session_id)
-        levels = self.stock.levels(item for item, _ in lineup)
-        return session, [(item, product, sum(levels.get(item.product_id, {}).values())) for item, product in lineup]
+        stock = self.stock.levels(item for item, _ in lineup)
+        return session, [(item, product, stock.get(item.product_id)) for item, product in lineup]

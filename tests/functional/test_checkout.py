@@ -38,7 +38,10 @@ def test_reserve_then_pay(api, brand, shopper):
     assert conservation(session["id"], product["id"], 5) == (3, 2)
 
     live = api.get(f"/v1/sessions/{session['id']}/live").json
+    assert live["status"] == "live"
     assert live["lineup"][0]["stockLeft"] == 3 and live["lineup"][0]["soldOut"] is False
+    started_at = api.get(f"/v1/sessions/{session['id']}").json["startedAt"]
+    assert live["lineup"][0]["opensAt"] == started_at and live["lineup"][0]["closesAt"] is None
 
 
 def test_cancel_returns_units_and_frees_the_limit(api, brand, shopper):

@@ -24,3 +24,10 @@ def test_request_schemas_come_from_the_validating_models(api):
     assert set(product["required"]) == {"title", "price", "stock"}
     assert schemas["MoneyIn"]["properties"]["amount"]["minimum"] == 0
     assert "streamKey" not in str(schemas["PublicSessionView"])
+
+
+def test_chalice_own_errors_are_problem_json_too(api):
+    response = api.call("DELETE", "/v1/brands")
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.json["status"] == 405 and response.json["type"].endswith("/method_not_allowed")

@@ -60,6 +60,13 @@ def _order_from_raw(item: dict) -> Order:
 
 
 @dataclass
+class DropStock:
+    left: dict[int, int]  # shard -> units left
+    opens_at: str | None
+    closes_at: str | None
+
+
+@dataclass
 class ReservationRefused(Exception):
     """Why a checkout transaction was cancelled; the service decides whether to try again."""
     existing_order: Order | None = None
@@ -82,12 +89,13 @@ class StockRepository:
                 condition=StockShardModel.shard_key.does_not_exist(),
             )
 
-    def levels(self, drops: Iterable[LineupItem]) -> dict[str, dict[int, int]]:
-        """Units left per shard of each drop, read in one BatchGetItem per hundred shards."""
+    def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]:
+        """Units left per shard of each drop and its sale window, in one BatchGetItem per hundred shards."""
         keys = [shard_key(d.session_id, d.product_id, n) for d in drops for n in range(d.shards)]
-        result: dict[str, dict[int, int]] = {}
+        result: dict[str, DropStock] = {}
         for row in StockShardModel.batch_get(keys) if keys else []:
-            result.setdefault(row.product_id, {})[int(row.shard_key.rsplit("#", 1)[1])] = int(row.left)
+            stock = result.setdefault(row.product_id, DropStock({}, row.opens_at, row.closes_at))
+            stock.left[int(row.shard_key.rsplit("#", 1)[1])] = int(row.left)
         return result
 
     def set_window_edge(self, drops: Iterable[LineupItem], opens_at: str | None = None,
