@@ -7,7 +7,6 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain.clock import to_iso
-from chalicelib.errors import NotFound
 from chalicelib.services.checkout import CheckoutLine
 
 bp = Blueprint(__name__)
@@ -43,10 +42,8 @@ def create_order(req: ApiRequest) -> Response:
 @api_route(bp, "/v1/orders/{order_id}", "GET", summary="An order (its shopper, or the selling brand)",
            auth="shopper-or-brand", response=OrderView, tag="orders")
 def get_order(req: ApiRequest) -> OrderView:
-    order = services().checkout.orders.get(req.path["order_id"]) if req.path["order_id"].startswith("ord_") else None
-    if order is None or not (order.shopper_id == req.shopper_id or (req.brand and order.brand_id == req.brand.id)):
-        raise NotFound(f"order {req.path['order_id']} not found")
-    return OrderView.of(order)
+    return OrderView.of(services().checkout.order_for(req.path["order_id"], shopper_id=req.shopper_id,
+                                                      brand_id=req.brand.id if req.brand else None))
 
 
 @api_route(bp, "/v1/orders", "GET", summary="A session's orders (the brand that owns the session)",

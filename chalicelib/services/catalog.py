@@ -5,10 +5,10 @@ from typing import Any
 
 from chalicelib.adapters.dynamodb import ProductRepository
 from chalicelib.domain.clock import now_iso
-from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import Product
-from chalicelib.errors import NotFound
+from chalicelib.domain.ownership import found, owned, well_formed
 
 
 class Catalog:
@@ -23,18 +23,14 @@ class Catalog:
         self.products.add(product)
         return product
 
-    def get_public(self, product_id: str) -> Product:
-        product = self.products.get(product_id) if is_id(product_id, "prd") else None
-        if product is None:
-            raise NotFound(f"product {product_id} not found")
-        return product
+    def _load(self, product_id: str) -> Product | None:
+        return self.products.get(product_id) if well_formed(product_id, "prd") else None
 
-    def get_owned(self, brand_id: str, product_id: str) -> Product:
-        """The brand's own product; another brand's is reported as not found, never as forbidden."""
-        product = self.get_public(product_id)
-        if product.brand_id != brand_id:
-            raise NotFound(f"product {product_id} not found")
-        return product
+    def get_public(self, product_id: str) -> Product:
+        return found(self._load(product_id), "product", product_id)
+
+    def get_owned(self, brand_id: str, product_id: str, **extra) -> Product:
+        return owned(self._load(product_id), brand_id, "product", product_id, **extra)
 
     def list(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
         return self.products.list_for_brand(brand_id, limit, cursor)
@@ -44,7 +40,6 @@ class Catalog:
         return self.products.update(brand_id, product_id, changes, now_iso())
 
     def adjust_stock(self, brand_id: str, product_id: str, delta: int) -> Product:
-        if not is_id(product_id, "prd"):
-            raise NotFound(f"product {product_id} not found")
+        found(product_id if well_formed(product_id, "prd") else None, "product", product_id)
         return self.products.adjust_stock(brand_id, product_id, delta, now_iso())
 

@@ -204,10 +204,15 @@ class Checkout:
 
     # --- after the reservation -------------------------------------------------------------
 
-    def cancel(self, order_id: str, shopper_id: str) -> Order:
-        order = self.orders.get(order_id)
-        if order is None or order.shopper_id != shopper_id:
+    def order_for(self, order_id: str, shopper_id: str | None = None, brand_id: str | None = None) -> Order:
+        """The order, for its shopper or for the brand that sold it; anyone else: not found."""
+        order = self.orders.get(order_id) if order_id.startswith("ord_") and len(order_id) <= 64 else None
+        if order is None or not (order.shopper_id == shopper_id or (brand_id and order.brand_id == brand_id)):
             raise NotFound(f"order {order_id} not found")
+        return order
+
+    def cancel(self, order_id: str, shopper_id: str) -> Order:
+        order = self.order_for(order_id, shopper_id=shopper_id)
         try:
             self._release(order, OrderStatus.CANCELLED, shopper_id=shopper_id)
         except ConditionFailed as failure:

@@ -6,11 +6,12 @@ from chalicelib.adapters.dynamodb.orders import StockRepository
 from chalicelib.adapters.ivs import IvsChannels
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import shards_for
-from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.ownership import found, owned, well_formed
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, LiveSession, Product
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import Conflict
 from chalicelib.settings import Settings
 
 
@@ -40,17 +41,14 @@ class Shows:
             raise
         return session
 
+    def _load(self, session_id: str) -> LiveSession | None:
+        return self.sessions.get(session_id) if well_formed(session_id, "ses") else None
+
     def get_public(self, session_id: str) -> LiveSession:
-        session = self.sessions.get(session_id) if is_id(session_id, "ses") else None
-        if session is None:
-            raise NotFound(f"session {session_id} not found")
-        return session
+        return found(self._load(session_id), "session", session_id)
 
     def get_owned(self, brand_id: str, session_id: str) -> LiveSession:
-        session = self.get_public(session_id)
-        if session.brand_id != brand_id:
-            raise NotFound(f"session {session_id} not found")
-        return session
+        return owned(self._load(session_id), brand_id, "session", session_id)
 
     def lineup_of(self, session_id: str) -> list[tuple[LineupItem, Product | None]]:
         items = self.lineup.list_for_session(session_id)
@@ -68,11 +66,8 @@ class Shows:
         session = self.get_owned(brand_id, session_id)
         if session.status not in LINEUP_EDITABLE:
             raise Conflict("session_not_editable", f"the lineup of an {session.status.value} session can not change")
-        if not is_id(product_id, "prd"):
-            raise NotFound(f"product {product_id} not found", field="productId")
-        product = self.products.get(product_id)
-        if product is None or product.brand_id != brand_id:
-            raise NotFound(f"product {product_id} not found", field="productId")
+        product = owned(self.products.get(product_id) if well_formed(product_id, "prd") else None,
+                        brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
         allocated = product.stock if quantity is None else quantity
         at = now_iso()
@@ -89,8 +84,7 @@ class Shows:
         return item, product
 
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> LiveSession:
-        if not is_id(session_id, "ses"):
-            raise NotFound(f"session {session_id} not found")
+        found(session_id if well_formed(session_id, "ses") else None, "session", session_id)
         at = now_iso()
         session = self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
         # Drops without their own times open when the show goes live and close when it ends.

@@ -1,7 +1,6 @@
 """A front-end team's journey over real HTTP."""
 import requests
 
-from tests.conftest import ROOT  # noqa: F401  (tests run from the repository root)
 
 
 def test_brand_product_session_journey_over_http(base_url, operator_key):

@@ -80,15 +80,6 @@ class StockRepository:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def create_shards(self, transaction: TransactWrite, item: LineupItem, quantities: list[int]) -> None:
-        for shard, units in enumerate(quantities):
-            transaction.save(
-                StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard),
-                                session_id=item.session_id, product_id=item.product_id, left=units,
-                                opens_at=item.opens_at, closes_at=item.closes_at),
-                condition=StockShardModel.shard_key.does_not_exist(),
-            )
-
     def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]:
         """Units left per shard of each drop and its sale window, in one BatchGetItem per hundred shards."""
         keys = [shard_key(d.session_id, d.product_id, n) for d in drops for n in range(d.shards)]

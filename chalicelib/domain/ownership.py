@@ -1,0 +1,27 @@
+"""The tenancy rule, in one place: another brand's resource is reported exactly like a missing
+one (404), so a brand can not even learn that it exists."""
+from __future__ import annotations
+
+from typing import TypeVar
+
+from chalicelib.domain.ids import is_id
+from chalicelib.errors import NotFound
+
+Record = TypeVar("Record")
+
+
+def found(record: Record | None, kind: str, ident: str, **extra) -> Record:
+    if record is None:
+        raise NotFound(f"{kind} {ident} not found", **extra)
+    return record
+
+
+def owned(record: Record | None, brand_id: str, kind: str, ident: str, **extra) -> Record:
+    if record is None or getattr(record, "brand_id") != brand_id:
+        raise NotFound(f"{kind} {ident} not found", **extra)
+    return record
+
+
+def well_formed(ident: str, prefix: str) -> bool:
+    """Ids that can not exist are not looked up."""
+    return is_id(ident, prefix)
