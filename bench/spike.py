@@ -97,6 +97,7 @@ def main() -> int:
     with EmbeddedStack(log_dir=workdir) as stack:
         env = {**os.environ, **stack.env(), "LIVEDROP_STAGE": "bench", "LIVEDROP_OPERATOR_KEY": operator,
                "LIVEDROP_SHOPPER_TOKEN_SECRET": secret, "POWERTOOLS_METRICS_DISABLED": "true",
+               "LIVEDROP_IVS_MODE": "embedded",
                "POWERTOOLS_LOG_LEVEL": "WARNING", "LIVEDROP_AWS_CALL_LOG": str(workdir / "aws-calls.jsonl")}
         os.environ.update(env)
         from chalicelib.settings import get_settings

@@ -6,7 +6,7 @@ from functools import lru_cache, partial
 
 from chalicelib.adapters import dynamodb
 from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
-from chalicelib.adapters.ivs import IvsChannels
+from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
 from chalicelib.adapters.payments import ExactlyOnceCharges, TestPaymentProvider
 from chalicelib.adapters.secrets import operator_key, shopper_token_secret
 from chalicelib.services.brands import Brands
@@ -38,7 +38,7 @@ def services() -> Services:
         catalog=Catalog(products),
         shows=Shows(
             dynamodb.SessionRepository(), lineup, products, stock,
-            IvsChannels(settings.ivs_channel_type, settings.ivs_latency_mode), settings,
+            EmbeddedIvs(settings.embedded_secret) if settings.ivs_mode == "embedded" else AwsIvs(), settings,
         ),
         shoppers=Shoppers(partial(shopper_token_secret, settings)),
         checkout=Checkout(OrderRepository(settings), stock, lineup,

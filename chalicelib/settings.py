@@ -32,6 +32,9 @@ class Settings:
     shopper_token_secret_parameter: str | None
     ivs_channel_type: str
     ivs_latency_mode: str
+    ivs_mode: str  # "aws", or "embedded": moto channels, the rest recorded (local runs)
+    ivs_recording_configuration_arn: str | None
+    embedded_secret: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -47,6 +50,9 @@ class Settings:
             shopper_token_secret_parameter=env.get("LIVEDROP_SHOPPER_TOKEN_SECRET_PARAMETER") or None,
             ivs_channel_type=env.get("LIVEDROP_IVS_CHANNEL_TYPE", "STANDARD"),
             ivs_latency_mode=env.get("LIVEDROP_IVS_LATENCY_MODE", "LOW"),
+            ivs_mode=env.get("LIVEDROP_IVS_MODE", "aws"),
+            ivs_recording_configuration_arn=env.get("LIVEDROP_IVS_RECORDING_CONFIGURATION_ARN") or None,
+            embedded_secret=env.get("LIVEDROP_EMBEDDED_SECRET", "livedrop-embedded"),
         )
 
 

@@ -52,7 +52,8 @@ def stop_api(process: subprocess.Popen) -> None:
 
 def prepare_environment(stack: EmbeddedStack, operator_key: str) -> dict[str, str]:
     env = {**os.environ, **stack.env(), "LIVEDROP_OPERATOR_KEY": operator_key, "LIVEDROP_STAGE": "local",
-           "LIVEDROP_SHOPPER_TOKEN_SECRET": os.environ.get("LIVEDROP_SHOPPER_TOKEN_SECRET") or secrets.token_urlsafe(32)}
+           "LIVEDROP_SHOPPER_TOKEN_SECRET": os.environ.get("LIVEDROP_SHOPPER_TOKEN_SECRET") or secrets.token_urlsafe(32),
+           "LIVEDROP_IVS_MODE": "embedded", "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16)}
     os.environ.update(env)  # this process seeds through the same settings the API reads
     import boto3
 

@@ -67,6 +67,8 @@ def aws_stack(request, tmp_path_factory):
         "LIVEDROP_STAGE": "t" + secrets.token_hex(3),
         "LIVEDROP_OPERATOR_KEY": "op-test-" + secrets.token_hex(8),
         "LIVEDROP_SHOPPER_TOKEN_SECRET": secrets.token_urlsafe(32),
+        "LIVEDROP_IVS_MODE": "embedded",
+        "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16),
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
     saved = {name: os.environ.get(name) for name in env}

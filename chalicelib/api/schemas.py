@@ -186,6 +186,9 @@ class SessionCreate(RequestModel):
     title: Title
     scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = None
     hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units")] = 600
+    channel_type: Literal["BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"] | None = Field(
+        None, description="IVS channel type; the deployment's default if absent")
+    latency_mode: Literal["LOW", "NORMAL"] | None = Field(None, description="IVS latency mode")
 
     def scheduled_iso(self) -> str | None:
         return to_iso(self.scheduled_at) if self.scheduled_at else None
@@ -278,11 +281,14 @@ class SessionView(PublicSessionSummary):
     """The owner brand's view: the lineup with quantities. Never the stream key (see /ingest)."""
     created_at: str
     hold_seconds: int
+    channel_type: str
+    latency_mode: str
     lineup: list[LineupItemView]
 
     @classmethod
     def with_lineup(cls, session: LiveSession, lineup) -> "SessionView":
         return cls(**cls.fields_of(session), created_at=session.created_at, hold_seconds=session.hold_seconds,
+                   channel_type=session.channel_type, latency_mode=session.latency_mode,
                    lineup=[LineupItemView.of(i, p) for i, p in lineup])
 
 

@@ -17,7 +17,8 @@ bp = Blueprint(__name__)
            auth="brand", status=201, request=SessionCreate, response=SessionView, tag="sessions")
 def create_session(req: ApiRequest) -> SessionView:
     body: SessionCreate = req.body
-    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds)
+    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds,
+                                        body.channel_type, body.latency_mode)
     return SessionView.with_lineup(session, [])
 
 
@@ -54,8 +55,8 @@ def get_live(req: ApiRequest) -> LiveView:
            summary="The ingest endpoint and stream key for the broadcaster (owner only)", auth="brand",
            response=IngestView, tag="sessions")
 def get_ingest(req: ApiRequest) -> IngestView:
-    session = services().shows.get_owned(req.brand.id, req.path["session_id"])
-    return IngestView(ingest_endpoint=session.channel.ingest_endpoint, stream_key=session.channel.stream_key)
+    endpoint, stream_key = services().shows.ingest(req.brand.id, req.path["session_id"])
+    return IngestView(ingest_endpoint=endpoint, stream_key=stream_key)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/lineup", "POST",

@@ -1,7 +1,7 @@
 """The things Livedrop keeps, as plain values. Repositories load and store them; views show them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from chalicelib.domain.money import Money
 from chalicelib.domain.drops import OrderStatus
@@ -31,11 +31,10 @@ class Product:
 
 @dataclass(frozen=True)
 class Channel:
-    """What IVS gives a session: the public playback URL and the owner-only ingest details."""
+    """What IVS gives a session. The stream key is not here: it stays in IVS (see /ingest)."""
     arn: str
     playback_url: str
     ingest_endpoint: str
-    stream_key: str = field(repr=False)  # a secret: kept out of reprs and therefore out of logs
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,8 @@ class LiveSession:
     ended_at: str | None
     channel: Channel
     hold_seconds: int = 600  # how long a reservation holds its units
+    channel_type: str = "STANDARD"
+    latency_mode: str = "LOW"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalicelib.adapters.dynamodb import LineupRepository, ProductRepository, SessionRepository
 from chalicelib.adapters.dynamodb.orders import StockRepository
-from chalicelib.adapters.ivs import IvsChannels
+from chalicelib.adapters.ivs import AwsIvs
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import shards_for
 from chalicelib.domain.ids import new_id
@@ -17,7 +17,7 @@ from chalicelib.settings import Settings
 
 class Shows:
     def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
-                 stock: StockRepository, channels: IvsChannels, settings: Settings) -> None:
+                 stock: StockRepository, channels: AwsIvs, settings: Settings) -> None:
         self.sessions = sessions
         self.stock = stock
         self.lineup = lineup
@@ -25,14 +25,18 @@ class Shows:
         self.channels = channels
         self.settings = settings
 
-    def schedule(self, brand_id: str, title: str, scheduled_at: str | None, hold_seconds: int = 600) -> LiveSession:
+    def schedule(self, brand_id: str, title: str, scheduled_at: str | None, hold_seconds: int = 600,
+                 channel_type: str | None = None, latency_mode: str | None = None) -> LiveSession:
         session_id = new_id("ses")
-        channel = self.channels.create(session_id, brand_id)
+        channel_type = channel_type or self.settings.ivs_channel_type
+        latency_mode = latency_mode or self.settings.ivs_latency_mode
+        channel = self.channels.create(session_id, brand_id, channel_type, latency_mode,
+                                       self.settings.ivs_recording_configuration_arn)
         at = now_iso()
         session = LiveSession(
             id=session_id, brand_id=brand_id, title=title, status=SessionStatus.SCHEDULED,
             scheduled_at=scheduled_at or at, created_at=at, started_at=None, ended_at=None, channel=channel,
-            hold_seconds=hold_seconds,
+            hold_seconds=hold_seconds, channel_type=channel_type, latency_mode=latency_mode,
         )
         try:
             self.sessions.add(session)
@@ -94,7 +98,13 @@ class Shows:
             self.stock.set_window_edge(drops, opens_at=session.started_at)
         else:
             self.stock.set_window_edge(drops, closes_at=session.ended_at)
+            self.channels.stop_stream(session.channel.arn)  # the show is over: cut the broadcast too
         return session
+
+    def ingest(self, brand_id: str, session_id: str) -> tuple[str, str]:
+        """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""
+        session = self.get_owned(brand_id, session_id)
+        return session.channel.ingest_endpoint, self.channels.stream_key(session.channel.arn)
 
     def live_state(self, session_id: str):
         """The session, and each drop with its product and the units left over all its shards."""

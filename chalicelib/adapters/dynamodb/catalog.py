@@ -41,8 +41,8 @@ def _session(row: SessionModel) -> LiveSession:
         scheduled_at=row.scheduled_at, created_at=row.created_at, started_at=row.started_at,
         ended_at=row.ended_at,
         channel=Channel(arn=row.channel_arn, playback_url=row.playback_url,
-                        ingest_endpoint=row.ingest_endpoint, stream_key=row.stream_key),
-        hold_seconds=int(row.hold_seconds),
+                        ingest_endpoint=row.ingest_endpoint),
+        hold_seconds=int(row.hold_seconds), channel_type=row.channel_type, latency_mode=row.latency_mode,
     )
 
 
@@ -138,7 +138,8 @@ class SessionRepository:
             list_key=list_key(session.scheduled_at, session.id), scheduled_at=session.scheduled_at,
             created_at=session.created_at, channel_arn=session.channel.arn,
             playback_url=session.channel.playback_url, ingest_endpoint=session.channel.ingest_endpoint,
-            stream_key=session.channel.stream_key, hold_seconds=session.hold_seconds,
+            hold_seconds=session.hold_seconds, channel_type=session.channel_type,
+            latency_mode=session.latency_mode,
         ).save(condition=SessionModel.id.does_not_exist())
 
     def get(self, session_id: str) -> LiveSession | None:

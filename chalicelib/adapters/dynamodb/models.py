@@ -80,7 +80,8 @@ class SessionModel(Model):
     channel_arn = UnicodeAttribute(attr_name="channelArn")
     playback_url = UnicodeAttribute(attr_name="playbackUrl")
     ingest_endpoint = UnicodeAttribute(attr_name="ingestEndpoint")
-    stream_key = UnicodeAttribute(attr_name="streamKey")
+    channel_type = UnicodeAttribute(attr_name="channelType", default="STANDARD")
+    latency_mode = UnicodeAttribute(attr_name="latencyMode", default="LOW")
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
     by_status = SessionsByStatus()
 
