@@ -12,6 +12,22 @@ for module in (brands, products, sessions, orders, meta):
     app.register_blueprint(module.bp)
 
 
+@app.on_cw_event({"source": ["aws.ivs"], "detail-type": ["IVS Stream State Change", "IVS Recording State Change"]})
+def ivs_events(event):
+    """IVS tells when a stream starts and ends (the session follows) and when a recording ends
+    (the session gets its replay). Events may come late or twice: each handler is idempotent."""
+    from chalicelib.bootstrap import services
+
+    detail, live = event.detail, services().live
+    if event.detail_type == "IVS Stream State Change":
+        return {"status": live.on_stream_state(detail.get("channel_name", ""), detail.get("event_name", ""))}
+    if detail.get("recording_status") == "Recording End":
+        return {"replayUrl": live.on_recording_end(detail.get("channel_name", ""),
+                                                   detail.get("recording_s3_bucket_name", ""),
+                                                   detail.get("recording_s3_key_prefix", ""))}
+    return {}
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 def release_expired_reservations(event):
     """Give the units of reservations past their time back to their drops."""

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 from chalicelib.adapters import dynamodb
+from chalicelib.adapters.dynamodb.live import LiveRepository
 from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
 from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
 from chalicelib.adapters.payments import ExactlyOnceCharges, TestPaymentProvider
@@ -12,6 +13,7 @@ from chalicelib.adapters.secrets import operator_key, shopper_token_secret
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
+from chalicelib.services.live import LiveShow
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.shows import Shows
 from chalicelib.settings import get_settings
@@ -24,6 +26,7 @@ class Services:
     shows: Shows
     shoppers: Shoppers
     checkout: Checkout
+    live: LiveShow
 
 
 @lru_cache(maxsize=1)
@@ -33,13 +36,13 @@ def services() -> Services:
     products = dynamodb.ProductRepository()
     lineup = dynamodb.LineupRepository()
     stock = StockRepository(settings)
+    channels = EmbeddedIvs(settings.embedded_secret) if settings.ivs_mode == "embedded" else AwsIvs()
+    shows = Shows(dynamodb.SessionRepository(), lineup, products, stock, channels, settings)
     return Services(
         brands=Brands(dynamodb.BrandRepository(), partial(operator_key, settings)),
         catalog=Catalog(products),
-        shows=Shows(
-            dynamodb.SessionRepository(), lineup, products, stock,
-            EmbeddedIvs(settings.embedded_secret) if settings.ivs_mode == "embedded" else AwsIvs(), settings,
-        ),
+        shows=shows,
+        live=LiveShow(shows, LiveRepository(settings), stock, channels, settings.replay_base_url),
         shoppers=Shoppers(partial(shopper_token_secret, settings)),
         checkout=Checkout(OrderRepository(settings), stock, lineup,
                           ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"])),

@@ -13,7 +13,7 @@ from typing import Mapping
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
-TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency")
+TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline")
 
 
 def table_env_name(table: str) -> str:
@@ -35,6 +35,7 @@ class Settings:
     ivs_mode: str  # "aws", or "embedded": moto channels, the rest recorded (local runs)
     ivs_recording_configuration_arn: str | None
     embedded_secret: str
+    replay_base_url: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -53,6 +54,7 @@ class Settings:
             ivs_mode=env.get("LIVEDROP_IVS_MODE", "aws"),
             ivs_recording_configuration_arn=env.get("LIVEDROP_IVS_RECORDING_CONFIGURATION_ARN") or None,
             embedded_secret=env.get("LIVEDROP_EMBEDDED_SECRET", "livedrop-embedded"),
+            replay_base_url=env.get("LIVEDROP_REPLAY_BASE_URL") or None,
         )
 
 

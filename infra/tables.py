@@ -103,6 +103,17 @@ TABLES: dict[str, dict[str, Any]] = {
         ],
         "StreamSpecification": STREAM,
     },
+    # What a show put on top of the video, in order: features (pins), for /live and replay chapters.
+    "timeline": {
+        "KeySchema": [
+            {"AttributeName": "sessionId", "KeyType": "HASH"},
+            {"AttributeName": "seq", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "sessionId", "AttributeType": "S"},
+            {"AttributeName": "seq", "AttributeType": "N"},
+        ],
+    },
     # Powertools idempotency records (exactly-once payment charges).
     "idempotency": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],

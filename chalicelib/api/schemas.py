@@ -377,18 +377,52 @@ class LiveLineupItem(PublicLineupItem):
     closes_at: str | None
 
 
+class FeatureIn(RequestModel):
+    product_id: ResourceId
+
+
+class TimelineItem(ResponseModel):
+    seq: int
+    type: Literal["feature"]
+    product_id: str
+    at: str
+    price: MoneyOut
+    delivery: str = Field(description="delivered, recorded_locally, channel_not_broadcasting, throttled, "
+                                      "superseded (a newer state went out instead), queued or pending")
+
+    @classmethod
+    def of(cls, entry) -> "TimelineItem":
+        return cls(seq=entry.seq, type=entry.type, product_id=entry.product_id, at=entry.at,
+                   price=MoneyOut.of(entry.price), delivery=entry.delivery)
+
+
+class MetadataDelivery(ResponseModel):
+    delivered: bool = Field(description="Whether the timed metadata reached the stream")
+    reason: str | None
+    bytes: int
+
+
+class FeatureView(ResponseModel):
+    featured: TimelineItem
+    metadata: MetadataDelivery
+
+
 class LiveView(ResponseModel):
     id: str
     status: Literal["scheduled", "live", "ended"]
     title: str
     playback_url: str
+    featured_product_id: str | None = Field(description="The product pinned on the stream now")
+    viewer_count: int | None = Field(description="From IVS while live (cached briefly); null otherwise")
+    timeline: list[TimelineItem] = Field(description="What was featured, oldest first, for late joiners")
     lineup: list[LiveLineupItem]
 
     @classmethod
-    def of(cls, session, drops) -> "LiveView":
+    def of(cls, session, drops, timeline=(), viewers=None) -> "LiveView":
         return cls(
             id=session.id, status=session.status.value, title=session.title,
-            playback_url=session.channel.playback_url,
+            playback_url=session.channel.playback_url, featured_product_id=session.featured_product_id,
+            viewer_count=viewers, timeline=[TimelineItem.of(e) for e in timeline],
             lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(),
                                    stock_left=sum(stock.left.values()) if stock else 0,
                                    sold_out=not stock or sum(stock.left.values()) == 0,
@@ -396,3 +430,15 @@ class LiveView(ResponseModel):
                                    closes_at=stock.closes_at if stock else item.closes_at)
                     for item, product, stock in drops],
         )
+
+
+class ChapterView(ResponseModel):
+    product_id: str
+    start_offset_ms: int
+    end_offset_ms: int | None
+
+
+class ReplayView(ResponseModel):
+    session_id: str
+    replay_url: str | None = Field(description="Set when IVS reports the recording ended; null until then")
+    chapters: list[ChapterView] = Field(description="The feature windows: what was on screen when")

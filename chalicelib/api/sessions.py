@@ -3,7 +3,8 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
-    IngestView, LineupAdd, LineupItemView, LiveView, PublicSessionSummary, PublicSessionView, SessionCreate,
+    ChapterView, FeatureIn, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
+    PublicSessionSummary, ReplayView, TimelineItem, PublicSessionView, SessionCreate,
     SessionListQuery, SessionPage, SessionView,
 )
 from chalicelib.bootstrap import services
@@ -47,8 +48,29 @@ def get_session(req: ApiRequest):
            summary="What a player shows now: status and each drop's price, units left and window (public)",
            auth="public", response=LiveView, tag="sessions")
 def get_live(req: ApiRequest) -> LiveView:
-    session, drops = services().shows.live_state(req.path["session_id"])
-    return LiveView.of(session, drops)
+    app = services()
+    session, drops = app.shows.live_state(req.path["session_id"])
+    return LiveView.of(session, drops, app.live.timeline(session.id), app.live.viewers(session))
+
+
+@api_route(bp, "/v1/sessions/{session_id}/feature", "POST",
+           summary="Pin a lineup product on the stream: stored, then sent to every player as IVS timed metadata",
+           auth="brand", request=FeatureIn, response=FeatureView, errors=(409,), tag="live")
+def feature_product(req: ApiRequest) -> FeatureView:
+    entry, delivery, size = services().live.feature(req.brand.id, req.path["session_id"], req.body.product_id)
+    return FeatureView(featured=TimelineItem.of(entry),
+                       metadata=MetadataDelivery(delivered=delivery.delivered, reason=delivery.reason, bytes=size))
+
+
+@api_route(bp, "/v1/sessions/{session_id}/replay", "GET",
+           summary="The replay and its chapters (the feature windows), to buy what was shown when",
+           auth="public", response=ReplayView, tag="live")
+def get_replay(req: ApiRequest) -> ReplayView:
+    app = services()
+    session = app.shows.get_public(req.path["session_id"])
+    return ReplayView(session_id=session.id, replay_url=session.replay_url,
+                      chapters=[ChapterView(product_id=c.product_id, start_offset_ms=c.start_offset_ms,
+                                            end_offset_ms=c.end_offset_ms) for c in app.live.chapters(session)])
 
 
 @api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",

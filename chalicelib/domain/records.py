@@ -51,6 +51,8 @@ class LiveSession:
     hold_seconds: int = 600  # how long a reservation holds its units
     channel_type: str = "STANDARD"
     latency_mode: str = "LOW"
+    featured_product_id: str | None = None
+    replay_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,3 +93,15 @@ class Order:
     expires_at: int  # epoch seconds
     closed_at: str | None = None
     payment_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    session_id: str
+    seq: int
+    type: str
+    product_id: str
+    at: str
+    price: Money
+    delivery: str = "pending"
+    sent_at: int | None = None

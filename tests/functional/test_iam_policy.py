@@ -71,6 +71,14 @@ def run_journey(api, operator_key, monkeypatch):
     time.sleep(5.5)
     aws_calls_on(api, bootstrap.services().checkout.release_expired)
 
+    # The live layer: pinning, late joiners, replays; and the IVS calls that only the AWS adapter
+    # makes (the embedded stack records them instead), driven through botocore's Stubber.
+    api.post(f"/v1/sessions/{drop_session['id']}/feature", {"productId": drop_product["id"]}, key=key)
+    api.get(f"/v1/sessions/{drop_session['id']}/replay")
+    from tests.unit.test_ivs_adapter import drive_every_call
+
+    aws_calls_on(api, drive_every_call)
+
     # A session whose write fails must not leave its IVS channel behind.
     def failing_add(self, session):
         raise RuntimeError("injected DynamoDB failure")

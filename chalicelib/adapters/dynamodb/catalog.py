@@ -43,6 +43,7 @@ def _session(row: SessionModel) -> LiveSession:
         channel=Channel(arn=row.channel_arn, playback_url=row.playback_url,
                         ingest_endpoint=row.ingest_endpoint),
         hold_seconds=int(row.hold_seconds), channel_type=row.channel_type, latency_mode=row.latency_mode,
+        featured_product_id=row.featured_product_id, replay_url=row.replay_url,
     )
 
 

@@ -80,6 +80,10 @@ class SessionModel(Model):
     channel_arn = UnicodeAttribute(attr_name="channelArn")
     playback_url = UnicodeAttribute(attr_name="playbackUrl")
     ingest_endpoint = UnicodeAttribute(attr_name="ingestEndpoint")
+    featured_product_id = UnicodeAttribute(attr_name="featuredProductId", null=True)
+    feature_seq = NumberAttribute(attr_name="featureSeq", null=True)
+    metadata_sent_at = NumberAttribute(attr_name="metadataSentAt", null=True)  # epoch ms, the rate limit
+    replay_url = UnicodeAttribute(attr_name="replayUrl", null=True)
     channel_type = UnicodeAttribute(attr_name="channelType", default="STANDARD")
     latency_mode = UnicodeAttribute(attr_name="latencyMode", default="LOW")
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
@@ -170,6 +174,21 @@ class OrderModel(Model):
     on_hold = OrdersOnHold()
 
 
+class TimelineModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    session_id = UnicodeAttribute(hash_key=True, attr_name="sessionId")
+    seq = NumberAttribute(range_key=True)
+    type = UnicodeAttribute()
+    product_id = UnicodeAttribute(attr_name="productId")
+    at = UnicodeAttribute()
+    price_amount = NumberAttribute(attr_name="priceAmount")
+    currency = UnicodeAttribute()
+    delivery = UnicodeAttribute(default="pending")
+    sent_at = NumberAttribute(attr_name="sentAt", null=True)  # epoch ms when PutMetadata carried it
+
+
 MODELS: dict[str, type[Model]] = {
     "brands": BrandModel,
     "products": ProductModel,
@@ -178,6 +197,7 @@ MODELS: dict[str, type[Model]] = {
     "stock": StockShardModel,
     "purchases": PurchaseCountModel,
     "orders": OrderModel,
+    "timeline": TimelineModel,
 }
 
 

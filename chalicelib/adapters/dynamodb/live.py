@@ -1,0 +1,77 @@
+"""What a live show puts on top of the video: the featured product and its timeline, and the
+per-channel send slot that keeps timed metadata within IVS's 5 requests per second."""
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.adapters.dynamodb.models import SessionModel, TimelineModel, transact_connection
+from chalicelib.adapters.dynamodb.support import ConditionFailed, update_or_old
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import TimelineEntry
+from chalicelib.domain.sessions import SessionStatus
+from chalicelib.errors import Conflict
+from chalicelib.settings import Settings
+
+
+def _entry(row: TimelineModel) -> TimelineEntry:
+    return TimelineEntry(session_id=row.session_id, seq=int(row.seq), type=row.type, product_id=row.product_id,
+                         at=row.at, price=Money(int(row.price_amount), row.currency), delivery=row.delivery,
+                         sent_at=None if row.sent_at is None else int(row.sent_at))
+
+
+class LiveRepository:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def record_feature(self, brand_id: str, entry: TimelineEntry) -> TimelineEntry:
+        """Make `entry` the session's featured product and append it to the timeline, together.
+        Its seq (epoch ms) must be newer than the featured one: on a tie, the next ms is tried."""
+        for seq in range(entry.seq, entry.seq + 20):
+            try:
+                with TransactWrite(connection=transact_connection(self.settings.region,
+                                                                  self.settings.dynamodb_endpoint)) as tx:
+                    tx.update(SessionModel(id=entry.session_id),
+                              actions=[SessionModel.featured_product_id.set(entry.product_id),
+                                       SessionModel.feature_seq.set(seq)],
+                              condition=(SessionModel.brand_id == brand_id)
+                              & (SessionModel.status != SessionStatus.ENDED.value)
+                              & (SessionModel.feature_seq.does_not_exist() | (SessionModel.feature_seq < seq)),
+                              return_values="ALL_OLD")
+                    tx.save(TimelineModel(session_id=entry.session_id, seq=seq, type=entry.type,
+                                          product_id=entry.product_id, at=entry.at, price_amount=entry.price.amount,
+                                          currency=entry.price.currency))
+                return TimelineEntry(**{**entry.__dict__, "seq": seq})
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                old = reasons[0].raw_item if reasons and reasons[0] is not None else None
+                if old and old.get("status", {}).get("S") == SessionStatus.ENDED.value:
+                    raise Conflict("session_ended", "the show has ended: nothing can be featured") from None
+                if not any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict")
+                           for r in reasons):
+                    raise
+        raise Conflict("busy", "too many features at once; try again")
+
+    def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int | None, int]:
+        """(claimed, newest featured seq, ms to wait if not): one conditional write per try."""
+        try:
+            row = update_or_old(SessionModel, session_id, actions=[SessionModel.metadata_sent_at.set(now_ms)],
+                                condition=SessionModel.metadata_sent_at.does_not_exist()
+                                | (SessionModel.metadata_sent_at <= now_ms - min_interval_ms))
+            return True, None if row.feature_seq is None else int(row.feature_seq), 0
+        except ConditionFailed as failure:
+            last = int((failure.old_item or {}).get("metadataSentAt", {}).get("N", now_ms))
+            return False, None, max(1, last + min_interval_ms - now_ms)
+
+    def mark_delivery(self, session_id: str, seq: int, delivery: str, sent_at: int | None) -> None:
+        actions = [TimelineModel.delivery.set(delivery)]
+        if sent_at is not None:
+            actions.append(TimelineModel.sent_at.set(sent_at))
+        TimelineModel(session_id=session_id, seq=seq).update(actions=actions)
+
+    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]:
+        return [_entry(row) for row in TimelineModel.query(session_id, limit=limit)]
+
+    def set_replay(self, session_id: str, replay_url: str) -> None:
+        update_or_old(SessionModel, session_id, actions=[SessionModel.replay_url.set(replay_url)],
+                      condition=SessionModel.id.exists())

@@ -1,0 +1,41 @@
+"""Timed metadata that reaches every viewer's player through IVS: a compact, versioned JSON.
+
+Schema v1 (documented in the README):
+    {"v": 1, "type": "feature", "seq": <int>, "at": "<ISO-8601>",
+     "product": {"id": "prd_...", "title": "...", "image": "https://..." | null},
+     "price": {"amount": <minor units>, "currency": "EUR"}, "left": <units left> | null}
+
+IVS takes at most 1 KB per PutMetadata and 5 requests per second per channel.
+"""
+from __future__ import annotations
+
+import json
+
+MAX_BYTES = 1024
+MIN_INTERVAL_MS = 200  # 5 PutMetadata per second per channel
+VERSION = 1
+
+
+def _encode(payload: dict) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def feature_payload(seq: int, at: str, product_id: str, title: str, image: str | None, amount: int,
+                    currency: str, left: int | None) -> str:
+    """The feature event, cut to fit 1 KB: the image goes first, then the title is shortened."""
+    payload = {"v": VERSION, "type": "feature", "seq": seq, "at": at,
+               "product": {"id": product_id, "title": title, "image": image},
+               "price": {"amount": amount, "currency": currency}, "left": left}
+    encoded = _encode(payload)
+    if len(encoded.encode()) > MAX_BYTES:
+        payload["product"]["image"] = None
+        encoded = _encode(payload)
+    while len(encoded.encode()) > MAX_BYTES and payload["product"]["title"]:
+        over = len(encoded.encode()) - MAX_BYTES
+        payload["product"]["title"] = payload["product"]["title"][: max(0, len(payload["product"]["title"]) - over - 1)] + "…"
+        if payload["product"]["title"] == "…":
+            payload["product"]["title"] = ""
+        encoded = _encode(payload)
+    if len(encoded.encode()) > MAX_BYTES:
+        raise ValueError("metadata does not fit in 1 KB")
+    return encoded

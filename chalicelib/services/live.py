@@ -1,0 +1,120 @@
+"""The live layer: featuring products on the stream (timed metadata), what late joiners see,
+IVS's stream and recording events, and the shoppable replay."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+from chalicelib.adapters.dynamodb.live import LiveRepository
+from chalicelib.adapters.dynamodb.orders import StockRepository
+from chalicelib.adapters.ivs import AwsIvs, Delivery
+from chalicelib.domain.clock import now_iso
+from chalicelib.domain.ids import is_id
+from chalicelib.domain.metadata import MIN_INTERVAL_MS, feature_payload
+from chalicelib.domain.ownership import found
+from chalicelib.domain.records import LiveSession, TimelineEntry
+from chalicelib.domain.sessions import SessionStatus
+from chalicelib.observability import logger
+from chalicelib.services.shows import Shows
+
+SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
+
+
+@dataclass(frozen=True)
+class Chapter:
+    product_id: str
+    start_offset_ms: int
+    end_offset_ms: int | None
+
+
+class LiveShow:
+    def __init__(self, shows: Shows, live: LiveRepository, stock: StockRepository, channels: AwsIvs,
+                 replay_base_url: str | None) -> None:
+        self.shows = shows
+        self.live = live
+        self.stock = stock
+        self.channels = channels
+        self.replay_base_url = replay_base_url
+
+    def feature(self, brand_id: str, session_id: str, product_id: str) -> tuple[TimelineEntry, Delivery, int]:
+        """Pin a lineup product: stored first (so /live shows it at once), then sent to the stream."""
+        session = self.shows.get_owned(brand_id, session_id)
+        lineup = {item.product_id: (item, product) for item, product in self.shows.lineup_of(session_id)}
+        item, product = found(lineup.get(product_id), "product in this lineup", product_id, field="productId")
+        entry = self.live.record_feature(brand_id, TimelineEntry(
+            session_id=session_id, seq=int(time.time() * 1000), type="feature", product_id=product_id,
+            at=now_iso(), price=item.price))
+        stock = self.stock.levels([item]).get(product_id)
+        payload = feature_payload(entry.seq, entry.at, product_id, product.title if product else "",
+                                  product.images[0] if product and product.images else None, item.price.amount,
+                                  item.price.currency, sum(stock.left.values()) if stock else None)
+        delivery, sent_at = self._send_newest(session, entry.seq, payload)
+        outcome = "delivered" if delivery.delivered else delivery.reason or "not_delivered"
+        self.live.mark_delivery(session_id, entry.seq, outcome, sent_at)
+        return replace(entry, delivery=outcome, sent_at=sent_at), delivery, len(payload.encode())
+
+    def _send_newest(self, session: LiveSession, seq: int, payload: str) -> tuple[Delivery, int | None]:
+        """Within 5 PutMetadata/s per channel: wait for a free slot; once there, send only if this
+        is still the newest state (a newer feature's own request sends that one: the newest wins,
+        older states in a burst are coalesced away, and the newest is never dropped)."""
+        for _ in range(SLOT_TRIES):
+            now_ms = int(time.time() * 1000)
+            claimed, newest, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
+            if claimed:
+                if newest is not None and newest != seq:
+                    return Delivery(False, "superseded"), None
+                return self.channels.put_metadata(session.channel.arn, payload), now_ms
+            time.sleep(wait_ms / 1000)
+        return Delivery(False, "queued"), None
+
+    def timeline(self, session_id: str) -> list[TimelineEntry]:
+        return self.live.timeline(session_id)
+
+    def viewers(self, session: LiveSession) -> int | None:
+        return self.channels.viewer_count(session.channel.arn) if session.status is SessionStatus.LIVE else None
+
+    # --- IVS events (EventBridge) --------------------------------------------------------------
+
+    def on_stream_state(self, channel_name: str, event_name: str) -> str | None:
+        """IVS names the channel after the session: Stream Start -> live, Stream End -> ended."""
+        target = {"Stream Start": SessionStatus.LIVE, "Stream End": SessionStatus.ENDED}.get(event_name)
+        session = self.shows.sessions.get(channel_name) if is_id(channel_name, "ses") else None
+        if target is None or session is None:
+            logger.info("IVS stream event ignored", extra={"channel": channel_name, "event": event_name})
+            return None
+        if session.status is SessionStatus.ENDED or (target is SessionStatus.LIVE and session.status is SessionStatus.LIVE):
+            return session.status.value  # late or repeated events change nothing
+        return self.shows.move(session.brand_id, session.id, target).status.value
+
+    def on_recording_end(self, channel_name: str, bucket: str, key_prefix: str) -> str | None:
+        session = self.shows.sessions.get(channel_name) if is_id(channel_name, "ses") else None
+        if session is None:
+            return None
+        base = self.replay_base_url or f"https://{bucket}.s3.amazonaws.com"
+        url = f"{base.rstrip('/')}/{key_prefix}/media/hls/master.m3u8"
+        self.live.set_replay(session.id, url)
+        return url
+
+    def chapters(self, session: LiveSession) -> list[Chapter]:
+        """One chapter per feature window: from a pin to the next pin (or the end of the show),
+        as offsets from the start of the show, so a replay viewer can buy what was on screen."""
+        if not session.started_at:
+            return []
+        start = _ms(session.started_at)
+        features = [e for e in self.live.timeline(session.id) if e.type == "feature"]
+        before = [e for e in features if _ms(e.at) < start][-1:]  # pinned before the show: on screen at 0
+        windows = [(e.product_id, start if e in before else _ms(e.at)) for e in before + [
+            e for e in features if _ms(e.at) >= start]]
+        end = None if session.ended_at is None else _ms(session.ended_at)
+        chapters = []
+        for index, (product_id, begins) in enumerate(windows):
+            ends = windows[index + 1][1] if index + 1 < len(windows) else end
+            chapters.append(Chapter(product_id, begins - start, None if ends is None else ends - start))
+        return chapters
+
+
+def _ms(iso: str) -> int:
+    from datetime import datetime
+
+    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+

@@ -1,0 +1,106 @@
+"""The live layer: pinning products (timed metadata), late joiners, IVS events, replays."""
+import json
+from pathlib import Path
+
+from tests.conftest import live_drop, make_product, make_session
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eventbridge"
+
+
+def event(name: str, channel_name: str) -> dict:
+    """A sample event from AWS's IVS EventBridge documentation, for this session's channel."""
+    sample = json.loads((FIXTURES / name).read_text())
+    sample["detail"]["channel_name"] = channel_name
+    return sample
+
+
+def feature(api, key, session_id, product_id):
+    return api.post(f"/v1/sessions/{session_id}/feature", {"productId": product_id}, key=key)
+
+
+def test_pinning_shows_in_live_and_the_timeline_in_the_same_request(api, brand):
+    session, product = live_drop(api, brand["apiKey"], quantity=7)
+    pinned = feature(api, brand["apiKey"], session["id"], product["id"])
+    assert pinned.status_code == 200, pinned.body
+    assert pinned.json["metadata"]["delivered"] is True and pinned.json["metadata"]["bytes"] <= 1024
+    assert pinned.json["featured"]["delivery"] == "delivered"
+    live = api.get(f"/v1/sessions/{session['id']}/live").json
+    assert live["featuredProductId"] == product["id"]
+    assert [(t["productId"], t["seq"]) for t in live["timeline"]] == [(product["id"], pinned.json["featured"]["seq"])]
+
+
+def test_feature_refusals(api, brand, other_brand):
+    session, product = live_drop(api, brand["apiKey"], quantity=3)
+    outsider = make_product(api, brand["apiKey"])
+    missing = feature(api, brand["apiKey"], session["id"], outsider["id"])
+    assert missing.status_code == 404 and missing.json["field"] == "productId"
+    assert feature(api, other_brand["apiKey"], session["id"], product["id"]).status_code == 404
+    api.post(f"/v1/sessions/{session['id']}/end", key=brand["apiKey"])
+    ended = feature(api, brand["apiKey"], session["id"], product["id"])
+    assert ended.status_code == 409
+
+
+def test_a_burst_of_features_stays_within_five_per_second_and_ends_on_the_newest(api, brand):
+    key = brand["apiKey"]
+    session = make_session(api, key)
+    products = [make_product(api, key, title=f"P{i}", stock=1) for i in range(3)]
+    for product in products:
+        api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 1}, key=key)
+    api.post(f"/v1/sessions/{session['id']}/start", key=key)
+    for round_ in range(4):
+        for product in products:
+            assert feature(api, key, session["id"], product["id"]).status_code == 200
+    live = api.get(f"/v1/sessions/{session['id']}/live").json
+    assert live["featuredProductId"] == products[-1]["id"]
+    assert live["timeline"][-1]["delivery"] == "delivered"  # the newest state always goes out
+    from chalicelib.bootstrap import services
+
+    sent = sorted(e.sent_at for e in services().live.timeline(session["id"]) if e.sent_at)
+    assert len(sent) == 12
+    for index in range(len(sent) - 5):
+        assert sent[index + 5] - sent[index] >= 1000, "more than 5 PutMetadata within a second"
+
+
+def test_stream_state_events_move_the_session(api, brand):
+    from app import ivs_events
+
+    session, _ = live_drop(api, brand["apiKey"], quantity=1, start=False)
+    assert ivs_events(event("stream-start.json", session["id"]), None) == {"status": "live"}
+    assert api.get(f"/v1/sessions/{session['id']}").json["status"] == "live"
+    assert ivs_events(event("stream-start.json", session["id"]), None) == {"status": "live"}  # repeated: harmless
+    assert ivs_events(event("stream-end.json", session["id"]), None) == {"status": "ended"}
+    assert api.get(f"/v1/sessions/{session['id']}").json["status"] == "ended"
+    assert ivs_events(event("stream-start.json", session["id"]), None) == {"status": "ended"}  # late: ignored
+    assert ivs_events(event("stream-start.json", "Your Channel"), None) == {"status": None}
+
+
+def test_recording_end_gives_a_replay_whose_chapters_are_the_feature_windows(api, brand):
+    from app import ivs_events
+
+    key = brand["apiKey"]
+    session = make_session(api, key)
+    first, second = make_product(api, key, stock=1), make_product(api, key, stock=1)
+    for product in (first, second):
+        api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 1}, key=key)
+    feature(api, key, session["id"], first["id"])  # pinned before the show: on screen from its start
+    started = api.post(f"/v1/sessions/{session['id']}/start", key=key).json
+    second_pin = feature(api, key, session["id"], second["id"]).json
+    ended = api.post(f"/v1/sessions/{session['id']}/end", key=key).json
+    replay = api.get(f"/v1/sessions/{session['id']}/replay").json
+    assert replay["replayUrl"] is None
+    result = ivs_events(event("recording-end.json", session["id"]), None)
+    assert result["replayUrl"].endswith("/ivs/v1/123456789012/AsXego4U6tnj/2020/6/23/20/12/j8Z9O91ndcVs/media/hls/master.m3u8")
+    replay = api.get(f"/v1/sessions/{session['id']}/replay").json
+    assert replay["replayUrl"] == result["replayUrl"]
+
+    def ms(iso):
+        from datetime import datetime
+
+        return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+    start = ms(started["startedAt"])
+    assert replay["chapters"] == [
+        {"productId": first["id"], "startOffsetMs": 0, "endOffsetMs": ms(second_pin["featured"]["at"]) - start},
+        {"productId": second["id"], "startOffsetMs": ms(second_pin["featured"]["at"]) - start,
+         "endOffsetMs": ms(ended["endedAt"]) - start},
+    ]

@@ -1,0 +1,102 @@
+"""The AWS IVS adapter against botocore's Stubber: every request is checked against the IVS
+service model, and the error responses IVS documents are handled as designed."""
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from chalicelib.adapters.ivs import AwsIvs
+
+ARN = "arn:aws:ivs:us-east-1:123456789012:channel/abcdEFGH1234"
+KEY_ARN = "arn:aws:ivs:us-east-1:123456789012:stream-key/ijklMNOP5678"
+
+
+@pytest.fixture
+def ivs():
+    client = boto3.client("ivs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        yield AwsIvs(client), stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_create_channel_keeps_no_stream_key(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("create_channel", {
+        "channel": {"arn": ARN, "playbackUrl": "https://x.m3u8", "ingestEndpoint": "abc.global-contribute.live-video.net"},
+        "streamKey": {"arn": KEY_ARN, "value": "sk_secret", "channelArn": ARN},
+    }, {"name": "ses_1", "type": "STANDARD", "latencyMode": "LOW", "tags": ANY,
+        "recordingConfigurationArn": "arn:aws:ivs:us-east-1:123456789012:recording-configuration/r"})
+    channel = adapter.create("ses_1", "brd_1", "STANDARD", "LOW",
+                             "arn:aws:ivs:us-east-1:123456789012:recording-configuration/r")
+    assert channel.arn == ARN and "sk_secret" not in repr(channel)
+
+
+def test_stream_key_is_fetched_from_ivs(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("list_stream_keys", {"streamKeys": [{"arn": KEY_ARN, "channelArn": ARN}]},
+                         {"channelArn": ARN, "maxResults": 1})
+    stubber.add_response("get_stream_key", {"streamKey": {"arn": KEY_ARN, "value": "sk_live_1", "channelArn": ARN}},
+                         {"arn": KEY_ARN})
+    assert adapter.stream_key(ARN) == "sk_live_1"
+
+
+def test_stop_stream(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("stop_stream", {}, {"channelArn": ARN})
+    stubber.add_client_error("stop_stream", "ChannelNotBroadcasting", http_status_code=404,
+                             expected_params={"channelArn": ARN})
+    assert adapter.stop_stream(ARN) is True
+    assert adapter.stop_stream(ARN) is False
+
+
+def test_put_metadata_and_its_errors(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("put_metadata", {}, {"channelArn": ARN, "metadata": '{"v":1}'})
+    stubber.add_client_error("put_metadata", "ChannelNotBroadcasting", http_status_code=404)
+    stubber.add_client_error("put_metadata", "ThrottlingException", http_status_code=429)
+    stubber.add_client_error("put_metadata", "ValidationException", http_status_code=400)
+    assert adapter.put_metadata(ARN, '{"v":1}').delivered is True
+    assert adapter.put_metadata(ARN, '{"v":1}').reason == "channel_not_broadcasting"
+    assert adapter.put_metadata(ARN, '{"v":1}').reason == "throttled"
+    with pytest.raises(Exception):
+        adapter.put_metadata(ARN, '{"v":1}')
+
+
+def test_viewer_count(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("get_stream", {"stream": {"channelArn": ARN, "viewerCount": 1234, "state": "LIVE"}},
+                         {"channelArn": ARN})
+    stubber.add_client_error("get_stream", "ChannelNotBroadcasting", http_status_code=404)
+    assert adapter.viewer_count(ARN) == 1234
+    assert adapter.viewer_count(ARN) is None
+
+
+def test_delete_channel(ivs):
+    adapter, stubber = ivs
+    stubber.add_response("delete_channel", {}, {"arn": ARN})
+    adapter.delete(ARN)
+
+
+def drive_every_call():
+    """Every IVS call the AWS adapter makes, stubbed: used by the IAM policy test to see them."""
+    client = boto3.client("ivs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    adapter = AwsIvs(client)
+    with Stubber(client) as stubber:
+        stubber.add_response("create_channel", {"channel": {"arn": ARN, "playbackUrl": "p", "ingestEndpoint": "i"}})
+        stubber.add_response("list_stream_keys", {"streamKeys": [{"arn": KEY_ARN}]})
+        stubber.add_response("get_stream_key", {"streamKey": {"arn": KEY_ARN, "value": "v"}})
+        stubber.add_response("put_metadata", {})
+        stubber.add_response("get_stream", {"stream": {"viewerCount": 1}})
+        stubber.add_response("stop_stream", {})
+        stubber.add_response("delete_channel", {})
+        adapter.create("ses_1", "brd_1", "BASIC", "LOW")
+        adapter.stream_key(ARN)
+        adapter.put_metadata(ARN, "{}")
+        adapter.viewer_count(ARN)
+        adapter.stop_stream(ARN)
+        adapter.delete(ARN)
+
+
+def test_drive_every_call_covers_the_adapter():
+    public = {name for name in vars(AwsIvs) if not name.startswith("_") and callable(vars(AwsIvs)[name])}
+    assert public == {"create", "delete", "stream_key", "stop_stream", "put_metadata", "viewer_count"}
+    drive_every_call()
