@@ -8,6 +8,7 @@ from chalicelib.adapters import dynamodb
 from chalicelib.adapters.dynamodb.live import LiveRepository
 from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
 from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
+from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
 from chalicelib.adapters.payments import ExactlyOnceCharges, TestPaymentProvider
 from chalicelib.adapters.secrets import operator_key, shopper_token_secret
 from chalicelib.services.brands import Brands
@@ -37,12 +38,13 @@ def services() -> Services:
     lineup = dynamodb.LineupRepository()
     stock = StockRepository(settings)
     channels = EmbeddedIvs(settings.embedded_secret) if settings.ivs_mode == "embedded" else AwsIvs()
-    shows = Shows(dynamodb.SessionRepository(), lineup, products, stock, channels, settings)
+    chat = EmbeddedChat() if settings.ivs_mode == "embedded" else AwsChat()
+    shows = Shows(dynamodb.SessionRepository(), lineup, products, stock, channels, chat, settings)
     return Services(
         brands=Brands(dynamodb.BrandRepository(), partial(operator_key, settings)),
         catalog=Catalog(products),
         shows=shows,
-        live=LiveShow(shows, LiveRepository(settings), stock, channels, settings.replay_base_url),
+        live=LiveShow(shows, LiveRepository(settings), stock, channels, chat, settings.replay_base_url),
         shoppers=Shoppers(partial(shopper_token_secret, settings)),
         checkout=Checkout(OrderRepository(settings), stock, lineup,
                           ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"])),

@@ -57,6 +57,10 @@ class UnsupportedMediaType(LivedropError):
     status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
+class TooManyRequests(LivedropError):
+    status, code, title = 429, "too_many_requests", "Too many requests"
+
+
 class PaymentRequired(LivedropError):
     status, code, title = 402, "payment_declined", "Payment declined"
 

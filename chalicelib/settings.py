@@ -13,7 +13,7 @@ from typing import Mapping
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
-TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline")
+TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters")
 
 
 def table_env_name(table: str) -> str:

@@ -114,6 +114,11 @@ TABLES: dict[str, dict[str, Any]] = {
             {"AttributeName": "seq", "AttributeType": "N"},
         ],
     },
+    # Engagement counters: likes spread over shards, and per-shopper rate windows that expire.
+    "counters": {
+        "KeySchema": [{"AttributeName": "counterKey", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "counterKey", "AttributeType": "S"}],
+    },
     # Powertools idempotency records (exactly-once payment charges).
     "idempotency": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
@@ -122,7 +127,7 @@ TABLES: dict[str, dict[str, Any]] = {
 }
 
 # Attribute that DynamoDB's TTL expires items by, per table.
-TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration"}
+TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt"}
 
 
 def create_table_request(key: str, table_name: str) -> dict[str, Any]:

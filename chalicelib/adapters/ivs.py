@@ -57,7 +57,11 @@ class AwsIvs:
                        ingest_endpoint=channel["ingestEndpoint"])
 
     def delete(self, channel_arn: str) -> None:
-        self.client.delete_channel(arn=channel_arn)
+        try:
+            self.client.delete_channel(arn=channel_arn)
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":  # already gone: the goal is met
+                raise
 
     def stream_key(self, channel_arn: str) -> str:
         keys = self.client.list_stream_keys(channelArn=channel_arn, maxResults=1)["streamKeys"]

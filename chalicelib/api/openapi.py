@@ -16,7 +16,8 @@ from chalicelib.api.schemas import Problem
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {200: "OK", 201: "Created", 400: "Invalid input", 401: "Missing or invalid credentials",
                402: "Payment declined", 404: "Not found", 409: "Conflict", 413: "Payload too large",
-               415: "Unsupported media type", 422: "Idempotency-Key reused", 503: "Busy; retry"}
+               415: "Unsupported media type", 422: "Idempotency-Key reused", 429: "Too many requests",
+               503: "Busy; retry"}
 SECURITY = {"operator": [{"operatorKey": []}], "brand": [{"brandKey": []}],
             "optional-brand": [{}, {"brandKey": []}], "public": [],
             "shopper": [{"shopperToken": []}], "shopper-or-brand": [{"shopperToken": []}, {"brandKey": []}]}

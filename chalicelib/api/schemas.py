@@ -414,15 +414,16 @@ class LiveView(ResponseModel):
     playback_url: str
     featured_product_id: str | None = Field(description="The product pinned on the stream now")
     viewer_count: int | None = Field(description="From IVS while live (cached briefly); null otherwise")
+    likes: int
     timeline: list[TimelineItem] = Field(description="What was featured, oldest first, for late joiners")
     lineup: list[LiveLineupItem]
 
     @classmethod
-    def of(cls, session, drops, timeline=(), viewers=None) -> "LiveView":
+    def of(cls, session, drops, timeline=(), viewers=None, likes=0) -> "LiveView":
         return cls(
             id=session.id, status=session.status.value, title=session.title,
             playback_url=session.channel.playback_url, featured_product_id=session.featured_product_id,
-            viewer_count=viewers, timeline=[TimelineItem.of(e) for e in timeline],
+            viewer_count=viewers, likes=likes, timeline=[TimelineItem.of(e) for e in timeline],
             lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(),
                                    stock_left=sum(stock.left.values()) if stock else 0,
                                    sold_out=not stock or sum(stock.left.values()) == 0,
@@ -442,3 +443,36 @@ class ReplayView(ResponseModel):
     session_id: str
     replay_url: str | None = Field(description="Set when IVS reports the recording ended; null until then")
     chapters: list[ChapterView] = Field(description="The feature windows: what was on screen when")
+
+
+class ChatTokenView(ResponseModel):
+    token: str = Field(description="For the IVS Chat client SDK; lets this shopper send messages")
+    token_expires_at: str
+    session_expires_at: str
+
+
+class ModerateMessage(RequestModel):
+    message_id: Annotated[str, Field(min_length=12, max_length=12, pattern=r"^[a-zA-Z0-9]+$",
+                                     description="The IVS Chat message id")]
+    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class ModerateUser(RequestModel):
+    user_id: Annotated[str, Field(min_length=1, max_length=128)]
+    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+
+
+class ModerationDone(ResponseModel):
+    action: Literal["message_deleted", "user_disconnected"]
+    target: str
+
+
+class LikesView(ResponseModel):
+    likes: int
+
+
+class SessionDeleted(ResponseModel):
+    id: str
+    record_deleted: bool = Field(description="False when the session had drops: its record stays for orders and replay")
+    channel_deleted: bool
+    chat_room_deleted: bool

@@ -3,7 +3,8 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
-    ChapterView, FeatureIn, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
+    ChapterView, ChatTokenView, FeatureIn, LikesView, ModerateMessage, ModerateUser, ModerationDone,
+    SessionDeleted, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
     PublicSessionSummary, ReplayView, TimelineItem, PublicSessionView, SessionCreate,
     SessionListQuery, SessionPage, SessionView,
 )
@@ -50,7 +51,8 @@ def get_session(req: ApiRequest):
 def get_live(req: ApiRequest) -> LiveView:
     app = services()
     session, drops = app.shows.live_state(req.path["session_id"])
-    return LiveView.of(session, drops, app.live.timeline(session.id), app.live.viewers(session))
+    return LiveView.of(session, drops, app.live.timeline(session.id), app.live.viewers(session),
+                       app.live.likes(session.id))
 
 
 @api_route(bp, "/v1/sessions/{session_id}/feature", "POST",
@@ -111,3 +113,45 @@ def _moved(req: ApiRequest, target: SessionStatus) -> SessionView:
     shows = services().shows
     session = shows.move(req.brand.id, req.path["session_id"], target)
     return SessionView.with_lineup(session, shows.lineup_of(session.id))
+
+
+@api_route(bp, "/v1/sessions/{session_id}", "DELETE",
+           summary="Delete the session's IVS channel and chat room (and the session, if it sold nothing)",
+           auth="brand", response=SessionDeleted, errors=(409,), tag="sessions")
+def delete_session(req: ApiRequest) -> SessionDeleted:
+    removed = services().shows.delete(req.brand.id, req.path["session_id"])
+    return SessionDeleted(id=req.path["session_id"], record_deleted=removed, channel_deleted=True,
+                          chat_room_deleted=True)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/chat-token", "POST",
+           summary="A token for the session's IVS Chat room, allowed to send messages", auth="shopper",
+           response=ChatTokenView, errors=(409,), tag="live")
+def chat_token(req: ApiRequest) -> ChatTokenView:
+    token = services().live.chat_token(req.path["session_id"], req.shopper_id)
+    return ChatTokenView(token=token.token, token_expires_at=to_iso(token.token_expires_at),
+                         session_expires_at=to_iso(token.session_expires_at))
+
+
+@api_route(bp, "/v1/sessions/{session_id}/chat/delete-message", "POST",
+           summary="Moderation: delete a chat message for everyone", auth="brand", request=ModerateMessage,
+           response=ModerationDone, errors=(409,), tag="live")
+def delete_chat_message(req: ApiRequest) -> ModerationDone:
+    services().live.moderate(req.brand.id, req.path["session_id"], message_id=req.body.message_id,
+                             reason=req.body.reason)
+    return ModerationDone(action="message_deleted", target=req.body.message_id)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/chat/disconnect", "POST",
+           summary="Moderation: disconnect a user from the chat", auth="brand", request=ModerateUser,
+           response=ModerationDone, errors=(409,), tag="live")
+def disconnect_chat_user(req: ApiRequest) -> ModerationDone:
+    services().live.moderate(req.brand.id, req.path["session_id"], user_id=req.body.user_id, reason=req.body.reason)
+    return ModerationDone(action="user_disconnected", target=req.body.user_id)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/likes", "POST",
+           summary="Like the show (at most 5 per second per shopper)", auth="shopper", response=LikesView,
+           errors=(409, 429), tag="live")
+def like_session(req: ApiRequest) -> LikesView:
+    return LikesView(likes=services().live.like(req.path["session_id"], req.shopper_id))

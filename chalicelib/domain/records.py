@@ -53,6 +53,7 @@ class LiveSession:
     latency_mode: str = "LOW"
     featured_product_id: str | None = None
     replay_url: str | None = None
+    chat_room_arn: str | None = None
 
 
 @dataclass(frozen=True)

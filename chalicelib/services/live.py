@@ -8,16 +8,21 @@ from dataclasses import dataclass, replace
 from chalicelib.adapters.dynamodb.live import LiveRepository
 from chalicelib.adapters.dynamodb.orders import StockRepository
 from chalicelib.adapters.ivs import AwsIvs, Delivery
+from chalicelib.adapters.ivs_chat import AwsChat, ChatToken
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.ids import is_id
 from chalicelib.domain.metadata import MIN_INTERVAL_MS, feature_payload
 from chalicelib.domain.ownership import found
 from chalicelib.domain.records import LiveSession, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
+from chalicelib.errors import Conflict, TooManyRequests
 from chalicelib.observability import logger
 from chalicelib.services.shows import Shows
 
 SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
+LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
+LIKES_PER_SHOPPER_PER_SECOND = 5
+VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel and container
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,9 @@ class Chapter:
 
 class LiveShow:
     def __init__(self, shows: Shows, live: LiveRepository, stock: StockRepository, channels: AwsIvs,
-                 replay_base_url: str | None) -> None:
+                 chat: AwsChat, replay_base_url: str | None) -> None:
+        self.chat = chat
+        self._viewers: dict[str, tuple[int | None, float]] = {}
         self.shows = shows
         self.live = live
         self.stock = stock
@@ -71,7 +78,42 @@ class LiveShow:
         return self.live.timeline(session_id)
 
     def viewers(self, session: LiveSession) -> int | None:
-        return self.channels.viewer_count(session.channel.arn) if session.status is SessionStatus.LIVE else None
+        if session.status is not SessionStatus.LIVE:
+            return None
+        cached = self._viewers.get(session.channel.arn)
+        if cached is None or time.monotonic() - cached[1] > VIEWER_COUNT_SECONDS:
+            cached = (self.channels.viewer_count(session.channel.arn), time.monotonic())
+            self._viewers[session.channel.arn] = cached
+        return cached[0]
+
+    # --- engagement and chat ---------------------------------------------------------------------
+
+    def like(self, session_id: str, shopper_id: str) -> int:
+        session = self.shows.get_public(session_id)
+        if session.status is not SessionStatus.LIVE:
+            raise Conflict("session_not_live", "likes are counted during the show")
+        if not self.live.like(session.id, shopper_id, time.time(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS):
+            raise TooManyRequests(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes per second", retryAfter=1)
+        return self.likes(session.id)
+
+    def likes(self, session_id: str) -> int:
+        return self.live.likes(session_id, LIKE_SHARDS)
+
+    def chat_token(self, session_id: str, shopper_id: str) -> ChatToken:
+        session = self.shows.get_public(session_id)
+        if session.status is SessionStatus.ENDED or not session.chat_room_arn:
+            raise Conflict("chat_closed", "the chat of this session is closed")
+        return self.chat.token(session.chat_room_arn, shopper_id)
+
+    def moderate(self, brand_id: str, session_id: str, message_id: str | None = None,
+                 user_id: str | None = None, reason: str | None = None) -> None:
+        session = self.shows.get_owned(brand_id, session_id)
+        if not session.chat_room_arn:
+            raise Conflict("chat_closed", "this session has no chat room")
+        if message_id is not None:
+            self.chat.delete_message(session.chat_room_arn, message_id, reason)
+        if user_id is not None:
+            self.chat.disconnect_user(session.chat_room_arn, user_id, reason)
 
     # --- IVS events (EventBridge) --------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from chalicelib.adapters.dynamodb import LineupRepository, ProductRepository, SessionRepository
 from chalicelib.adapters.dynamodb.orders import StockRepository
 from chalicelib.adapters.ivs import AwsIvs
+from chalicelib.adapters.ivs_chat import AwsChat
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import shards_for
 from chalicelib.domain.ids import new_id
@@ -17,7 +18,8 @@ from chalicelib.settings import Settings
 
 class Shows:
     def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
-                 stock: StockRepository, channels: AwsIvs, settings: Settings) -> None:
+                 stock: StockRepository, channels: AwsIvs, chat: AwsChat, settings: Settings) -> None:
+        self.chat = chat
         self.sessions = sessions
         self.stock = stock
         self.lineup = lineup
@@ -32,16 +34,23 @@ class Shows:
         latency_mode = latency_mode or self.settings.ivs_latency_mode
         channel = self.channels.create(session_id, brand_id, channel_type, latency_mode,
                                        self.settings.ivs_recording_configuration_arn)
+        try:
+            room_arn = self.chat.create_room(session_id, brand_id)
+        except Exception:
+            self.channels.delete(channel.arn)
+            raise
         at = now_iso()
         session = LiveSession(
             id=session_id, brand_id=brand_id, title=title, status=SessionStatus.SCHEDULED,
             scheduled_at=scheduled_at or at, created_at=at, started_at=None, ended_at=None, channel=channel,
-            hold_seconds=hold_seconds, channel_type=channel_type, latency_mode=latency_mode,
+            hold_seconds=hold_seconds, channel_type=channel_type, latency_mode=latency_mode, chat_room_arn=room_arn,
         )
         try:
             self.sessions.add(session)
         except Exception:
-            self.channels.delete(channel.arn)  # leave no channel behind a session that was not stored
+            # Leave no channel or room behind a session that was not stored.
+            self.channels.delete(channel.arn)
+            self.chat.delete_room(room_arn)
             raise
         return session
 
@@ -100,6 +109,23 @@ class Shows:
             self.stock.set_window_edge(drops, closes_at=session.ended_at)
             self.channels.stop_stream(session.channel.arn)  # the show is over: cut the broadcast too
         return session
+
+    def delete(self, brand_id: str, session_id: str) -> bool:
+        """Delete the session's IVS channel and chat room; and the session itself when nothing was
+        sold in it (with a lineup, its record stays for its orders and replay). True if removed."""
+        session = self.get_owned(brand_id, session_id)
+        if session.status is SessionStatus.LIVE:
+            raise Conflict("session_live", "end the show before deleting it")
+        lineup = self.lineup.list_for_session(session_id)
+        if session.status is SessionStatus.SCHEDULED and lineup:
+            raise Conflict("session_has_drops", "this session holds drops; it can be deleted once it has ended")
+        self.channels.delete(session.channel.arn)
+        if session.chat_room_arn:
+            self.chat.delete_room(session.chat_room_arn)
+        if lineup:
+            return False
+        self.sessions.delete(brand_id, session_id)
+        return True
 
     def ingest(self, brand_id: str, session_id: str) -> tuple[str, str]:
         """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""

@@ -15,7 +15,8 @@ from tests.conftest import make_brand, make_product, make_session
 
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 # Not calls of ours: Lambda writes its logs; IVS asks for TagResource when a channel is created with tags.
-NOT_CALLED_BY_CODE = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "ivs:TagResource"}
+NOT_CALLED_BY_CODE = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "ivs:TagResource",
+                      "ivschat:TagResource"}
 
 
 def policy(stage):
@@ -76,8 +77,15 @@ def run_journey(api, operator_key, monkeypatch):
     api.post(f"/v1/sessions/{drop_session['id']}/feature", {"productId": drop_product["id"]}, key=key)
     api.get(f"/v1/sessions/{drop_session['id']}/replay")
     from tests.unit.test_ivs_adapter import drive_every_call
+    from tests.unit.test_ivs_chat_adapter import drive_every_chat_call
 
     aws_calls_on(api, drive_every_call)
+    aws_calls_on(api, drive_every_chat_call)
+    shopper_for_chat = make_shopper(api)
+    api.post(f"/v1/sessions/{drop_session['id']}/likes", key=shopper_for_chat["token"])
+    api.get(f"/v1/sessions/{drop_session['id']}/live")
+    empty = make_session(api, key)
+    api.call("DELETE", f"/v1/sessions/{empty['id']}", key=key)
 
     # A session whose write fails must not leave its IVS channel behind.
     def failing_add(self, session):

@@ -104,3 +104,63 @@ def test_recording_end_gives_a_replay_whose_chapters_are_the_feature_windows(api
         {"productId": second["id"], "startOffsetMs": ms(second_pin["featured"]["at"]) - start,
          "endOffsetMs": ms(ended["endedAt"]) - start},
     ]
+
+
+def test_chat_tokens_and_moderation(api, brand, other_brand):
+    from tests.conftest import make_shopper
+
+    session, _ = live_drop(api, brand["apiKey"], quantity=1)
+    shopper = make_shopper(api)
+    token = api.post(f"/v1/sessions/{session['id']}/chat-token", key=shopper["token"])
+    assert token.status_code == 200 and token.json["token"]
+    assert api.post(f"/v1/sessions/{session['id']}/chat-token", key=brand["apiKey"]).status_code == 401
+    deleted = api.post(f"/v1/sessions/{session['id']}/chat/delete-message", {"messageId": "ABCDEFabcdef", "reason": "spam"},
+                       key=brand["apiKey"])
+    assert deleted.status_code == 200 and deleted.json == {"action": "message_deleted", "target": "ABCDEFabcdef"}
+    kicked = api.post(f"/v1/sessions/{session['id']}/chat/disconnect", {"userId": shopper["shopperId"]},
+                      key=brand["apiKey"])
+    assert kicked.status_code == 200
+    assert api.post(f"/v1/sessions/{session['id']}/chat/disconnect", {"userId": "x"},
+                    key=other_brand["apiKey"]).status_code == 404
+    api.post(f"/v1/sessions/{session['id']}/end", key=brand["apiKey"])
+    assert api.post(f"/v1/sessions/{session['id']}/chat-token", key=shopper["token"]).status_code == 409
+
+
+def test_likes_are_counted_and_bounded_per_shopper(api, brand):
+    from tests.conftest import make_shopper
+
+    session, _ = live_drop(api, brand["apiKey"], quantity=1)
+    shopper, other = make_shopper(api), make_shopper(api)
+    import time
+
+    started = time.monotonic()
+    answers = [api.post(f"/v1/sessions/{session['id']}/likes", key=shopper["token"]) for _ in range(12)]
+    assert time.monotonic() - started < 1.0, "too slow to test the bound: 12 likes must span at most 2 seconds"
+    counted = [a for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code == 429]
+    assert len(counted) + len(refused) == 12
+    assert len(counted) <= 10 and len(refused) >= 2  # at most 5 in each of at most two clock seconds
+    assert refused[0].json["type"].endswith("/too_many_requests")
+    assert api.post(f"/v1/sessions/{session['id']}/likes", key=other["token"]).status_code == 200
+    assert api.get(f"/v1/sessions/{session['id']}/live").json["likes"] == len(counted) + 1
+
+
+def test_deleting_a_session_removes_its_channel(api, brand):
+    import boto3
+
+    from tests.conftest import make_session
+
+    empty = make_session(api, brand["apiKey"])
+    arns = {c["name"]: c["arn"] for c in boto3.client("ivs").list_channels()["channels"]}
+    assert empty["id"] in arns
+    response = api.call("DELETE", f"/v1/sessions/{empty['id']}", key=brand["apiKey"])
+    assert response.status_code == 200 and response.json["recordDeleted"] is True
+    assert empty["id"] not in {c["name"] for c in boto3.client("ivs").list_channels()["channels"]}
+    assert api.get(f"/v1/sessions/{empty['id']}").status_code == 404
+
+    live, _ = live_drop(api, brand["apiKey"], quantity=1)
+    assert api.call("DELETE", f"/v1/sessions/{live['id']}", key=brand["apiKey"]).status_code == 409
+    api.post(f"/v1/sessions/{live['id']}/end", key=brand["apiKey"])
+    kept = api.call("DELETE", f"/v1/sessions/{live['id']}", key=brand["apiKey"])
+    assert kept.status_code == 200 and kept.json["recordDeleted"] is False
+    assert api.get(f"/v1/sessions/{live['id']}/replay").status_code == 200

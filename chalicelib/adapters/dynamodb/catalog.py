@@ -43,7 +43,7 @@ def _session(row: SessionModel) -> LiveSession:
         channel=Channel(arn=row.channel_arn, playback_url=row.playback_url,
                         ingest_endpoint=row.ingest_endpoint),
         hold_seconds=int(row.hold_seconds), channel_type=row.channel_type, latency_mode=row.latency_mode,
-        featured_product_id=row.featured_product_id, replay_url=row.replay_url,
+        featured_product_id=row.featured_product_id, replay_url=row.replay_url, chat_room_arn=row.chat_room_arn,
     )
 
 
@@ -140,7 +140,7 @@ class SessionRepository:
             created_at=session.created_at, channel_arn=session.channel.arn,
             playback_url=session.channel.playback_url, ingest_endpoint=session.channel.ingest_endpoint,
             hold_seconds=session.hold_seconds, channel_type=session.channel_type,
-            latency_mode=session.latency_mode,
+            latency_mode=session.latency_mode, chat_room_arn=session.chat_room_arn,
         ).save(condition=SessionModel.id.does_not_exist())
 
     def get(self, session_id: str) -> LiveSession | None:
@@ -148,6 +148,9 @@ class SessionRepository:
             return _session(SessionModel.get(session_id))
         except SessionModel.DoesNotExist:
             return None
+
+    def delete(self, brand_id: str, session_id: str) -> None:
+        SessionModel(id=session_id).delete(condition=SessionModel.brand_id == brand_id)
 
     def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
                        newest_first: bool) -> tuple[list[LiveSession], str | None]:

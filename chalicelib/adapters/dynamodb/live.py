@@ -5,7 +5,10 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.adapters.dynamodb.models import SessionModel, TimelineModel, transact_connection
+import random
+from datetime import datetime, timezone
+
+from chalicelib.adapters.dynamodb.models import CounterModel, SessionModel, TimelineModel, transact_connection
 from chalicelib.adapters.dynamodb.support import ConditionFailed, update_or_old
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import TimelineEntry
@@ -71,6 +74,25 @@ class LiveRepository:
 
     def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]:
         return [_entry(row) for row in TimelineModel.query(session_id, limit=limit)]
+
+    def like(self, session_id: str, shopper_id: str, now: float, per_second: int, shards: int) -> bool:
+        """Count a like unless the shopper already liked `per_second` times this second.
+        The window is an item of its own that DynamoDB's TTL removes; the total is sharded."""
+        second = int(now)
+        try:
+            update_or_old(CounterModel, f"likerate#{session_id}#{shopper_id}#{second}",
+                          actions=[CounterModel.count.add(1),
+                                   CounterModel.expires_at.set(datetime.fromtimestamp(second + 60, tz=timezone.utc))],
+                          condition=CounterModel.count.does_not_exist() | (CounterModel.count < per_second))
+        except ConditionFailed:
+            return False
+        CounterModel(counter_key=f"likes#{session_id}#{random.randrange(shards)}").update(
+            actions=[CounterModel.count.add(1)])
+        return True
+
+    def likes(self, session_id: str, shards: int) -> int:
+        keys = [f"likes#{session_id}#{shard}" for shard in range(shards)]
+        return sum(int(row.count) for row in CounterModel.batch_get(keys))
 
     def set_replay(self, session_id: str, replay_url: str) -> None:
         update_or_old(SessionModel, session_id, actions=[SessionModel.replay_url.set(replay_url)],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
@@ -84,6 +84,7 @@ class SessionModel(Model):
     feature_seq = NumberAttribute(attr_name="featureSeq", null=True)
     metadata_sent_at = NumberAttribute(attr_name="metadataSentAt", null=True)  # epoch ms, the rate limit
     replay_url = UnicodeAttribute(attr_name="replayUrl", null=True)
+    chat_room_arn = UnicodeAttribute(attr_name="chatRoomArn", null=True)
     channel_type = UnicodeAttribute(attr_name="channelType", default="STANDARD")
     latency_mode = UnicodeAttribute(attr_name="latencyMode", default="LOW")
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
@@ -189,6 +190,15 @@ class TimelineModel(Model):
     sent_at = NumberAttribute(attr_name="sentAt", null=True)  # epoch ms when PutMetadata carried it
 
 
+class CounterModel(Model):
+    class Meta:
+        table_name = "unbound"
+
+    counter_key = UnicodeAttribute(hash_key=True, attr_name="counterKey")
+    count = NumberAttribute(default=0)
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
+
+
 MODELS: dict[str, type[Model]] = {
     "brands": BrandModel,
     "products": ProductModel,
@@ -198,6 +208,7 @@ MODELS: dict[str, type[Model]] = {
     "purchases": PurchaseCountModel,
     "orders": OrderModel,
     "timeline": TimelineModel,
+    "counters": CounterModel,
 }
 
 

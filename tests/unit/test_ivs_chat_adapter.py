@@ -1,0 +1,78 @@
+"""The AWS IVS Chat adapter against botocore's Stubber, errors included."""
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+
+from chalicelib.adapters.ivs_chat import AwsChat
+
+ROOM = "arn:aws:ivschat:us-east-1:123456789012:room/g1H2I3j4k5L6"
+LATER = datetime(2026, 11, 23, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def chat():
+    client = boto3.client("ivschat", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(client) as stubber:
+        yield AwsChat(client), stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_room_per_session(chat):
+    adapter, stubber = chat
+    stubber.add_response("create_room", {"arn": ROOM, "id": "g1H2I3j4k5L6"},
+                         {"name": "ses_1", "maximumMessageRatePerSecond": 10, "maximumMessageLength": 500,
+                          "tags": {"livedrop:session": "ses_1", "livedrop:brand": "brd_1"}})
+    stubber.add_response("delete_room", {}, {"identifier": ROOM})
+    stubber.add_client_error("delete_room", "ResourceNotFoundException", http_status_code=404)
+    assert adapter.create_room("ses_1", "brd_1") == ROOM
+    adapter.delete_room(ROOM)
+    adapter.delete_room(ROOM)  # already gone: fine
+
+
+def test_shopper_token_can_send_messages(chat):
+    adapter, stubber = chat
+    stubber.add_response("create_chat_token", {"token": "tok", "tokenExpirationTime": LATER,
+                                               "sessionExpirationTime": LATER},
+                         {"roomIdentifier": ROOM, "userId": "shp_1", "capabilities": ["SEND_MESSAGE"],
+                          "sessionDurationInMinutes": ANY})
+    stubber.add_client_error("create_chat_token", "ResourceNotFoundException", http_status_code=404)
+    assert adapter.token(ROOM, "shp_1").token == "tok"
+    with pytest.raises(Exception):
+        adapter.token(ROOM, "shp_1")
+
+
+def test_moderation(chat):
+    adapter, stubber = chat
+    stubber.add_response("delete_message", {"id": "ABCDEFabcdef"},
+                         {"roomIdentifier": ROOM, "id": "ABCDEFabcdef", "reason": "spam"})
+    stubber.add_response("disconnect_user", {}, {"roomIdentifier": ROOM, "userId": "shp_1"})
+    stubber.add_client_error("disconnect_user", "ThrottlingException", http_status_code=429)
+    adapter.delete_message(ROOM, "ABCDEFabcdef", "spam")
+    adapter.disconnect_user(ROOM, "shp_1", None)
+    with pytest.raises(Exception):
+        adapter.disconnect_user(ROOM, "shp_1", None)
+
+
+def drive_every_chat_call():
+    client = boto3.client("ivschat", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    adapter = AwsChat(client)
+    with Stubber(client) as stubber:
+        stubber.add_response("create_room", {"arn": ROOM})
+        stubber.add_response("create_chat_token", {"token": "t", "tokenExpirationTime": LATER,
+                                                   "sessionExpirationTime": LATER})
+        stubber.add_response("delete_message", {"id": "ABCDEFabcdef"})
+        stubber.add_response("disconnect_user", {})
+        stubber.add_response("delete_room", {})
+        adapter.create_room("ses_1", "brd_1")
+        adapter.token(ROOM, "shp_1")
+        adapter.delete_message(ROOM, "ABCDEFabcdef", None)
+        adapter.disconnect_user(ROOM, "u", None)
+        adapter.delete_room(ROOM)
+
+
+def test_drive_every_chat_call_covers_the_adapter():
+    public = {name for name in vars(AwsChat) if not name.startswith("_") and callable(vars(AwsChat)[name])}
+    assert public == {"create_room", "delete_room", "token", "delete_message", "disconnect_user"}
+    drive_every_chat_call()
