@@ -59,3 +59,13 @@ def test_ttl_attribute_matches(key):
 def test_committed_template_is_generated():
     committed = json.loads((ROOT / "infra" / "template.json").read_text())
     assert committed == cloudformation_template(), "run `python -m infra template > infra/template.json`"
+
+
+def test_template_passes_cfn_lint():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(ROOT / "infra" / "template.json")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
