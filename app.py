@@ -1,4 +1,6 @@
 """Livedrop: the Chalice app. Routes live in chalicelib/api; this file only assembles them."""
+import os
+
 from chalice import Chalice, Rate
 
 from chalicelib.api import brands, meta, orders, products, sessions
@@ -26,6 +28,18 @@ def ivs_events(event):
                                                    detail.get("recording_s3_bucket_name", ""),
                                                    detail.get("recording_s3_key_prefix", ""))}
     return {}
+
+
+# The stock ticker reads the stock table's stream; its ARN is an output of infra/template.json,
+# exported before `chalice deploy` (without it, the handler is not deployed).
+if os.environ.get("LIVEDROP_STOCK_STREAM_ARN"):
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_STOCK_STREAM_ARN"], batch_size=100,
+                            maximum_batching_window_in_seconds=1)
+    def stock_ticker(event):
+        """Drop opened, sold out, and a units-left tick per item per second, as timed metadata."""
+        from chalicelib.bootstrap import services
+
+        return services().live.on_stock_records([(record.old_image, record.new_image) for record in event])
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

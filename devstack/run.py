@@ -108,7 +108,25 @@ def start_sweeper() -> threading.Event:
                 logger.exception("sweeper failed; trying again")
 
     threading.Thread(target=sweep, name="reservation-sweeper", daemon=True).start()
+    threading.Thread(target=tick, args=(stop,), name="stock-ticker", daemon=True).start()
     return stop
+
+
+def tick(stop: threading.Event) -> None:
+    """What the deployed `stock_ticker` stream handler does, fed by polling DynamoDB Local's stream."""
+    from chalicelib.bootstrap import services
+    from chalicelib.observability import logger
+    from chalicelib.settings import get_settings
+    from devstack.streams import StreamReader
+
+    reader = StreamReader(get_settings().tables["stock"])
+    while not stop.wait(1.0):
+        try:
+            records = reader.read()
+            if records:
+                services().live.on_stock_records(records)
+        except Exception:
+            logger.exception("stock ticker failed; trying again")
 
 
 def print_welcome(base: str, operator_key: str, demo: dict[str, str]) -> None:

@@ -101,6 +101,7 @@ class EmbeddedStack:
         return {
             "AWS_ENDPOINT_URL": self.moto_url,
             "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_url,
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": self.dynamodb_url,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "embedded",

@@ -61,6 +61,7 @@ def aws_stack(request, tmp_path_factory):
     env = {
         **embedded.env(),
         "AWS_ENDPOINT_URL_DYNAMODB": session.endpoint_url("dynamodb"),
+        "AWS_ENDPOINT_URL_DYNAMODB_STREAMS": session.endpoint_url("dynamodb"),
         "AWS_ENDPOINT_URL_SSM": session.endpoint_url("ssm"),
         "AWS_ENDPOINT_URL_IVS": embedded.moto_url,
         # A fresh table prefix per run: a LocalStack container may outlive one run.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -104,6 +105,7 @@ class EmbeddedIvs(AwsIvs):
     def __init__(self, secret: str, client=None) -> None:
         super().__init__(client)
         self._secret = secret
+        self.recorded: deque[tuple[str, str]] = deque(maxlen=1000)  # (channel, payload), newest last
 
     def stream_key(self, channel_arn: str) -> str:
         # Derived, not stored: the same key in every process of the local stack, and no secret at rest.
@@ -115,6 +117,7 @@ class EmbeddedIvs(AwsIvs):
         return False
 
     def put_metadata(self, channel_arn: str, payload: str) -> Delivery:
+        self.recorded.append((channel_arn, payload))
         logger.info("embedded IVS: timed metadata recorded", extra={"channel": channel_arn,
                                                                     "metadata": json.loads(payload)})
         return Delivery(True, "recorded_locally")

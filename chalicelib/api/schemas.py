@@ -383,7 +383,7 @@ class FeatureIn(RequestModel):
 
 class TimelineItem(ResponseModel):
     seq: int
-    type: Literal["feature"]
+    type: Literal["feature", "drop_open", "sold_out"]
     product_id: str
     at: str
     price: MoneyOut

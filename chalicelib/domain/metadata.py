@@ -4,6 +4,8 @@ Schema v1 (documented in the README):
     {"v": 1, "type": "feature", "seq": <int>, "at": "<ISO-8601>",
      "product": {"id": "prd_...", "title": "...", "image": "https://..." | null},
      "price": {"amount": <minor units>, "currency": "EUR"}, "left": <units left> | null}
+    {"v": 1, "type": "drop_open" | "sold_out" | "stock", "seq": <int>, "at": "<ISO-8601>",
+     "product": {"id": "prd_..."}, "left": <units left>}
 
 IVS takes at most 1 KB per PutMetadata and 5 requests per second per channel.
 """
@@ -14,6 +16,11 @@ import json
 MAX_BYTES = 1024
 MIN_INTERVAL_MS = 200  # 5 PutMetadata per second per channel
 VERSION = 1
+
+
+def drop_event_payload(kind: str, seq: int, at: str, product_id: str, left: int) -> str:
+    """"drop_open", "sold_out" or "stock" (the units-left ticker): small by construction."""
+    return _encode({"v": VERSION, "type": kind, "seq": seq, "at": at, "product": {"id": product_id}, "left": left})
 
 
 def _encode(payload: dict) -> str:

@@ -11,7 +11,7 @@ from chalicelib.adapters.ivs import AwsIvs, Delivery
 from chalicelib.adapters.ivs_chat import AwsChat, ChatToken
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.ids import is_id
-from chalicelib.domain.metadata import MIN_INTERVAL_MS, feature_payload
+from chalicelib.domain.metadata import MIN_INTERVAL_MS, drop_event_payload, feature_payload
 from chalicelib.domain.ownership import found
 from chalicelib.domain.records import LiveSession, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
@@ -114,6 +114,63 @@ class LiveShow:
             self.chat.delete_message(session.chat_room_arn, message_id, reason)
         if user_id is not None:
             self.chat.disconnect_user(session.chat_room_arn, user_id, reason)
+
+    # --- drop events from the stock table's stream ------------------------------------------
+
+    def on_stock_records(self, records: list[tuple[dict | None, dict | None]]) -> list[str]:
+        """DynamoDB stream records of stock shards, as (old image, new image): a drop that opened
+        or sold out goes to the stream (and the timeline) for sure; otherwise a units-left tick,
+        at most one a second per item, when the channel has a free slot. Returns what was sent."""
+        changed: dict[tuple[str, str], dict] = {}
+        for old, new in records:
+            if not new or "sessionId" not in new:
+                continue
+            key = (new["sessionId"]["S"], new["productId"]["S"])
+            seen = changed.setdefault(key, {"opened": False, "emptied": False})
+            seen["opened"] |= "opensAt" in new and not (old and "opensAt" in old)
+            seen["emptied"] |= int(new["left"]["N"]) == 0 and bool(old) and int(old["left"]["N"]) > 0
+        sent = []
+        for (session_id, product_id), seen in changed.items():
+            sent += self._drop_events(session_id, product_id, seen["opened"], seen["emptied"])
+        return sent
+
+    def _drop_events(self, session_id: str, product_id: str, opened: bool, emptied: bool) -> list[str]:
+        session = self.shows.sessions.get(session_id)
+        drop = next((item for item in self.shows.lineup.list_for_session(session_id)
+                     if item.product_id == product_id), None)
+        if session is None or drop is None:
+            return []
+        stock = self.stock.levels([drop]).get(product_id)
+        left = sum(stock.left.values()) if stock else 0
+        kinds = (["drop_open"] if opened else []) + (["sold_out"] if emptied and left == 0 else [])
+        now_ms = int(time.time() * 1000)
+        if not kinds and self.live.claim_ticker(session_id, product_id, now_ms, 1000):
+            kinds = ["stock"]
+        sent = []
+        for kind in kinds:
+            must_arrive = kind != "stock"  # a tick can be skipped: the next one carries newer units
+            entry = TimelineEntry(session_id=session_id, seq=now_ms, type=kind, product_id=product_id,
+                                  at=now_iso(), price=drop.price)
+            if must_arrive:
+                entry = self.live.append(entry)
+            payload = drop_event_payload(kind, entry.seq, entry.at, product_id, left)
+            delivery, sent_at = self._send(session, payload, wait=must_arrive)
+            if must_arrive:
+                self.live.mark_delivery(session_id, entry.seq,
+                                        "delivered" if delivery.delivered else delivery.reason or "", sent_at)
+            if delivery.delivered:
+                sent.append(kind)
+        return sent
+
+    def _send(self, session: LiveSession, payload: str, wait: bool) -> tuple[Delivery, int | None]:
+        for _ in range(SLOT_TRIES if wait else 1):
+            now_ms = int(time.time() * 1000)
+            claimed, _, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
+            if claimed:
+                return self.channels.put_metadata(session.channel.arn, payload), now_ms
+            if wait:
+                time.sleep(wait_ms / 1000)
+        return Delivery(False, "queued" if wait else "skipped"), None
 
     # --- IVS events (EventBridge) --------------------------------------------------------------
 

@@ -16,7 +16,10 @@ from tests.conftest import make_brand, make_product, make_session
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 # Not calls of ours: Lambda writes its logs; IVS asks for TagResource when a channel is created with tags.
 NOT_CALLED_BY_CODE = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "ivs:TagResource",
-                      "ivschat:TagResource"}
+                      "ivschat:TagResource",
+                      # Lambda's event source mapping reads the stock stream for the stock_ticker handler.
+                      "dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                      "dynamodb:ListStreams"}
 
 
 def policy(stage):
@@ -58,6 +61,10 @@ def run_journey(api, operator_key, monkeypatch):
     from chalicelib import bootstrap
     from tests.conftest import live_drop, make_shopper, order
 
+    from chalicelib.settings import get_settings
+    from devstack.streams import StreamReader
+
+    stock_stream = StreamReader(get_settings().tables["stock"])
     drop_session, drop_product = live_drop(api, key, quantity=5, hold_seconds=5)
     shopper = make_shopper(api)
     first = order(api, shopper, drop_session["id"], drop_product["id"]).json
@@ -80,6 +87,8 @@ def run_journey(api, operator_key, monkeypatch):
     from tests.unit.test_ivs_chat_adapter import drive_every_chat_call
 
     aws_calls_on(api, drive_every_call)
+    records = stock_stream.read()
+    aws_calls_on(api, lambda: bootstrap.services().live.on_stock_records(records))
     aws_calls_on(api, drive_every_chat_call)
     shopper_for_chat = make_shopper(api)
     api.post(f"/v1/sessions/{drop_session['id']}/likes", key=shopper_for_chat["token"])

@@ -164,3 +164,24 @@ def test_deleting_a_session_removes_its_channel(api, brand):
     kept = api.call("DELETE", f"/v1/sessions/{live['id']}", key=brand["apiKey"])
     assert kept.status_code == 200 and kept.json["recordDeleted"] is False
     assert api.get(f"/v1/sessions/{live['id']}/replay").status_code == 200
+
+
+def test_stock_stream_sends_drop_open_ticks_and_sold_out(api, brand):
+    from chalicelib.bootstrap import services
+    from chalicelib.settings import get_settings
+    from devstack.streams import StreamReader
+    from tests.conftest import make_shopper, order
+
+    reader = StreamReader(get_settings().tables["stock"])
+    session, product = live_drop(api, brand["apiKey"], quantity=2, shards=2)  # started: the drop opens
+    live = services().live
+    assert "drop_open" in live.on_stock_records(reader.read())
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201
+    assert live.on_stock_records(reader.read()) in (["stock"], [])  # a tick, unless one went out this second
+    assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201
+    assert live.on_stock_records(reader.read()) == ["sold_out"]
+    kinds = [t["type"] for t in api.get(f"/v1/sessions/{session['id']}/live").json["timeline"]]
+    assert kinds == ["drop_open", "sold_out"]
+    sent = [json.loads(payload) for _, payload in live.channels.recorded]
+    assert {"drop_open", "sold_out"} <= {p["type"] for p in sent if p["product"]["id"] == product["id"]}
+    assert all(len(payload.encode()) <= 1024 for _, payload in live.channels.recorded)

@@ -11,7 +11,8 @@ from tests.conftest import ROOT
 
 def test_chalice_package_builds_the_prod_deployment(tmp_path):
     chalice = Path(sys.executable).parent / "chalice"
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    stream = "arn:aws:dynamodb:us-east-1:123456789012:table/livedrop-prod-stock/stream/2026-11-22T00:00:00.000"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "LIVEDROP_STOCK_STREAM_ARN": stream}
     result = subprocess.run([str(chalice), "package", "--stage", "prod", str(tmp_path)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -23,3 +24,8 @@ def test_chalice_package_builds_the_prod_deployment(tmp_path):
     assert function["Environment"]["Variables"]["LIVEDROP_PRODUCTS_TABLE"] == "livedrop-prod-products"
     statements = json.dumps(template["Resources"]["ApiHandlerRole"])
     assert "livedrop-prod-" in statements and "livedrop-dev-" not in statements
+    # The scheduled sweeper, the IVS EventBridge rule and the stock stream handler are deployed too.
+    everything = json.dumps(template)
+    assert "release_expired_reservations" in everything and "rate(1 minute)" in everything
+    assert '"aws.ivs"' in everything and "IVS Stream State Change" in everything
+    assert stream in everything

@@ -66,6 +66,32 @@ class LiveRepository:
             last = int((failure.old_item or {}).get("metadataSentAt", {}).get("N", now_ms))
             return False, None, max(1, last + min_interval_ms - now_ms)
 
+    def append(self, entry: TimelineEntry) -> TimelineEntry:
+        """A timeline entry that changes nothing else (drop opened, sold out)."""
+        for seq in range(entry.seq, entry.seq + 20):
+            try:
+                TimelineModel(session_id=entry.session_id, seq=seq, type=entry.type, product_id=entry.product_id,
+                              at=entry.at, price_amount=entry.price.amount, currency=entry.price.currency,
+                              delivery=entry.delivery, sent_at=entry.sent_at).save(
+                    condition=TimelineModel.seq.does_not_exist())
+                return TimelineEntry(**{**entry.__dict__, "seq": seq})
+            except Exception as error:
+                if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                    raise
+        raise Conflict("busy", "timeline contention")
+
+    def claim_ticker(self, session_id: str, product_id: str, now_ms: int, every_ms: int) -> bool:
+        """At most one stock tick per item per `every_ms`, across every container."""
+        try:
+            update_or_old(CounterModel, f"ticker#{session_id}#{product_id}",
+                          actions=[CounterModel.count.set(now_ms),
+                                   CounterModel.expires_at.set(datetime.fromtimestamp(now_ms // 1000 + 86400,
+                                                                                      tz=timezone.utc))],
+                          condition=CounterModel.count.does_not_exist() | (CounterModel.count <= now_ms - every_ms))
+            return True
+        except ConditionFailed:
+            return False
+
     def mark_delivery(self, session_id: str, seq: int, delivery: str, sent_at: int | None) -> None:
         actions = [TimelineModel.delivery.set(delivery)]
         if sent_at is not None:
