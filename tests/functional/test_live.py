@@ -185,3 +185,19 @@ def test_stock_stream_sends_drop_open_ticks_and_sold_out(api, brand):
     sent = [json.loads(payload) for _, payload in live.channels.recorded]
     assert {"drop_open", "sold_out"} <= {p["type"] for p in sent if p["product"]["id"] == product["id"]}
     assert all(len(payload.encode()) <= 1024 for _, payload in live.channels.recorded)
+
+
+def test_an_offline_channel_keeps_the_state_and_says_so(api, brand, monkeypatch):
+    from chalicelib.adapters.ivs import Delivery
+    from chalicelib.bootstrap import services
+
+    session, product = live_drop(api, brand["apiKey"], quantity=1)
+    monkeypatch.setattr(services().live.channels, "put_metadata",
+                        lambda arn, payload: Delivery(False, "channel_not_broadcasting"))
+    pinned = feature(api, brand["apiKey"], session["id"], product["id"])
+    assert pinned.status_code == 200
+    assert pinned.json["metadata"] == {"delivered": False, "reason": "channel_not_broadcasting",
+                                       "bytes": pinned.json["metadata"]["bytes"]}
+    live = api.get(f"/v1/sessions/{session['id']}/live").json
+    assert live["featuredProductId"] == product["id"]
+    assert live["timeline"][-1]["delivery"] == "channel_not_broadcasting"

@@ -6,6 +6,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 import random
+import time
 from datetime import datetime, timezone
 
 from chalicelib.adapters.dynamodb.models import CounterModel, SessionModel, TimelineModel, transact_connection
@@ -29,8 +30,10 @@ class LiveRepository:
 
     def record_feature(self, brand_id: str, entry: TimelineEntry) -> TimelineEntry:
         """Make `entry` the session's featured product and append it to the timeline, together.
-        Its seq (epoch ms) must be newer than the featured one: on a tie, the next ms is tried."""
-        for seq in range(entry.seq, entry.seq + 20):
+        Its seq must be above the featured one: when another pin got there first, the next seq
+        above it is taken (the pin that commits last is the one on screen)."""
+        seq = entry.seq
+        for attempt in range(60):
             try:
                 with TransactWrite(connection=transact_connection(self.settings.region,
                                                                   self.settings.dynamodb_endpoint)) as tx:
@@ -43,28 +46,38 @@ class LiveRepository:
                               return_values="ALL_OLD")
                     tx.save(TimelineModel(session_id=entry.session_id, seq=seq, type=entry.type,
                                           product_id=entry.product_id, at=entry.at, price_amount=entry.price.amount,
-                                          currency=entry.price.currency))
+                                          currency=entry.price.currency),
+                            condition=TimelineModel.seq.does_not_exist())
                 return TimelineEntry(**{**entry.__dict__, "seq": seq})
             except TransactWriteError as error:
                 reasons = error.cancellation_reasons or []
-                old = reasons[0].raw_item if reasons and reasons[0] is not None else None
+                # PynamoDB sends puts before updates: [timeline put, session update].
+                session_reason = reasons[1] if len(reasons) > 1 else None
+                old = session_reason.raw_item if session_reason is not None else None
                 if old and old.get("status", {}).get("S") == SessionStatus.ENDED.value:
                     raise Conflict("session_ended", "the show has ended: nothing can be featured") from None
-                if not any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict")
-                           for r in reasons):
+                if not reasons:
                     raise
-        raise Conflict("busy", "too many features at once; try again")
+                if old and "featureSeq" in old:
+                    seq = max(seq, int(old["featureSeq"]["N"])) + 1
+                else:
+                    seq += 1
+                if any(r is not None and r.code == "TransactionConflict" for r in reasons):
+                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+        raise Conflict("busy", "too many pins at once; try again")
 
     def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int | None, int]:
-        """(claimed, newest featured seq, ms to wait if not): one conditional write per try."""
+        """(claimed, newest featured seq, ms to wait if not). The slot is an item of its own, so
+        hosts waiting for it do not collide with the pins being written on the session item."""
         try:
-            row = update_or_old(SessionModel, session_id, actions=[SessionModel.metadata_sent_at.set(now_ms)],
-                                condition=SessionModel.metadata_sent_at.does_not_exist()
-                                | (SessionModel.metadata_sent_at <= now_ms - min_interval_ms))
-            return True, None if row.feature_seq is None else int(row.feature_seq), 0
+            update_or_old(CounterModel, f"metadata-slot#{session_id}", actions=[CounterModel.count.set(now_ms)],
+                          condition=CounterModel.count.does_not_exist()
+                          | (CounterModel.count <= now_ms - min_interval_ms))
         except ConditionFailed as failure:
-            last = int((failure.old_item or {}).get("metadataSentAt", {}).get("N", now_ms))
+            last = int((failure.old_item or {}).get("count", {}).get("N", now_ms))
             return False, None, max(1, last + min_interval_ms - now_ms)
+        session = SessionModel.get(session_id, consistent_read=True, attributes_to_get=["id", "featureSeq"])
+        return True, None if session.feature_seq is None else int(session.feature_seq), 0
 
     def append(self, entry: TimelineEntry) -> TimelineEntry:
         """A timeline entry that changes nothing else (drop opened, sold out)."""

@@ -82,7 +82,6 @@ class SessionModel(Model):
     ingest_endpoint = UnicodeAttribute(attr_name="ingestEndpoint")
     featured_product_id = UnicodeAttribute(attr_name="featuredProductId", null=True)
     feature_seq = NumberAttribute(attr_name="featureSeq", null=True)
-    metadata_sent_at = NumberAttribute(attr_name="metadataSentAt", null=True)  # epoch ms, the rate limit
     replay_url = UnicodeAttribute(attr_name="replayUrl", null=True)
     chat_room_arn = UnicodeAttribute(attr_name="chatRoomArn", null=True)
     channel_type = UnicodeAttribute(attr_name="channelType", default="STANDARD")
