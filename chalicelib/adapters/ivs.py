@@ -12,19 +12,12 @@ import hmac
 import json
 from collections import deque
 from dataclasses import dataclass
-from functools import lru_cache
-
-import boto3
 from botocore.exceptions import ClientError
+
+from chalicelib.adapters import aws
 
 from chalicelib.domain.records import Channel
 from chalicelib.observability import logger
-
-
-@lru_cache(maxsize=1)
-def ivs_client():
-    # Made once per container, on first use: the endpoint comes from AWS_ENDPOINT_URL[_IVS].
-    return boto3.client("ivs")
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class AwsIvs:
 
     @property
     def client(self):
-        return self._client or ivs_client()
+        return self._client or aws.client("ivs")
 
     def create(self, session_id: str, brand_id: str, channel_type: str, latency_mode: str,
                recording_configuration_arn: str | None = None) -> Channel:

@@ -10,19 +10,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
-
-import boto3
 from botocore.exceptions import ClientError
+
+from chalicelib.adapters import aws
 
 from chalicelib.observability import logger
 
 TOKEN_MINUTES = 180  # a session lasts at most three hours of show
-
-
-@lru_cache(maxsize=1)
-def ivschat_client():
-    return boto3.client("ivschat")
 
 
 @dataclass(frozen=True)
@@ -38,7 +32,7 @@ class AwsChat:
 
     @property
     def client(self):
-        return self._client or ivschat_client()
+        return self._client or aws.client("ivschat")
 
     def create_room(self, session_id: str, brand_id: str) -> str:
         room = self.client.create_room(

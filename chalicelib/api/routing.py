@@ -15,7 +15,7 @@ from typing import Any, Callable, Literal
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.adapters.aws_errors import is_transient
+from chalicelib.adapters.aws import is_transient
 from chalicelib.bootstrap import services
 from chalicelib.domain.records import Brand
 from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, ServiceBusy, UnsupportedMediaType

@@ -1,10 +1,10 @@
 """The AWS IVS adapter against botocore's Stubber: every request is checked against the IVS
 service model, and the error responses IVS documents are handled as designed."""
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from chalicelib.adapters.ivs import AwsIvs
+from tests.stubs import stubbed
 
 ARN = "arn:aws:ivs:us-east-1:123456789012:channel/abcdEFGH1234"
 KEY_ARN = "arn:aws:ivs:us-east-1:123456789012:stream-key/ijklMNOP5678"
@@ -12,8 +12,7 @@ KEY_ARN = "arn:aws:ivs:us-east-1:123456789012:stream-key/ijklMNOP5678"
 
 @pytest.fixture
 def ivs():
-    client = boto3.client("ivs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
+    with stubbed("ivs") as (client, stubber):
         yield AwsIvs(client), stubber
         stubber.assert_no_pending_responses()
 
@@ -78,9 +77,8 @@ def test_delete_channel(ivs):
 
 def drive_every_call():
     """Every IVS call the AWS adapter makes, stubbed: used by the IAM policy test to see them."""
-    client = boto3.client("ivs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    adapter = AwsIvs(client)
-    with Stubber(client) as stubber:
+    with stubbed("ivs") as (client, stubber):
+        adapter = AwsIvs(client)
         stubber.add_response("create_channel", {"channel": {"arn": ARN, "playbackUrl": "p", "ingestEndpoint": "i"}})
         stubber.add_response("list_stream_keys", {"streamKeys": [{"arn": KEY_ARN}]})
         stubber.add_response("get_stream_key", {"streamKey": {"arn": KEY_ARN, "value": "v"}})

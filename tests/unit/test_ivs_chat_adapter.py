@@ -1,11 +1,11 @@
 """The AWS IVS Chat adapter against botocore's Stubber, errors included."""
 from datetime import datetime, timezone
 
-import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from chalicelib.adapters.ivs_chat import AwsChat
+from tests.stubs import stubbed
 
 ROOM = "arn:aws:ivschat:us-east-1:123456789012:room/g1H2I3j4k5L6"
 LATER = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -13,8 +13,7 @@ LATER = datetime(2026, 11, 23, tzinfo=timezone.utc)
 
 @pytest.fixture
 def chat():
-    client = boto3.client("ivschat", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(client) as stubber:
+    with stubbed("ivschat") as (client, stubber):
         yield AwsChat(client), stubber
         stubber.assert_no_pending_responses()
 
@@ -56,9 +55,8 @@ def test_moderation(chat):
 
 
 def drive_every_chat_call():
-    client = boto3.client("ivschat", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
-    adapter = AwsChat(client)
-    with Stubber(client) as stubber:
+    with stubbed("ivschat") as (client, stubber):
+        adapter = AwsChat(client)
         stubber.add_response("create_room", {"arn": ROOM})
         stubber.add_response("create_chat_token", {"token": "t", "tokenExpirationTime": LATER,
                                                    "sessionExpirationTime": LATER})
