@@ -43,6 +43,14 @@ if os.environ.get("LIVEDROP_STOCK_STREAM_ARN"):
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+def announce_timed_drops(event):
+    """Tell the players of live shows about drops whose own opening time has come."""
+    from chalicelib.bootstrap import services
+
+    return {"announced": services().live.announce_timed_openings()}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
 def release_expired_reservations(event):
     """Give the units of reservations past their time back to their drops."""
     from chalicelib.bootstrap import services

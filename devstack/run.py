@@ -91,8 +91,8 @@ SWEEP_EVERY_SECONDS = 5
 
 
 def start_sweeper() -> threading.Event:
-    """`chalice local` runs no scheduled functions: release expired reservations from here, as
-    the deployed `release_expired_reservations` does every minute (more often, for short holds)."""
+    """`chalice local` runs no scheduled functions: release expired reservations and announce
+    timed drops from here, as the deployed functions do every minute (more often, for short holds)."""
     from chalicelib.bootstrap import services
     from chalicelib.observability import logger
 
@@ -104,6 +104,7 @@ def start_sweeper() -> threading.Event:
                 released = services().checkout.release_expired(limit=500)
                 if released:
                     logger.info("released expired reservations", extra={"released": released})
+                services().live.announce_timed_openings()
             except Exception:
                 logger.exception("sweeper failed; trying again")
 

@@ -98,3 +98,26 @@ def test_drive_every_call_covers_the_adapter():
     public = {name for name in vars(AwsIvs) if not name.startswith("_") and callable(vars(AwsIvs)[name])}
     assert public == {"create", "delete", "stream_key", "stop_stream", "put_metadata", "viewer_count"}
     drive_every_call()
+
+
+@pytest.mark.parametrize("operation, call", [
+    ("create_channel", lambda a: a.create("ses_1", "brd_1", "BASIC", "LOW")),
+    ("list_stream_keys", lambda a: a.stream_key(ARN)),
+    ("delete_channel", lambda a: a.delete(ARN)),
+    ("put_metadata", lambda a: a.put_metadata(ARN, "{}")),
+    ("get_stream", lambda a: a.viewer_count(ARN)),
+    ("stop_stream", lambda a: a.stop_stream(ARN)),
+])
+def test_other_errors_reach_the_caller(ivs, operation, call):
+    """AccessDenied (a wrong policy) is not mistaken for a state: it surfaces, and the API answers 500."""
+    adapter, stubber = ivs
+    stubber.add_client_error(operation, "AccessDeniedException", http_status_code=403)
+    with pytest.raises(Exception) as raised:
+        call(adapter)
+    assert "AccessDenied" in str(raised.value)
+
+
+def test_a_missing_channel_on_delete_is_already_done(ivs):
+    adapter, stubber = ivs
+    stubber.add_client_error("delete_channel", "ResourceNotFoundException", http_status_code=404)
+    adapter.delete(ARN)

@@ -74,3 +74,18 @@ def test_drive_every_chat_call_covers_the_adapter():
     public = {name for name in vars(AwsChat) if not name.startswith("_") and callable(vars(AwsChat)[name])}
     assert public == {"create_room", "delete_room", "token", "delete_message", "disconnect_user"}
     drive_every_chat_call()
+
+
+@pytest.mark.parametrize("operation, call", [
+    ("create_room", lambda a: a.create_room("ses_1", "brd_1")),
+    ("delete_room", lambda a: a.delete_room(ROOM)),
+    ("create_chat_token", lambda a: a.token(ROOM, "shp_1")),
+    ("delete_message", lambda a: a.delete_message(ROOM, "ABCDEFabcdef", None)),
+    ("disconnect_user", lambda a: a.disconnect_user(ROOM, "shp_1", None)),
+])
+def test_access_denied_reaches_the_caller(chat, operation, call):
+    adapter, stubber = chat
+    stubber.add_client_error(operation, "AccessDeniedException", http_status_code=403)
+    with pytest.raises(Exception) as raised:
+        call(adapter)
+    assert "AccessDenied" in str(raised.value)
