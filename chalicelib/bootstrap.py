@@ -47,7 +47,8 @@ def services() -> Services:
         live=LiveShow(shows, LiveRepository(settings), stock, channels, chat, settings.replay_base_url),
         shoppers=Shoppers(partial(shopper_token_secret, settings)),
         checkout=Checkout(OrderRepository(settings), stock, lineup,
-                          ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"])),
+                          ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"]),
+                          session_owner=shows.get_owned),
     )
 
 

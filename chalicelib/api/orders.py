@@ -50,8 +50,8 @@ def get_order(req: ApiRequest) -> OrderView:
            auth="brand", query=OrderListQuery, response=OrderPage, errors=(404,), tag="orders")
 def list_orders(req: ApiRequest) -> OrderPage:
     query: OrderListQuery = req.query
-    session = services().shows.get_owned(req.brand.id, query.session_id)
-    orders, cursor = services().checkout.orders.list_for_session(session.id, query.limit, query.cursor)
+    orders, cursor = services().checkout.orders_of_session(req.brand.id, query.session_id, query.limit,
+                                                           query.cursor)
     return OrderPage(items=[OrderView.of(o) for o in orders], next_cursor=cursor)
 
 

@@ -419,11 +419,12 @@ class LiveView(ResponseModel):
     lineup: list[LiveLineupItem]
 
     @classmethod
-    def of(cls, session, drops, timeline=(), viewers=None, likes=0) -> "LiveView":
+    def of(cls, state) -> "LiveView":
+        session, drops = state.session, state.drops
         return cls(
             id=session.id, status=session.status.value, title=session.title,
             playback_url=session.channel.playback_url, featured_product_id=session.featured_product_id,
-            viewer_count=viewers, likes=likes, timeline=[TimelineItem.of(e) for e in timeline],
+            viewer_count=state.viewers, likes=state.likes, timeline=[TimelineItem.of(e) for e in state.timeline],
             lineup=[LiveLineupItem(**PublicLineupItem.of(item, product).model_dump(),
                                    stock_left=sum(stock.left.values()) if stock else 0,
                                    sold_out=not stock or sum(stock.left.values()) == 0,

@@ -49,10 +49,7 @@ def get_session(req: ApiRequest):
            summary="What a player shows now: status and each drop's price, units left and window (public)",
            auth="public", response=LiveView, tag="sessions")
 def get_live(req: ApiRequest) -> LiveView:
-    app = services()
-    session, drops = app.shows.live_state(req.path["session_id"])
-    return LiveView.of(session, drops, app.live.timeline(session.id), app.live.viewers(session),
-                       app.live.likes(session.id))
+    return LiveView.of(services().live.state(req.path["session_id"]))
 
 
 @api_route(bp, "/v1/sessions/{session_id}/feature", "POST",
@@ -68,11 +65,10 @@ def feature_product(req: ApiRequest) -> FeatureView:
            summary="The replay and its chapters (the feature windows), to buy what was shown when",
            auth="public", response=ReplayView, tag="live")
 def get_replay(req: ApiRequest) -> ReplayView:
-    app = services()
-    session = app.shows.get_public(req.path["session_id"])
+    session, chapters = services().live.replay(req.path["session_id"])
     return ReplayView(session_id=session.id, replay_url=session.replay_url,
                       chapters=[ChapterView(product_id=c.product_id, start_offset_ms=c.start_offset_ms,
-                                            end_offset_ms=c.end_offset_ms) for c in app.live.chapters(session)])
+                                            end_offset_ms=c.end_offset_ms) for c in chapters])
 
 
 @api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",

@@ -25,3 +25,10 @@ def owned(record: Record | None, brand_id: str, kind: str, ident: str, **extra) 
 def well_formed(ident: str, prefix: str) -> bool:
     """Ids that can not exist are not looked up."""
     return is_id(ident, prefix)
+
+
+def require_well_formed(ident: str, prefix: str, kind: str) -> str:
+    """For writes that check ownership in their own condition: an id that can not exist is 404."""
+    if not is_id(ident, prefix):
+        raise NotFound(f"{kind} {ident} not found")
+    return ident

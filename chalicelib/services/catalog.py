@@ -8,7 +8,7 @@ from chalicelib.domain.clock import now_iso
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import Product
-from chalicelib.domain.ownership import found, owned, well_formed
+from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 
 
 class Catalog:
@@ -40,6 +40,6 @@ class Catalog:
         return self.products.update(brand_id, product_id, changes, now_iso())
 
     def adjust_stock(self, brand_id: str, product_id: str, delta: int) -> Product:
-        found(product_id if well_formed(product_id, "prd") else None, "product", product_id)
+        require_well_formed(product_id, "prd", "product")
         return self.products.adjust_stock(brand_id, product_id, delta, now_iso())
 

@@ -5,15 +5,14 @@ adapters/dynamodb/orders.py, and this module decides what to try and what to ans
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from chalicelib.adapters.dynamodb import LineupRepository
 from chalicelib.adapters.dynamodb.orders import OrderRepository, ReservationRefused, StockRepository
-from chalicelib.adapters.dynamodb.support import ConditionFailed
+from chalicelib.adapters.dynamodb.support import ConditionFailed, Contended, back_off
 from chalicelib.adapters.payments import ChargeOutcomeUnknown, ExactlyOnceCharges
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import OrderStatus, drop_state, order_id_for, plan_take, request_hash
@@ -82,7 +81,8 @@ class CheckoutLine:
 
 class Checkout:
     def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
-                 charges: ExactlyOnceCharges) -> None:
+                 charges: ExactlyOnceCharges, session_owner: Callable[[str, str], object]) -> None:
+        self.session_owner = session_owner  # raises NotFound unless the brand owns the session
         self.orders = orders
         self.stock = stock
         self.drops = DropConfigs(lineup)
@@ -121,7 +121,7 @@ class Checkout:
                 if replay is not None:
                     return replay, True
                 if refusal.contended:
-                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                    back_off(attempt)
                 continue
             for line, plan in planned:
                 for shard, units in plan.items():
@@ -211,17 +211,25 @@ class Checkout:
             raise NotFound(f"order {order_id} not found")
         return order
 
+    def orders_of_session(self, brand_id: str, session_id: str, limit: int,
+                          cursor: str | None) -> tuple[list[Order], str | None]:
+        """A session's orders, for the brand that owns the session."""
+        self.session_owner(brand_id, session_id)
+        return self.orders.list_for_session(session_id, limit, cursor)
+
     def cancel(self, order_id: str, shopper_id: str) -> Order:
         order = self.order_for(order_id, shopper_id=shopper_id)
+        if order.status is OrderStatus.CANCELLED:
+            return order  # cancelling twice is harmless
         try:
-            self._release(order, OrderStatus.CANCELLED, shopper_id=shopper_id)
+            return self._release(order, OrderStatus.CANCELLED, shopper_id=shopper_id)
         except ConditionFailed as failure:
-            status = (failure.old_item or {}).get("status", {}).get("S", "unknown")
-            if status == OrderStatus.CANCELLED.value:
-                return self.orders.get(order_id)  # type: ignore[return-value]  # cancelling twice is harmless
+            old = failure.old_item or {}
+            status = old.get("status", {}).get("S", "unknown")
+            if status == OrderStatus.CANCELLED.value:  # a concurrent cancel got there first
+                return replace(order, status=OrderStatus.CANCELLED, closed_at=old.get("closedAt", {}).get("S"))
             raise Conflict("order_not_cancellable", f"an order that is {status} can not be cancelled",
                            orderStatus=status) from None
-        return self.orders.get(order_id)  # type: ignore[return-value]
 
     def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
         """reserved -> paying -> paid; a decline or provider failure puts it back to reserved.
@@ -261,16 +269,12 @@ class Checkout:
                 continue  # paid, paying or cancelled since it was listed
         return released
 
-    def _release(self, order: Order, to: OrderStatus, shopper_id: str | None = None) -> None:
-        from pynamodb.exceptions import TransactWriteError
-
+    def _release(self, order: Order, to: OrderStatus, shopper_id: str | None = None) -> Order:
         for attempt in range(MAX_ATTEMPTS):
+            at = now_iso()
             try:
-                self.orders.release(order, to, now_iso(), int(time.time()), shopper_id=shopper_id)
-                return
-            except TransactWriteError as error:
-                reasons = error.cancellation_reasons or []
-                if not any(r is not None and r.code == "TransactionConflict" for r in reasons):
-                    raise
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                self.orders.release(order, to, at, int(time.time()), shopper_id=shopper_id)
+                return replace(order, status=to, closed_at=at)
+            except Contended:
+                back_off(attempt)
         raise ServiceBusy("too much contention to release the order now; try again", retryAfter=1)

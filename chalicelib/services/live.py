@@ -26,6 +26,16 @@ VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel a
 
 
 @dataclass(frozen=True)
+class LiveState:
+    """What a player shows now, for a viewer who joins at any moment."""
+    session: LiveSession
+    drops: list  # (lineup item, product, DropStock | None)
+    timeline: list[TimelineEntry]
+    viewers: int | None
+    likes: int
+
+
+@dataclass(frozen=True)
 class Chapter:
     product_id: str
     start_offset_ms: int
@@ -55,24 +65,23 @@ class LiveShow:
         payload = feature_payload(entry.seq, entry.at, product_id, product.title if product else "",
                                   product.images[0] if product and product.images else None, item.price.amount,
                                   item.price.currency, sum(stock.left.values()) if stock else None)
-        delivery, sent_at = self._send_newest(session, entry.seq, payload)
+        delivery, sent_at = self._send(session, payload, wait=True, newest_only=entry.seq)
         outcome = "delivered" if delivery.delivered else delivery.reason or "not_delivered"
         self.live.mark_delivery(session_id, entry.seq, outcome, sent_at)
         return replace(entry, delivery=outcome, sent_at=sent_at), delivery, len(payload.encode())
 
-    def _send_newest(self, session: LiveSession, seq: int, payload: str) -> tuple[Delivery, int | None]:
-        """Within 5 PutMetadata/s per channel: wait for a free slot; once there, send only if this
-        is still the newest state (a newer feature's own request sends that one: the newest wins,
-        older states in a burst are coalesced away, and the newest is never dropped)."""
-        for _ in range(SLOT_TRIES):
-            now_ms = int(time.time() * 1000)
-            claimed, newest, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
-            if claimed:
-                if newest is not None and newest != seq:
-                    return Delivery(False, "superseded"), None
-                return self.channels.put_metadata(session.channel.arn, payload), now_ms
-            time.sleep(wait_ms / 1000)
-        return Delivery(False, "queued"), None
+    def state(self, session_id: str) -> LiveState:
+        session = self.shows.get_public(session_id)
+        lineup = self.shows.lineup_of(session_id)
+        stock = self.stock.levels(item for item, _ in lineup)
+        return LiveState(session=session,
+                         drops=[(item, product, stock.get(item.product_id)) for item, product in lineup],
+                         timeline=self.live.timeline(session_id), viewers=self.viewers(session),
+                         likes=self.likes(session_id))
+
+    def replay(self, session_id: str) -> tuple[LiveSession, list[Chapter]]:
+        session = self.shows.get_public(session_id)
+        return session, self.chapters(session)
 
     def timeline(self, session_id: str) -> list[TimelineEntry]:
         return self.live.timeline(session_id)
@@ -184,11 +193,19 @@ class LiveShow:
                 sent.append(kind)
         return sent
 
-    def _send(self, session: LiveSession, payload: str, wait: bool) -> tuple[Delivery, int | None]:
+    def _send(self, session: LiveSession, payload: str, wait: bool,
+              newest_only: int | None = None) -> tuple[Delivery, int | None]:
+        """Within 5 PutMetadata/s per channel: take the channel's send slot (waiting for it, or
+        giving up at once for what can be skipped). With `newest_only`, a pin is sent only if it
+        is still the newest: a newer pin's own request sends that one, so in a burst the older
+        states are coalesced away and the newest is never dropped."""
         for _ in range(SLOT_TRIES if wait else 1):
             now_ms = int(time.time() * 1000)
-            claimed, _, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
+            claimed, newest, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS,
+                                                                 read_newest=newest_only is not None)
             if claimed:
+                if newest_only is not None and newest is not None and newest != newest_only:
+                    return Delivery(False, "superseded"), None
                 return self.channels.put_metadata(session.channel.arn, payload), now_ms
             if wait:
                 time.sleep(wait_ms / 1000)

@@ -8,7 +8,7 @@ from chalicelib.adapters.ivs_chat import AwsChat
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import shards_for
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.ownership import found, owned, well_formed
+from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, LiveSession, Product
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
@@ -97,7 +97,7 @@ class Shows:
         return item, product
 
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> LiveSession:
-        found(session_id if well_formed(session_id, "ses") else None, "session", session_id)
+        require_well_formed(session_id, "ses", "session")
         at = now_iso()
         session = self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
         # Drops without their own times open when the show goes live and close when it ends.
@@ -131,10 +131,3 @@ class Shows:
         """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""
         session = self.get_owned(brand_id, session_id)
         return session.channel.ingest_endpoint, self.channels.stream_key(session.channel.arn)
-
-    def live_state(self, session_id: str):
-        """The session, and each drop with its product and the units left over all its shards."""
-        session = self.get_public(session_id)
-        lineup = self.lineup_of(session_id)
-        stock = self.stock.levels(item for item, _ in lineup)
-        return session, [(item, product, stock.get(item.product_id)) for item, product in lineup]

@@ -6,11 +6,10 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 import random
-import time
 from datetime import datetime, timezone
 
 from chalicelib.adapters.dynamodb.models import CounterModel, SessionModel, TimelineModel, transact_connection
-from chalicelib.adapters.dynamodb.support import ConditionFailed, update_or_old
+from chalicelib.adapters.dynamodb.support import ConditionFailed, back_off, conflicted, update_or_old
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
@@ -62,13 +61,14 @@ class LiveRepository:
                     seq = max(seq, int(old["featureSeq"]["N"])) + 1
                 else:
                     seq += 1
-                if any(r is not None and r.code == "TransactionConflict" for r in reasons):
-                    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                if conflicted(reasons):
+                    back_off(attempt)
         raise Conflict("busy", "too many pins at once; try again")
 
-    def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int | None, int]:
-        """(claimed, newest featured seq, ms to wait if not). The slot is an item of its own, so
-        hosts waiting for it do not collide with the pins being written on the session item."""
+    def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int,
+                        read_newest: bool) -> tuple[bool, int | None, int]:
+        """(claimed, newest featured seq if asked, ms to wait if not). The slot is an item of its
+        own, so hosts waiting for it do not collide with the pins being written on the session."""
         try:
             update_or_old(CounterModel, f"metadata-slot#{session_id}", actions=[CounterModel.count.set(now_ms)],
                           condition=CounterModel.count.does_not_exist()
@@ -76,6 +76,8 @@ class LiveRepository:
         except ConditionFailed as failure:
             last = int((failure.old_item or {}).get("count", {}).get("N", now_ms))
             return False, None, max(1, last + min_interval_ms - now_ms)
+        if not read_newest:
+            return True, None, 0
         session = SessionModel.get(session_id, consistent_read=True, attributes_to_get=["id", "featureSeq"])
         return True, None if session.feature_seq is None else int(session.feature_seq), 0
 

@@ -30,7 +30,9 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.adapters.dynamodb.models import (
     HOLD_SHARDS, OrderModel, PurchaseCountModel, StockShardModel, transact_connection,
 )
-from chalicelib.adapters.dynamodb.support import ConditionFailed, decode_cursor, page, update_or_old
+from chalicelib.adapters.dynamodb.support import (
+    ConditionFailed, Contended, conflicted, decode_cursor, page, update_or_old,
+)
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, Order, OrderLine
@@ -178,10 +180,7 @@ class OrderRepository:
                     refusal.short_shards.append((product_id, shard, left, old))
                 else:
                     refusal.limit_reached.append((product_id, int(old.get("bought", {}).get("N", 0))))
-            elif reason.code == "TransactionConflict":
-                refusal.contended = True
-        if any(r is not None and r.code == "TransactionConflict" for r in reasons):
-            refusal.contended = True
+        refusal.contended = conflicted(reasons)
         return refusal
 
     def get(self, order_id: str) -> Order | None:
@@ -196,7 +195,7 @@ class OrderRepository:
 
     def release(self, order: Order, to: OrderStatus, at: str, now_epoch: int, shopper_id: str | None = None) -> None:
         """Return the order's units to the shards they came from and its counts to the shopper,
-        if it is still reserved (and, for expiry, past its time). Raises ConditionFailed."""
+        if it is still reserved (and, for expiry, past its time). Raises ConditionFailed or Contended."""
         condition = OrderModel.status == OrderStatus.RESERVED.value
         if to is OrderStatus.EXPIRED:
             condition &= OrderModel.expires_at <= now_epoch
@@ -226,6 +225,8 @@ class OrderRepository:
             first = reasons[0] if reasons else None
             if first is not None and first.code == "ConditionalCheckFailed":
                 raise ConditionFailed(first.raw_item) from None
+            if conflicted(reasons):
+                raise Contended() from None
             raise
 
     def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import random
+import time
 from typing import Any, Iterator
 
 from pynamodb.models import Model
@@ -73,3 +75,20 @@ def update_or_old(model: type[Model], hash_key: str, actions: list, condition) -
     except client.exceptions.ConditionalCheckFailedException as error:
         raise ConditionFailed(error.response.get("Item")) from None
     return model.from_raw_data(response["Attributes"])
+
+
+# Transactions: DynamoDB cancels a transaction that meets another one on the same item
+# (TransactionConflict) instead of queueing it; the caller backs off and tries again.
+
+
+class Contended(Exception):
+    """Another transaction held one of the items: nothing was written; try again."""
+
+
+def conflicted(reasons) -> bool:
+    return any(reason is not None and reason.code == "TransactionConflict" for reason in reasons or [])
+
+
+def back_off(attempt: int) -> None:
+    """Full jitter, doubling from 2 ms up to 128 ms."""
+    time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
