@@ -18,7 +18,9 @@ NAMESPACE = "Livedrop"
 def observe_http(event, get_response):
     """Chalice http middleware: one structured line and one latency metric per request."""
     context = getattr(event, "context", None) or {}
-    logger.set_correlation_id(context.get("requestId"))
+    # API Gateway's request id; where there is none (chalice local), the invocation's own id.
+    logger.set_correlation_id(context.get("requestId")
+                              or getattr(getattr(event, "lambda_context", None), "aws_request_id", None))
     started = time.perf_counter()
     response = get_response(event)
     elapsed_ms = (time.perf_counter() - started) * 1000

@@ -34,3 +34,23 @@ def test_logs_hold_no_secrets(api, operator_key, monkeypatch):
     assert '"status":500' in logged and "injected failure" in logged  # the logs were captured
     for secret in (key, key.split(".")[2], operator_key, stream_key):
         assert secret not in logged
+
+
+def test_each_request_logs_its_correlation_id_and_emits_a_latency_metric(api, monkeypatch, capsys):
+    import json
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    try:
+        capsys.readouterr()
+        assert api.get("/v1/sessions?status=live").status_code == 200
+    finally:
+        logger.removeHandler(capture)
+    line = json.loads([l for l in buffer.getvalue().splitlines() if '"request"' in l][-1])
+    assert line["route"] == "GET /v1/sessions" and line["status"] == 200 and line["correlation_id"]
+    emitted = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith('{"_aws"')]
+    assert emitted and emitted[-1]["route"] == "GET /v1/sessions" and emitted[-1]["statusClass"] == "2xx"
+    assert emitted[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "Latency"
