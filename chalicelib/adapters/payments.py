@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Protocol
 
 from chalicelib.domain.money import Money
@@ -52,19 +53,23 @@ class TestPaymentProvider:
 
 
 class ExactlyOnceCharges:
-    """Wraps a provider so that one (order, token) is charged once, whatever the retries."""
+    """Wraps a provider so that one (order, token) is charged once, whatever the retries.
+    Powertools idempotency is loaded on the first payment, not at cold start: only /pay needs it."""
 
     def __init__(self, provider: PaymentProvider, idempotency_table: str) -> None:
+        self.provider = provider
+        self.idempotency_table = idempotency_table
+        self._called = threading.local()
+
+    @cached_property
+    def _idempotency(self):
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function,
         )
 
-        self.provider = provider
-        persistence = DynamoDBPersistenceLayer(table_name=idempotency_table)
+        persistence = DynamoDBPersistenceLayer(table_name=self.idempotency_table)
         config = IdempotencyConfig(event_key_jmespath="[orderId, token]", expires_after_seconds=24 * 3600,
                                    raise_on_no_idempotency_key=True)
-
-        self._called = threading.local()
 
         @idempotent_function(data_keyword_argument="charge", persistence_store=persistence, config=config)
         def charge_once(charge: dict) -> dict:
@@ -73,13 +78,12 @@ class ExactlyOnceCharges:
                                           charge["token"])
             return asdict(result)
 
-        self._charge_once = charge_once
-        self._config = config
+        return charge_once, config
 
     def register_lambda_context(self, context) -> None:
         """Lets Powertools expire an in-progress record when the invocation would time out."""
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            self._config.register_lambda_context(context)
+            self._idempotency[1].register_lambda_context(context)
 
     def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult:
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
@@ -88,7 +92,8 @@ class ExactlyOnceCharges:
 
         self._called.value = False
         try:
-            result = self._charge_once(charge={
+            charge_once, _ = self._idempotency
+            result = charge_once(charge={
                 "orderId": order_id, "token": payment_token, "idempotencyKey": f"{order_id}:{attempt}",
                 "amount": amount.amount, "currency": amount.currency})
         except IdempotencyAlreadyInProgressError:
