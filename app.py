@@ -4,7 +4,7 @@ import os
 from chalice import Chalice, Rate
 
 from chalicelib.api import brands, meta, orders, products, sessions
-from chalicelib.api.routing import chalice_errors_as_problems
+from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.observability import logger, observe_http
 
 app = Chalice(app_name="livedrop")

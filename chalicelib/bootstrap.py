@@ -56,3 +56,11 @@ def reset() -> None:
     """Forget settings and services, so the next request reads the environment again (tests)."""
     get_settings.cache_clear()
     services.cache_clear()
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failure is passing (throttling, a 5xx, a dropped connection): the API answers
+    503 `busy` with Retry-After. The edge asks the wiring, so it needs no adapter of its own."""
+    from chalicelib.adapters.aws import is_transient as aws_transient
+
+    return aws_transient(error)

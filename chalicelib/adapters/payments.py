@@ -88,8 +88,6 @@ class ExactlyOnceCharges:
     def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult:
         from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 
-        from chalicelib.errors import Conflict
-
         self._called.value = False
         try:
             charge_once, _ = self._idempotency
@@ -97,8 +95,9 @@ class ExactlyOnceCharges:
                 "orderId": order_id, "token": payment_token, "idempotencyKey": f"{order_id}:{attempt}",
                 "amount": amount.amount, "currency": amount.currency})
         except IdempotencyAlreadyInProgressError:
-            raise Conflict("payment_in_progress", "a payment for this order is under way; retry shortly",
-                           retryAfter=5) from None
+            from chalicelib.domain.errors import PaymentInProgress
+
+            raise PaymentInProgress() from None
         except Exception as error:
             if getattr(self._called, "value", False):
                 raise ChargeOutcomeUnknown("the charge may have gone through") from error

@@ -15,10 +15,10 @@ from typing import Any, Callable, Literal
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib.adapters.aws import is_transient
-from chalicelib.bootstrap import services
+from chalicelib.api.problems import PayloadTooLarge, UnsupportedMediaType, error_response, invalid_input
+from chalicelib.bootstrap import is_transient, services
+from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.records import Brand
-from chalicelib.errors import InvalidInput, LivedropError, PayloadTooLarge, ServiceBusy, UnsupportedMediaType
 from chalicelib.observability import logger
 
 Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
@@ -53,44 +53,6 @@ class ApiRequest:
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)
-
-
-def problem_response(error: LivedropError) -> Response:
-    body = {"type": error.type, "title": error.title, "status": error.status, "detail": error.detail}
-    body.update({key: value for key, value in error.extra.items() if value is not None})
-    headers = {"Content-Type": "application/problem+json"}
-    if "retryAfter" in error.extra:
-        headers["Retry-After"] = str(error.extra["retryAfter"])
-    return Response(body=body, status_code=error.status, headers=headers)
-
-
-CHALICE_ERRORS = {405: ("method_not_allowed", "Method not allowed"), 415: ("unsupported_media_type", "Unsupported media type")}
-
-
-def chalice_errors_as_problems(event, get_response):
-    """Chalice middleware: the errors Chalice answers itself (a 405, say) in problem+json too."""
-    response = get_response(event)
-    body = response.body
-    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
-        code, title = CHALICE_ERRORS.get(response.status_code, ("error", body["Code"]))
-        problem = LivedropError(body["Message"])
-        problem.status, problem.code, problem.title = response.status_code, code, title
-        converted = problem_response(problem)
-        converted.headers = {**response.headers, **converted.headers}
-        return converted
-    return response
-
-
-def invalid_input(error: ValidationError, where: str) -> InvalidInput:
-    errors = []
-    for item in error.errors(include_url=False):
-        location = ".".join(str(part) for part in item["loc"])
-        if item["type"] == "json_invalid":
-            errors.append({"field": "body", "message": "malformed JSON: " + item["msg"]})
-        else:
-            errors.append({"field": location or where, "message": item["msg"]})
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
-    return InvalidInput(detail, errors)
 
 
 def bearer_token(request) -> str | None:
@@ -169,14 +131,8 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
                 if request is not None:
                     req.body = parse_body(raw, request)
                 result = handler(req)
-            except LivedropError as error:
-                return problem_response(error)
             except Exception as error:
-                if is_transient(error):
-                    logger.warning("AWS unavailable", extra={"route": f"{method} {path}", "error": repr(error)})
-                    return problem_response(ServiceBusy("a backing service is unavailable; retry", retryAfter=1))
-                logger.exception("unhandled error", extra={"route": f"{method} {path}"})
-                return problem_response(LivedropError("an internal error occurred; it has been logged"))
+                return error_response(error, is_transient, logger)
             if isinstance(result, Response):
                 return result
             body = "" if result is None else result.model_dump(mode="json", by_alias=True)

@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import TypeVar
 
 from chalicelib.domain.ids import is_id
-from chalicelib.errors import NotFound
+from chalicelib.domain.errors import NotFound
 
 Record = TypeVar("Record")
 
 
-def found(record: Record | None, kind: str, ident: str, **extra) -> Record:
+def found(record: Record | None, kind: str, ident: str, field: str | None = None) -> Record:
     if record is None:
-        raise NotFound(f"{kind} {ident} not found", **extra)
+        raise NotFound(kind, ident, field=field)
     return record
 
 
-def owned(record: Record | None, brand_id: str, kind: str, ident: str, **extra) -> Record:
+def owned(record: Record | None, brand_id: str, kind: str, ident: str, field: str | None = None) -> Record:
     if record is None or getattr(record, "brand_id") != brand_id:
-        raise NotFound(f"{kind} {ident} not found", **extra)
+        raise NotFound(kind, ident, field=field)
     return record
 
 
@@ -30,5 +30,5 @@ def well_formed(ident: str, prefix: str) -> bool:
 def require_well_formed(ident: str, prefix: str, kind: str) -> str:
     """For writes that check ownership in their own condition: an id that can not exist is 404."""
     if not is_id(ident, prefix):
-        raise NotFound(f"{kind} {ident} not found")
+        raise NotFound(kind, ident)
     return ident

@@ -6,7 +6,7 @@ from chalicelib.domain import api_keys
 from chalicelib.domain.clock import now_iso
 from chalicelib.domain.ids import is_id, new_id
 from chalicelib.domain.records import Brand
-from chalicelib.errors import Unauthorized
+from chalicelib.domain.errors import Unauthorized
 
 
 class Brands:

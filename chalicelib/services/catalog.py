@@ -29,8 +29,8 @@ class Catalog:
     def get_public(self, product_id: str) -> Product:
         return found(self._load(product_id), "product", product_id)
 
-    def get_owned(self, brand_id: str, product_id: str, **extra) -> Product:
-        return owned(self._load(product_id), brand_id, "product", product_id, **extra)
+    def get_owned(self, brand_id: str, product_id: str) -> Product:
+        return owned(self._load(product_id), brand_id, "product", product_id)
 
     def list(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
         return self.products.list_for_brand(brand_id, limit, cursor)

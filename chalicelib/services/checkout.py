@@ -18,8 +18,9 @@ from chalicelib.domain.clock import now_iso
 from chalicelib.domain.drops import OrderStatus, drop_state, order_id_for, plan_take, request_hash
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, Order, OrderLine
-from chalicelib.errors import (
-    Conflict, IdempotencyKeyReused, InvalidInput, NotFound, PaymentRequired, ServiceBusy,
+from chalicelib.domain.errors import (
+    Busy, DropClosed, DropNotOpen, IdempotencyKeyReused, InvalidInput, LimitExceeded, NotFound,
+    OrderNotCancellable, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, SoldOut,
 )
 from chalicelib.observability import logger
 
@@ -128,14 +129,14 @@ class Checkout:
                     self.levels.took(drops[line.product_id], shard, units)
             return order, False
         logger.warning("checkout gave up after contention", extra={"session": session_id, "attempts": MAX_ATTEMPTS})
-        raise ServiceBusy("the drop is under heavy contention; retry with the same Idempotency-Key", retryAfter=1)
+        raise Busy("the drop is under heavy contention; retry with the same Idempotency-Key")
 
     def _drops_for(self, session_id: str, lines: list[CheckoutLine]) -> dict[str, LineupItem]:
         drops = self.drops.get(session_id, [line.product_id for line in lines])
         for index, line in enumerate(lines):
             if drops[line.product_id] is None:
-                raise NotFound(f"product {line.product_id} is not in session {session_id}'s lineup",
-                               field=f"items.{index}.productId")
+                raise NotFound("product", line.product_id, field=f"items.{index}.productId",
+                               detail=f"product {line.product_id} is not in session {session_id}'s lineup")
         return drops  # type: ignore[return-value]
 
     @staticmethod
@@ -149,13 +150,11 @@ class Checkout:
     def _refuse_without_writing(self, drop: LineupItem, quantity: int, now: str) -> None:
         """What can be refused from what this container already knows: no request at all."""
         if drop.per_customer_limit is not None and quantity > drop.per_customer_limit:
-            raise Conflict("limit_exceeded", f"at most {drop.per_customer_limit} per customer",
-                           productId=drop.product_id, limit=drop.per_customer_limit)
+            raise LimitExceeded(drop.product_id, drop.per_customer_limit)
         if drop.opens_at is not None and now < drop.opens_at:
-            raise Conflict("drop_not_open", f"this drop opens at {drop.opens_at}", productId=drop.product_id,
-                           opensAt=drop.opens_at)
+            raise DropNotOpen(drop.product_id, drop.opens_at)
         if drop.closes_at is not None and now >= drop.closes_at:
-            raise Conflict("drop_closed", f"this drop closed at {drop.closes_at}", productId=drop.product_id)
+            raise DropClosed(drop.product_id, drop.closes_at)
         fresh = self.levels.known(drop, fresh_only=True)
         if None not in fresh.values() and sum(fresh.values()) < quantity:  # type: ignore[arg-type]
             self._sold_out(drop, sum(fresh.values()))  # type: ignore[arg-type]
@@ -176,29 +175,27 @@ class Checkout:
 
     @staticmethod
     def _sold_out(drop: LineupItem, left: int) -> None:
-        raise Conflict("sold_out", "sold out" if left == 0 else f"only {left} left",
-                       productId=drop.product_id, left=left)
+        raise SoldOut(drop.product_id, left)
 
     def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
                  now: str) -> Order | None:
         """Turn a refusal into a replay (returned), an answer (raised), or nothing (try again)."""
         if refusal.existing_order is not None:
             if refusal.existing_order.request_hash != fingerprint:
-                raise IdempotencyKeyReused("this Idempotency-Key was used with a different request")
+                raise IdempotencyKeyReused()
             return refusal.existing_order
         for product_id, bought in refusal.limit_reached:
             limit = drops[product_id].per_customer_limit
-            raise Conflict("limit_exceeded", f"at most {limit} per customer; you hold {bought}",
-                           productId=product_id, limit=limit, bought=bought)
+            raise LimitExceeded(product_id, limit, bought)  # type: ignore[arg-type]
         for product_id, shard, left, old in refusal.short_shards:
             if old is None or "left" not in old:
-                raise NotFound(f"product {product_id} has no stock in this session", field="items")
+                raise NotFound("product", product_id, field="items",
+                               detail=f"product {product_id} has no stock in this session")
             state = drop_state(now, old.get("opensAt", {}).get("S"), old.get("closesAt", {}).get("S"))
             if state == "not_open":
-                raise Conflict("drop_not_open", "this drop is not open yet", productId=product_id,
-                               opensAt=old.get("opensAt", {}).get("S"))
+                raise DropNotOpen(product_id, old.get("opensAt", {}).get("S"))
             if state == "closed":
-                raise Conflict("drop_closed", "this drop has closed", productId=product_id)
+                raise DropClosed(product_id, old.get("closesAt", {}).get("S"))
             self.levels.note(drops[product_id], shard, left or 0)
         return None
 
@@ -208,7 +205,7 @@ class Checkout:
         """The order, for its shopper or for the brand that sold it; anyone else: not found."""
         order = self.orders.get(order_id) if order_id.startswith("ord_") and len(order_id) <= 64 else None
         if order is None or not (order.shopper_id == shopper_id or (brand_id and order.brand_id == brand_id)):
-            raise NotFound(f"order {order_id} not found")
+            raise NotFound("order", order_id)
         return order
 
     def orders_of_session(self, brand_id: str, session_id: str, limit: int,
@@ -228,8 +225,7 @@ class Checkout:
             status = old.get("status", {}).get("S", "unknown")
             if status == OrderStatus.CANCELLED.value:  # a concurrent cancel got there first
                 return replace(order, status=OrderStatus.CANCELLED, closed_at=old.get("closedAt", {}).get("S"))
-            raise Conflict("order_not_cancellable", f"an order that is {status} can not be cancelled",
-                           orderStatus=status) from None
+            raise OrderNotCancellable(status) from None
 
     def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
         """reserved -> paying -> paid; a decline or provider failure puts it back to reserved.
@@ -238,20 +234,18 @@ class Checkout:
         order = self.orders.begin_payment(order_id, shopper_id, int(time.time()), attempt)
         try:
             result = self.charges.charge(order.id, attempt, order.total, payment_token)
-        except Conflict:
+        except PaymentInProgress:
             raise  # the same attempt is being charged by a concurrent request
         except ChargeOutcomeUnknown:
             # Charged or not, we can not tell: the order stays `paying` (its units held, never
             # released) until a retry with the same token learns the outcome.
-            raise ServiceBusy("the payment's outcome is not known yet; retry with the same paymentToken",
-                              retryAfter=5) from None
+            raise PaymentOutcomeUnknown() from None
         except Exception:
             self.orders.abort_payment(order, attempt)  # nothing was charged: the reservation stands
             raise
         if not result.approved:
             self.orders.abort_payment(order, attempt)
-            raise PaymentRequired(f"the payment was declined ({result.reason}); the order stays reserved",
-                                  reason=result.reason)
+            raise PaymentDeclined(result.reason)
         try:
             return self.orders.finish_payment(order.id, result.reference or "", now_iso())
         except ConditionFailed:
@@ -277,4 +271,4 @@ class Checkout:
                 return replace(order, status=to, closed_at=at)
             except Contended:
                 back_off(attempt)
-        raise ServiceBusy("too much contention to release the order now; try again", retryAfter=1)
+        raise Busy("too much contention to release the order now; try again")

@@ -15,7 +15,7 @@ from chalicelib.domain.metadata import MIN_INTERVAL_MS, drop_event_payload, feat
 from chalicelib.domain.ownership import found
 from chalicelib.domain.records import LiveSession, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
-from chalicelib.errors import Conflict, TooManyRequests
+from chalicelib.domain.errors import ChatClosed, RateLimited, SessionNotLive
 from chalicelib.observability import logger
 from chalicelib.services.shows import Shows
 
@@ -100,9 +100,9 @@ class LiveShow:
     def like(self, session_id: str, shopper_id: str) -> int:
         session = self.shows.get_public(session_id)
         if session.status is not SessionStatus.LIVE:
-            raise Conflict("session_not_live", "likes are counted during the show")
+            raise SessionNotLive("likes are counted during the show")
         if not self.live.like(session.id, shopper_id, time.time(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS):
-            raise TooManyRequests(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes per second", retryAfter=1)
+            raise RateLimited(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes per second", retry_after=1)
         return self.likes(session.id)
 
     def likes(self, session_id: str) -> int:
@@ -111,14 +111,14 @@ class LiveShow:
     def chat_token(self, session_id: str, shopper_id: str) -> ChatToken:
         session = self.shows.get_public(session_id)
         if session.status is SessionStatus.ENDED or not session.chat_room_arn:
-            raise Conflict("chat_closed", "the chat of this session is closed")
+            raise ChatClosed()
         return self.chat.token(session.chat_room_arn, shopper_id)
 
     def moderate(self, brand_id: str, session_id: str, message_id: str | None = None,
                  user_id: str | None = None, reason: str | None = None) -> None:
         session = self.shows.get_owned(brand_id, session_id)
         if not session.chat_room_arn:
-            raise Conflict("chat_closed", "this session has no chat room")
+            raise ChatClosed()
         if message_id is not None:
             self.chat.delete_message(session.chat_room_arn, message_id, reason)
         if user_id is not None:

@@ -5,7 +5,7 @@ import time
 from typing import Callable
 
 from chalicelib.domain import shopper_tokens
-from chalicelib.errors import Unauthorized
+from chalicelib.domain.errors import Unauthorized
 
 
 class Shoppers:

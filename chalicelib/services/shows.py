@@ -12,7 +12,7 @@ from chalicelib.domain.ownership import found, owned, require_well_formed, well_
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, LiveSession, Product
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.errors import Conflict
+from chalicelib.domain.errors import SessionHasDrops, SessionLive, SessionNotEditable
 from chalicelib.settings import Settings
 
 
@@ -78,7 +78,7 @@ class Shows:
                       expected_orders_per_second: int | None = None) -> tuple[LineupItem, Product]:
         session = self.get_owned(brand_id, session_id)
         if session.status not in LINEUP_EDITABLE:
-            raise Conflict("session_not_editable", f"the lineup of an {session.status.value} session can not change")
+            raise SessionNotEditable(session.status.value)
         product = owned(self.products.get(product_id) if well_formed(product_id, "prd") else None,
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
@@ -115,10 +115,10 @@ class Shows:
         sold in it (with a lineup, its record stays for its orders and replay). True if removed."""
         session = self.get_owned(brand_id, session_id)
         if session.status is SessionStatus.LIVE:
-            raise Conflict("session_live", "end the show before deleting it")
+            raise SessionLive()
         lineup = self.lineup.list_for_session(session_id)
         if session.status is SessionStatus.SCHEDULED and lineup:
-            raise Conflict("session_has_drops", "this session holds drops; it can be deleted once it has ended")
+            raise SessionHasDrops()
         self.channels.delete(session.channel.arn)
         if session.chat_room_arn:
             self.chat.delete_room(session.chat_room_arn)

@@ -2,7 +2,7 @@
 import pytest
 
 from chalicelib.adapters.dynamodb import decode_cursor, encode_cursor
-from chalicelib.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput
 
 KEY = {"brandId": {"S": "brd_a"}, "id": {"S": "prd_1"}}
 
@@ -17,4 +17,4 @@ def test_round_trip():
 def test_foreign_or_broken_cursors_are_invalid_input(cursor):
     with pytest.raises(InvalidInput) as raised:
         decode_cursor(cursor, ("brandId", "brd_a"))
-    assert raised.value.extra["field"] == "cursor"
+    assert raised.value.facts()["field"] == "cursor"

@@ -19,7 +19,9 @@ from chalicelib.domain.drops import shard_key, split
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import Brand, Channel, LineupItem, LiveSession, Product
 from chalicelib.domain.sessions import SessionStatus, list_key
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.domain.errors import (
+    AlreadyInLineup, InsufficientStock, InvalidTransition, NotFound, SessionChanged,
+)
 from chalicelib.settings import Settings
 
 
@@ -110,7 +112,7 @@ class ProductRepository:
         try:
             row = update_or_old(ProductModel, product_id, actions=actions, condition=ProductModel.brand_id == brand_id)
         except ConditionFailed:
-            raise NotFound(f"product {product_id} not found") from None
+            raise NotFound("product", product_id) from None
         return _product(row)
 
     def adjust_stock(self, brand_id: str, product_id: str, delta: int, updated_at: str) -> Product:
@@ -124,11 +126,8 @@ class ProductRepository:
         except ConditionFailed as failure:
             old = failure.old_item
             if old is None or old.get("brandId", {}).get("S") != brand_id:
-                raise NotFound(f"product {product_id} not found") from None
-            raise Conflict(
-                "insufficient_stock", f"stock is {old['stock']['N']}; it can not go below zero",
-                stock=int(old["stock"]["N"]),
-            ) from None
+                raise NotFound("product", product_id) from None
+            raise InsufficientStock(int(old["stock"]["N"])) from None
         return _product(row)
 
 
@@ -175,12 +174,8 @@ class SessionRepository:
         except ConditionFailed as failure:
             old = failure.old_item
             if old is None or old.get("brandId", {}).get("S") != brand_id:
-                raise NotFound(f"session {session_id} not found") from None
-            raise Conflict(
-                "invalid_transition",
-                f"a session that is {old['status']['S']} can not become {target.value}",
-                currentStatus=old["status"]["S"],
-            ) from None
+                raise NotFound("session", session_id) from None
+            raise InvalidTransition(old["status"]["S"], target.value) from None
         return _session(row)
 
 
@@ -223,9 +218,9 @@ class LineupRepository:
             if not failed:
                 raise
             if failed[0]:
-                raise Conflict("session_changed", "the session changed status meanwhile; try again") from None
+                raise SessionChanged("the session changed status meanwhile; try again") from None
             if failed[1]:
-                raise Conflict("already_in_lineup", "the product is already in this session's lineup") from None
+                raise AlreadyInLineup(item.product_id) from None
             if failed[-1]:
-                raise Conflict("insufficient_stock", f"the product has fewer than {item.quantity} units in stock") from None
+                raise InsufficientStock(None, wanted=item.quantity) from None
             raise

@@ -13,7 +13,7 @@ from chalicelib.adapters.dynamodb.support import ConditionFailed, back_off, conf
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
-from chalicelib.errors import Conflict
+from chalicelib.domain.errors import Busy, SessionEnded
 from chalicelib.settings import Settings
 
 
@@ -54,7 +54,7 @@ class LiveRepository:
                 session_reason = reasons[1] if len(reasons) > 1 else None
                 old = session_reason.raw_item if session_reason is not None else None
                 if old and old.get("status", {}).get("S") == SessionStatus.ENDED.value:
-                    raise Conflict("session_ended", "the show has ended: nothing can be featured") from None
+                    raise SessionEnded("the show has ended: nothing can be featured") from None
                 if not reasons:
                     raise
                 if old and "featureSeq" in old:
@@ -63,7 +63,7 @@ class LiveRepository:
                     seq += 1
                 if conflicted(reasons):
                     back_off(attempt)
-        raise Conflict("busy", "too many pins at once; try again")
+        raise Busy("too many pins at once; try again")
 
     def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int,
                         read_newest: bool) -> tuple[bool, int | None, int]:
@@ -93,7 +93,7 @@ class LiveRepository:
             except Exception as error:
                 if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
                     raise
-        raise Conflict("busy", "timeline contention")
+        raise Busy("timeline contention; try again")
 
     def claim_ticker(self, session_id: str, product_id: str, now_ms: int, every_ms: int) -> bool:
         """At most one stock tick per item per `every_ms`, across every container."""

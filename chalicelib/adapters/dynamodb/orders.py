@@ -36,7 +36,7 @@ from chalicelib.adapters.dynamodb.support import (
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import LineupItem, Order, OrderLine
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, PaymentInProgress
 from chalicelib.settings import Settings
 
 
@@ -244,16 +244,13 @@ class OrderRepository:
         except ConditionFailed as failure:
             old = failure.old_item
             if old is None or old["shopperId"]["S"] != shopper_id:
-                raise NotFound(f"order {order_id} not found") from None
+                raise NotFound("order", order_id) from None
             status = old["status"]["S"]
             if status == OrderStatus.RESERVED.value:
-                raise Conflict("order_expired", "the reservation has expired; its units are being released",
-                               orderStatus=status) from None
+                raise OrderExpired() from None
             if status == OrderStatus.PAYING.value:
-                raise Conflict("payment_in_progress", "another payment for this order is under way",
-                               orderStatus=status) from None
-            raise Conflict("order_not_payable", f"an order that is {status} can not be paid",
-                           orderStatus=status) from None
+                raise PaymentInProgress() from None
+            raise OrderNotPayable(status) from None
         return _order(row)
 
     def finish_payment(self, order_id: str, reference: str, at: str) -> Order:

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from pynamodb.models import Model
 
-from chalicelib.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput
 
 
 # Cursors: the LastEvaluatedKey of a page, opaque to clients. A cursor is only accepted for the

@@ -1,0 +1,207 @@
+"""What can go wrong, said in the domain's words. No HTTP here: each error carries the facts a
+client needs (`facts()`, in the API's field names), and chalicelib/api/problems.py maps each class
+to one problem type and one status.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A refusal a client can cause or meet. Anything else that escapes is a bug."""
+
+    def __init__(self, detail: str, **facts: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self._facts = facts
+
+    def facts(self) -> dict[str, Any]:
+        """Fields for the client beside `detail` (e.g. productId, left); None values are left out."""
+        return {name: value for name, value in self._facts.items() if value is not None}
+
+
+# --- input and identity --------------------------------------------------------------------------
+
+
+class InvalidInput(DomainError):
+    """`errors` lists every offending field; `field` names the first."""
+
+    def __init__(self, detail: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(detail, field=errors[0]["field"] if errors else None, errors=errors)
+        self.errors = errors
+
+    @classmethod
+    def of(cls, field: str, message: str) -> "InvalidInput":
+        return cls(f"{field}: {message}", [{"field": field, "message": message}])
+
+
+class Unauthorized(DomainError):
+    pass
+
+
+class NotFound(DomainError):
+    """Missing, or another brand's: the two are never told apart (domain/ownership.py)."""
+
+    def __init__(self, kind: str, ident: str, field: str | None = None, detail: str | None = None) -> None:
+        super().__init__(detail or f"{kind} {ident} not found", field=field)
+
+
+class IdempotencyKeyReused(DomainError):
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with a different request")
+
+
+class RateLimited(DomainError):
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retryAfter=retry_after)
+        self.retry_after = retry_after
+
+
+# --- passing conditions: retry later ---------------------------------------------------------------
+
+
+class Busy(DomainError):
+    """Contention (or a backing service throttling or failing) outlasted our retries: nothing
+    was changed, and the same request may be sent again."""
+
+    def __init__(self, detail: str = "a backing service is busy or unavailable; retry", retry_after: int = 1) -> None:
+        super().__init__(detail, retryAfter=retry_after)
+        self.retry_after = retry_after
+
+
+class PaymentOutcomeUnknown(DomainError):
+    """The provider was called but its answer could not be recorded: the order stays `paying`
+    (its units held) until a retry with the same token learns the outcome."""
+
+    def __init__(self) -> None:
+        super().__init__("the payment's outcome is not known yet; retry with the same paymentToken", retryAfter=5)
+        self.retry_after = 5
+
+
+# --- catalogue -----------------------------------------------------------------------------------
+
+
+class InsufficientStock(DomainError):
+    def __init__(self, stock: int | None, wanted: int | None = None) -> None:
+        detail = (f"stock is {stock}; it can not go below zero" if wanted is None
+                  else f"the product has fewer than {wanted} units in stock")
+        super().__init__(detail, stock=stock)
+        self.stock = stock
+
+
+# --- sessions and lineups ------------------------------------------------------------------------
+
+
+class InvalidTransition(DomainError):
+    """A session (or an order) is in a status the action can not start from."""
+
+    def __init__(self, current: str, target: str) -> None:
+        super().__init__(f"a session that is {current} can not become {target}", currentStatus=current)
+        self.current = current
+
+
+class SessionNotEditable(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"the lineup of an {status} session can not change", currentStatus=status)
+
+
+class SessionChanged(DomainError):
+    """The session moved (started, ended, deleted) while the request was acting on it."""
+
+    def __init__(self, detail: str = "the session changed meanwhile; read it again") -> None:
+        super().__init__(detail)
+
+
+class AlreadyInLineup(DomainError):
+    def __init__(self, product_id: str) -> None:
+        super().__init__("the product is already in this session's lineup", productId=product_id)
+
+
+class SessionLive(DomainError):
+    def __init__(self) -> None:
+        super().__init__("end the show before deleting it")
+
+
+class SessionHasDrops(DomainError):
+    def __init__(self) -> None:
+        super().__init__("this session holds drops; it can be deleted once it has ended")
+
+
+class SessionEnded(DomainError):
+    def __init__(self, detail: str = "the show has ended") -> None:
+        super().__init__(detail)
+
+
+class SessionNotLive(DomainError):
+    def __init__(self, detail: str = "this happens during the show") -> None:
+        super().__init__(detail)
+
+
+class ChatClosed(DomainError):
+    def __init__(self) -> None:
+        super().__init__("the chat of this session is closed")
+
+
+# --- drops and orders ----------------------------------------------------------------------------
+
+
+class SoldOut(DomainError):
+    def __init__(self, product_id: str, left: int) -> None:
+        super().__init__("sold out" if left == 0 else f"only {left} left", productId=product_id, left=left)
+        self.product_id, self.left = product_id, left
+
+
+class LimitExceeded(DomainError):
+    def __init__(self, product_id: str, limit: int, bought: int | None = None) -> None:
+        detail = f"at most {limit} per customer" + ("" if bought is None else f"; you hold {bought}")
+        super().__init__(detail, productId=product_id, limit=limit, bought=bought)
+        self.limit, self.bought = limit, bought
+
+
+class DropNotOpen(DomainError):
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        detail = f"this drop opens at {opens_at}" if opens_at else "this drop is not open yet"
+        super().__init__(detail, productId=product_id, opensAt=opens_at)
+        self.opens_at = opens_at
+
+
+class DropClosed(DomainError):
+    def __init__(self, product_id: str, closes_at: str | None) -> None:
+        detail = f"this drop closed at {closes_at}" if closes_at else "this drop has closed"
+        super().__init__(detail, productId=product_id, closesAt=closes_at)
+
+
+class OrderTooLarge(DomainError):
+    """More than one DynamoDB transaction can carry, or a total above the money bound."""
+
+    def __init__(self, detail: str, field: str = "items") -> None:
+        super().__init__(detail, field=field)
+
+
+class OrderNotPayable(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"an order that is {status} can not be paid", orderStatus=status)
+        self.status = status
+
+
+class OrderExpired(DomainError):
+    def __init__(self) -> None:
+        super().__init__("the reservation has expired; its units are being released", orderStatus="reserved")
+
+
+class PaymentInProgress(DomainError):
+    def __init__(self) -> None:
+        super().__init__("another payment for this order is under way; retry shortly", orderStatus="paying",
+                         retryAfter=5)
+        self.retry_after = 5
+
+
+class OrderNotCancellable(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"an order that is {status} can not be cancelled", orderStatus=status)
+
+
+class PaymentDeclined(DomainError):
+    def __init__(self, reason: str | None) -> None:
+        super().__init__(f"the payment was declined ({reason}); the order stays reserved", reason=reason)
+        self.reason = reason
