@@ -1,23 +1,21 @@
-"""Wiring: the services with their adapters, built once per container on first use."""
+"""Wiring: the services with their adapters, built once per container on first use.
+
+`build(settings, **overrides)` is the one place that picks an implementation for each port;
+tests pass fakes (tests/fakes.py) as overrides to run the services in memory.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from typing import Any
 
-from chalicelib.adapters import dynamodb
-from chalicelib.adapters.dynamodb.live import LiveRepository
-from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
-from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
-from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
-from chalicelib.adapters.payments import ExactlyOnceCharges, TestPaymentProvider
-from chalicelib.adapters.secrets import operator_key, shopper_token_secret
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import LiveShow
 from chalicelib.services.shoppers import Shoppers
-from chalicelib.services.shows import Shows
-from chalicelib.settings import get_settings
+from chalicelib.services.shows import ChannelDefaults, Shows
+from chalicelib.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)
@@ -30,32 +28,83 @@ class Services:
     live: LiveShow
 
 
+def adapters(settings: Settings) -> dict[str, Any]:
+    """The real implementation of every port, for this deployment's settings."""
+    from chalicelib.adapters import dynamodb
+    from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.live import LiveRepository
+    from chalicelib.adapters.dynamodb.models import Db
+    from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
+    from chalicelib.adapters.dynamodb.support import Cursors
+    from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
+    from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
+    from chalicelib.adapters.payments import IdempotentCharges, TestPaymentProvider
+    from chalicelib.adapters.secrets import operator_key, shopper_token_secret
+
+    dynamodb.bind(settings)
+    secret = partial(shopper_token_secret, settings)
+    db = Db(settings.region, settings.dynamodb_endpoint, Cursors(secret))
+    embedded = settings.ivs_mode == "embedded"
+    return {
+        "clock": SystemClock(),
+        "brands": dynamodb.BrandRepository(),
+        "products": dynamodb.ProductRepository(db),
+        "sessions": dynamodb.SessionRepository(db),
+        "lineup": dynamodb.LineupRepository(db),
+        "stock": StockRepository(),
+        "orders": OrderRepository(db),
+        "live": LiveRepository(db),
+        "channels": EmbeddedIvs(settings.embedded_secret) if embedded else AwsIvs(),
+        "chat": EmbeddedChat() if embedded else AwsChat(),
+        "charges": IdempotentCharges(TestPaymentProvider(), settings.tables["idempotency"]),
+        "operator_key": partial(operator_key, settings),
+        "shopper_token_secret": secret,
+    }
+
+
+def build(settings: Settings, **overrides: Any) -> Services:
+    ports = {**adapters(settings), **overrides} if set(overrides) != PORTS else dict(overrides)
+    clock = ports["clock"]
+    defaults = ChannelDefaults(settings.ivs_channel_type, settings.ivs_latency_mode,
+                               settings.ivs_recording_configuration_arn)
+    shows = Shows(ports["sessions"], ports["lineup"], ports["products"], ports["stock"], ports["channels"],
+                  ports["chat"], defaults, clock)
+    return Services(
+        brands=Brands(ports["brands"], ports["operator_key"], clock),
+        catalog=Catalog(ports["products"], clock),
+        shows=shows,
+        live=LiveShow(shows, ports["live"], ports["stock"], ports["channels"], ports["chat"],
+                      settings.replay_base_url, clock),
+        shoppers=Shoppers(ports["shopper_token_secret"], clock),
+        checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], ports["charges"],
+                          session_owner=shows.get_owned, clock=clock),
+    )
+
+
+PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
+                   "chat", "charges", "operator_key", "shopper_token_secret"})
+
+
+_overrides: dict[str, Any] = {}
+
+
 @lru_cache(maxsize=1)
 def services() -> Services:
-    settings = get_settings()
-    dynamodb.bind(settings)
-    products = dynamodb.ProductRepository()
-    lineup = dynamodb.LineupRepository()
-    stock = StockRepository(settings)
-    channels = EmbeddedIvs(settings.embedded_secret) if settings.ivs_mode == "embedded" else AwsIvs()
-    chat = EmbeddedChat() if settings.ivs_mode == "embedded" else AwsChat()
-    shows = Shows(dynamodb.SessionRepository(), lineup, products, stock, channels, chat, settings)
-    return Services(
-        brands=Brands(dynamodb.BrandRepository(), partial(operator_key, settings)),
-        catalog=Catalog(products),
-        shows=shows,
-        live=LiveShow(shows, LiveRepository(settings), stock, channels, chat, settings.replay_base_url),
-        shoppers=Shoppers(partial(shopper_token_secret, settings)),
-        checkout=Checkout(OrderRepository(settings), stock, lineup,
-                          ExactlyOnceCharges(TestPaymentProvider(), settings.tables["idempotency"]),
-                          session_owner=shows.get_owned),
-    )
+    return build(get_settings(), **_overrides)
+
+
+def override(**ports: Any) -> None:
+    """Rebuild the services with these ports replaced (tests: a clock they move, a provider that
+    counts charges); `override()` with nothing goes back to the real ones."""
+    _overrides.clear()
+    _overrides.update(ports)
+    services.cache_clear()
 
 
 def reset() -> None:
     """Forget settings and services, so the next request reads the environment again (tests)."""
     get_settings.cache_clear()
-    services.cache_clear()
+    override()
 
 
 def is_transient(error: BaseException) -> bool:

@@ -267,3 +267,16 @@ def _scan(ddb, table):
     paginator = ddb.get_paginator("scan")
     for page in paginator.paginate(TableName=table, ConsistentRead=True):
         yield from page["Items"]
+
+
+@pytest.fixture
+def clock(aws_stack):
+    """A clock the test moves, under the in-process app (`api`): expiry, memory windows and rate
+    windows without sleeping. Real HTTP tests (tests/integration) keep the real clock."""
+    from chalicelib import bootstrap
+    from tests.fakes import FakeClock
+
+    fake = FakeClock()
+    bootstrap.override(clock=fake)
+    yield fake
+    bootstrap.override()

@@ -11,20 +11,13 @@ import hashlib
 import hmac
 import json
 from collections import deque
-from dataclasses import dataclass
+
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import aws
-
+from chalicelib.domain.ports import Delivery
 from chalicelib.domain.records import Channel
 from chalicelib.observability import logger
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """Whether timed metadata reached the stream, and if not, why (the state is kept either way)."""
-    delivered: bool
-    reason: str | None = None
 
 
 def _error_code(error: ClientError) -> str:

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
 from botocore.exceptions import ClientError
 
 from chalicelib.adapters import aws
-
+from chalicelib.domain.ports import ChatToken
 from chalicelib.observability import logger
 
 TOKEN_MINUTES = 180  # a session lasts at most three hours of show
-
-
-@dataclass(frozen=True)
-class ChatToken:
-    token: str
-    token_expires_at: datetime
-    session_expires_at: datetime
 
 
 class AwsChat:

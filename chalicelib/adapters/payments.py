@@ -1,4 +1,4 @@
-"""The payment-provider port, its built-in test provider, and exactly-once charging.
+"""The built-in test payment provider, and charges recorded so that a retry never charges twice.
 
 A charge leaves DynamoDB: if a pay request is retried after the provider approved but before
 the order was marked paid, charging again would take the money twice. Powertools idempotency
@@ -9,52 +9,35 @@ from __future__ import annotations
 
 import secrets
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import cached_property
-from typing import Protocol
+from typing import Any
 
 from chalicelib.domain.money import Money
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    approved: bool
-    reference: str | None = None
-    reason: str | None = None
-
-
-class ChargeOutcomeUnknown(Exception):
-    """The provider was called but its answer could not be recorded: the order must stay locked
-    (`paying`) until a retry learns the outcome; releasing it could sell units already paid for."""
-
-
-class PaymentProvider(Protocol):
-    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
-        """Charge once per idempotency_key: a repeated key returns the first result, as card
-        processors' idempotency keys do."""
-        ...
+from chalicelib.domain.ports import ChargeOutcomeUnknown, ChargeResult, PaymentProvider
 
 
 class TestPaymentProvider:
-    """Approves the token "ok"; declines "decline" and any other token. Dedupes by key."""
+    """Approves the token "ok"; declines "decline" and any other token. Every call is a new
+    charge (it keeps a list of them), so a test can see a second charge if one is ever made."""
 
     def __init__(self) -> None:
-        self._results: dict[str, ChargeResult] = {}
+        self.calls: list[tuple[str, Money, str]] = []
+        self._lock = threading.Lock()
 
     def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
-        if idempotency_key not in self._results:
-            if payment_token == "ok":
-                result = ChargeResult(approved=True, reference="test_ch_" + secrets.token_hex(8))
-            else:
-                result = ChargeResult(approved=False,
-                                      reason="card_declined" if payment_token == "decline" else "invalid_token")
-            self._results.setdefault(idempotency_key, result)
-        return self._results[idempotency_key]
+        with self._lock:
+            self.calls.append((idempotency_key, amount, payment_token))
+        if payment_token == "ok":
+            return ChargeResult(approved=True, reference="test_ch_" + secrets.token_hex(8))
+        return ChargeResult(approved=False, reason="card_declined" if payment_token == "decline" else "invalid_token")
 
 
-class ExactlyOnceCharges:
-    """Wraps a provider so that one (order, token) is charged once, whatever the retries.
-    Powertools idempotency is loaded on the first payment, not at cold start: only /pay needs it."""
+class IdempotentCharges:
+    """Wraps a provider so that a retried (order, token) replays the recorded charge instead of
+    charging again: at most one charge per key once recorded, and a concurrent retry while the
+    first is in flight is refused (PaymentInProgress) rather than charged. Powertools idempotency
+    is loaded on the first payment, not at cold start: only /pay needs it."""
 
     def __init__(self, provider: PaymentProvider, idempotency_table: str) -> None:
         self.provider = provider
@@ -80,7 +63,7 @@ class ExactlyOnceCharges:
 
         return charge_once, config
 
-    def register_lambda_context(self, context) -> None:
+    def register_lambda_context(self, context: Any) -> None:
         """Lets Powertools expire an in-progress record when the invocation would time out."""
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             self._idempotency[1].register_lambda_context(context)

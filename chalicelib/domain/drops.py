@@ -7,7 +7,7 @@ import json
 import math
 import random
 from enum import Enum
-from typing import Mapping
+from typing import Mapping, Sequence
 
 # A shard is one DynamoDB item: at most 1,000 WCU/s, and a transactional write costs 2 WCU, so
 # one shard sustains 500 checkouts/s at the very most. Plan for half of that.
@@ -37,29 +37,39 @@ def count_key(session_id: str, product_id: str, shopper_id: str) -> str:
     return f"{session_id}#{product_id}#{shopper_id}"
 
 
-def plan_take(quantity: int, levels: Mapping[int, int | None], rng: random.Random | None = None) -> dict[int, int] | None:
+def plan_take(quantity: int, levels: Mapping[int, int | None], ceilings: Sequence[int],
+              rng: random.Random | None = None) -> dict[int, int] | None:
     """Which shards to take `quantity` from, given what is known of their levels (None: unknown).
 
-    Unknown shards are tried optimistically for the whole remainder; known levels are taken as
-    far as they go, so an order can span shards. Random order spreads buyers over the shards.
-    None when the known levels can not cover the quantity and no shard is unknown.
+    A shard never holds more than it was given (units only ever go back to the shard they came
+    from), so an unknown shard is planned up to that ceiling. Fullest first, so an order touches
+    as few shards as it can; random among equals, so buyers spread over the shards. None when
+    what is known can not cover the quantity.
     """
     rng = rng or random
     order = list(levels)
     rng.shuffle(order)
-    # Unknown shards first (a fresh chance), then the fullest known ones (fewest shards touched).
-    order.sort(key=lambda shard: (levels[shard] is not None, -(levels[shard] or 0)))
+
+    def estimate(shard: int) -> int:
+        level = levels[shard]
+        return ceilings[shard] if level is None else level
+
+    order.sort(key=estimate, reverse=True)
     plan: dict[int, int] = {}
     remaining = quantity
     for shard in order:
-        level = levels[shard]
-        take = remaining if level is None else min(level, remaining)
+        take = min(estimate(shard), remaining)
         if take > 0:
             plan[shard] = take
             remaining -= take
         if remaining == 0:
             return plan
     return None
+
+
+def transaction_items(shards_per_line: Sequence[int], counted_lines: int) -> int:
+    """Items a checkout transaction holds: the order, one per shard taken, one per limit counted."""
+    return 1 + sum(shards_per_line) + counted_lines
 
 
 class OrderStatus(str, Enum):

@@ -38,7 +38,7 @@ class Channel:
 
 
 @dataclass(frozen=True)
-class LiveSession:
+class Session:
     id: str
     brand_id: str
     title: str
@@ -94,6 +94,7 @@ class Order:
     expires_at: int  # epoch seconds
     closed_at: str | None = None
     payment_reference: str | None = None
+    payment_attempt: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,3 +107,6 @@ class TimelineEntry:
     price: Money
     delivery: str = "pending"
     sent_at: int | None = None
+
+
+LiveSession = Session  # the old name, until chalicelib/api/schemas.py moves to Session (merge in progress)

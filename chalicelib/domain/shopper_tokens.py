@@ -34,7 +34,8 @@ def verify(secret: str, token: str, now: int) -> str | None:
     if len(parts) != 4 or parts[0] != PREFIX or not parts[2].isdigit():
         return None
     payload = ".".join(parts[:3])
-    if not hmac.compare_digest(_signature(secret, payload), parts[3]):
+    # Bytes, not str: compare_digest refuses non-ASCII strings, and a token is the client's input.
+    if not hmac.compare_digest(_signature(secret, payload).encode(), parts[3].encode()):
         return None
     if int(parts[2]) <= now:
         return None

@@ -1,18 +1,21 @@
 """Use cases of brands: onboarding by the operator, and authenticating a brand's API key."""
 from __future__ import annotations
 
-from chalicelib.adapters.dynamodb import BrandRepository
+from typing import Callable
+
 from chalicelib.domain import api_keys
-from chalicelib.domain.clock import now_iso
+from chalicelib.domain.clock import to_iso
 from chalicelib.domain.ids import is_id, new_id
+from chalicelib.domain.ports import BrandRepository, Clock
 from chalicelib.domain.records import Brand
 from chalicelib.domain.errors import Unauthorized
 
 
 class Brands:
-    def __init__(self, brands: BrandRepository, operator_key) -> None:
+    def __init__(self, brands: BrandRepository, operator_key: Callable[[], str | None], clock: Clock) -> None:
         self.brands = brands
         self._operator_key = operator_key  # a callable: the key may live in SSM
+        self.clock = clock
 
     def authorize_operator(self, presented: str | None) -> None:
         expected = self._operator_key()
@@ -22,7 +25,7 @@ class Brands:
     def create(self, name: str) -> tuple[Brand, str]:
         brand_id = new_id("brd")
         key = api_keys.issue_key(brand_id)
-        brand = Brand(id=brand_id, name=name, api_key_hash=key.hash, created_at=now_iso())
+        brand = Brand(id=brand_id, name=name, api_key_hash=key.hash, created_at=to_iso(self.clock.now()))
         self.brands.add(brand)
         return brand, key.plaintext
 

@@ -1,31 +1,33 @@
 """Checkout: reserving a drop's units for a shopper, paying, cancelling, and releasing expired
-reservations. Every unit is sold exactly once; the rules live in the conditional writes of
-adapters/dynamodb/orders.py, and this module decides what to try and what to answer.
+reservations. Every unit is sold exactly once; the rules live in the one conditional transaction
+behind `OrderRepository.reserve`, and this module decides what to try and what to answer.
 """
 from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from chalicelib.adapters.dynamodb import LineupRepository
-from chalicelib.adapters.dynamodb.orders import OrderRepository, ReservationRefused, StockRepository
-from chalicelib.adapters.dynamodb.support import ConditionFailed, Contended, back_off
-from chalicelib.adapters.payments import ChargeOutcomeUnknown, ExactlyOnceCharges
-from chalicelib.domain.clock import now_iso
-from chalicelib.domain.drops import OrderStatus, drop_state, order_id_for, plan_take, request_hash
-from chalicelib.domain.money import Money
-from chalicelib.domain.records import LineupItem, Order, OrderLine
+from chalicelib.domain.clock import epoch_ms, to_iso
+from chalicelib.domain.drops import (
+    OrderStatus, drop_state, order_id_for, plan_take, request_hash, split, transaction_items,
+)
 from chalicelib.domain.errors import (
     Busy, DropClosed, DropNotOpen, IdempotencyKeyReused, InvalidInput, LimitExceeded, NotFound,
-    OrderNotCancellable, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, SoldOut,
+    OrderNotCancellable, OrderTooLarge, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, SoldOut,
 )
-from chalicelib.observability import logger
+from chalicelib.domain.money import MAX_AMOUNT, Money
+from chalicelib.domain.ports import (
+    AlreadyPaid, ChargeOutcomeUnknown, Charges, Clock, LineupRepository, OrderNotReleasable,
+    OrderRepository, ReservationRefused, StockRepository,
+)
+from chalicelib.domain.records import LineupItem, Order, OrderLine
 
-MAX_ATTEMPTS = 40          # contention retries before answering 503
+MAX_PLANS = 40                 # transactions one checkout may try as stock moves under it
+READ_AFTER_REFUSALS = 2        # after this many refused plans, read every shard before planning again
 SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a drop's shards
+MAX_TRANSACTION_ITEMS = 100    # DynamoDB's limit for one TransactWriteItems
 
 
 class DropConfigs:
@@ -47,24 +49,24 @@ class DropConfigs:
 class ShardLevels:
     """What this container has seen of each shard's units left, and when (the sold-out fast path)."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._seen: dict[tuple[str, str, int], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
     def note(self, drop: LineupItem, shard: int, left: int) -> None:
         with self._lock:
-            self._seen[(drop.session_id, drop.product_id, shard)] = (left, self.clock())
+            self._seen[(drop.session_id, drop.product_id, shard)] = (left, self.clock.monotonic())
 
     def took(self, drop: LineupItem, shard: int, units: int) -> None:
         with self._lock:
             key = (drop.session_id, drop.product_id, shard)
             if key in self._seen:
                 left, _ = self._seen[key]
-                self._seen[key] = (max(left - units, 0), self.clock())
+                self._seen[key] = (max(left - units, 0), self.clock.monotonic())
 
     def known(self, drop: LineupItem, fresh_only: bool) -> dict[int, int | None]:
-        now = self.clock()
+        now = self.clock.monotonic()
         with self._lock:
             levels: dict[int, int | None] = {}
             for shard in range(drop.shards):
@@ -82,54 +84,69 @@ class CheckoutLine:
 
 class Checkout:
     def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
-                 charges: ExactlyOnceCharges, session_owner: Callable[[str, str], object]) -> None:
+                 charges: Charges, session_owner: Callable[[str, str], object], clock: Clock) -> None:
         self.session_owner = session_owner  # raises NotFound unless the brand owns the session
         self.orders = orders
         self.stock = stock
         self.drops = DropConfigs(lineup)
-        self.levels = ShardLevels()
+        self.levels = ShardLevels(clock)
         self.charges = charges
+        self.clock = clock
 
     # --- reserve ---------------------------------------------------------------------------
 
     def reserve(self, shopper_id: str, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
                 body_for_hash: dict) -> tuple[Order, bool]:
-        """(order, replayed). Raises the 4xx errors a buyer can meet."""
+        """(order, replayed). Raises the refusals a buyer can meet; a retry of an order that was
+        made (same key, same body) gets that order back, whatever the drop's state now."""
         order_id = order_id_for(shopper_id, idempotency_key)
         fingerprint = request_hash(body_for_hash)
+        try:
+            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines), False
+        except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound) as refusal:
+            # Perhaps this is a retry of a reservation that was made: one read of the buyer's
+            # own order (no write, no hot item) tells.
+            existing = self.orders.get(order_id)
+            if existing is None or existing.shopper_id != shopper_id:
+                raise refusal
+            return self._replayed(existing, fingerprint), True
+        except _Replay as replay:
+            return replay.order, True
+
+    def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
+                 lines: list[CheckoutLine]) -> Order:
         drops = self._drops_for(session_id, lines)
         currency = self._one_currency(drops)
-        now = now_iso()
+        total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
+        if total > MAX_AMOUNT:
+            raise OrderTooLarge(f"the order's total exceeds the largest amount an order may hold ({MAX_AMOUNT} minor units)")
+        now = self.clock.now()
+        now_iso = to_iso(now)
         for line in lines:
-            self._refuse_without_writing(drops[line.product_id], line.quantity, now)
-        for attempt in range(MAX_ATTEMPTS):
-            planned = [(line, self._plan(drops[line.product_id], line.quantity)) for line in lines]
+            self._refuse_without_writing(drops[line.product_id], line.quantity, now_iso)
+        limits = {p: d.per_customer_limit for p, d in drops.items()}
+        for attempt in range(MAX_PLANS):
+            plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
             order = Order(
                 id=order_id, shopper_id=shopper_id, session_id=session_id,
                 brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
                 lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
                                       unit_price=drops[line.product_id].price, shards=plan,
                                       counted=drops[line.product_id].per_customer_limit is not None)
-                            for line, plan in planned),
-                total=Money(sum(drops[line.product_id].price.amount * line.quantity for line in lines), currency),
-                request_hash=fingerprint, created_at=now, expires_at=int(time.time()) + min(d.hold_seconds for d in drops.values()),
+                            for line, plan in zip(lines, plans)),
+                total=Money(total, currency), request_hash=fingerprint, created_at=now_iso,
+                expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
             )
-            limits = {p: d.per_customer_limit for p, d in drops.items()}
             try:
-                self.orders.reserve(order, limits, now)
+                self.orders.reserve(order, limits, now_iso)
             except ReservationRefused as refusal:
-                replay = self._explain(refusal, drops, fingerprint, now)
-                if replay is not None:
-                    return replay, True
-                if refusal.contended:
-                    back_off(attempt)
+                self._explain(refusal, drops, fingerprint, now_iso)
                 continue
-            for line, plan in planned:
+            for line, plan in zip(lines, plans):
                 for shard, units in plan.items():
                     self.levels.took(drops[line.product_id], shard, units)
-            return order, False
-        logger.warning("checkout gave up after contention", extra={"session": session_id, "attempts": MAX_ATTEMPTS})
-        raise Busy("the drop is under heavy contention; retry with the same Idempotency-Key")
+            return order
+        raise Busy("the drop's stock kept moving under this order; retry with the same Idempotency-Key")
 
     def _drops_for(self, session_id: str, lines: list[CheckoutLine]) -> dict[str, LineupItem]:
         drops = self.drops.get(session_id, [line.product_id for line in lines])
@@ -151,53 +168,71 @@ class Checkout:
         """What can be refused from what this container already knows: no request at all."""
         if drop.per_customer_limit is not None and quantity > drop.per_customer_limit:
             raise LimitExceeded(drop.product_id, drop.per_customer_limit)
-        if drop.opens_at is not None and now < drop.opens_at:
+        state = drop_state(now, drop.opens_at or now, drop.closes_at)
+        if drop.opens_at is not None and state == "not_open":
             raise DropNotOpen(drop.product_id, drop.opens_at)
-        if drop.closes_at is not None and now >= drop.closes_at:
+        if state == "closed":
             raise DropClosed(drop.product_id, drop.closes_at)
         fresh = self.levels.known(drop, fresh_only=True)
         if None not in fresh.values() and sum(fresh.values()) < quantity:  # type: ignore[arg-type]
-            self._sold_out(drop, sum(fresh.values()))  # type: ignore[arg-type]
+            raise SoldOut(drop.product_id, sum(fresh.values()))  # type: ignore[arg-type]
 
-    def _plan(self, drop: LineupItem, quantity: int) -> dict[int, int]:
-        plan = plan_take(quantity, self.levels.known(drop, fresh_only=False))
-        if plan is not None:
-            return plan
-        # Every shard was seen short: read them all once before telling anyone it is sold out.
-        stock = self.stock.levels([drop]).get(drop.product_id)
-        levels = stock.left if stock else {}
-        for shard in range(drop.shards):
-            self.levels.note(drop, shard, levels.get(shard, 0))
-        plan = plan_take(quantity, {shard: levels.get(shard, 0) for shard in range(drop.shards)})
+    def _plan_all(self, lines: list[CheckoutLine], drops: dict[str, LineupItem], read_first: bool) -> list[dict[int, int]]:
+        """A plan per line, within one transaction's item limit. Planned from what this container
+        knows (and each shard's ceiling), or from a fresh read of every shard when asked or when
+        a plan from guesses would not fit in one transaction."""
+        counted = sum(1 for line in lines if drops[line.product_id].per_customer_limit is not None)
+        plans = None if read_first else [self._plan(drops[line.product_id], line.quantity, fresh=False)
+                                          for line in lines]
+        if plans is None or transaction_items([len(p) for p in plans], counted) > MAX_TRANSACTION_ITEMS:
+            self._read_levels([drops[line.product_id] for line in lines])
+            plans = [self._plan(drops[line.product_id], line.quantity, fresh=True) for line in lines]
+        if transaction_items([len(p) for p in plans], counted) > MAX_TRANSACTION_ITEMS:
+            raise OrderTooLarge(
+                f"this order would take units from {sum(map(len, plans))} stock shards, more than one "
+                f"transaction holds ({MAX_TRANSACTION_ITEMS} items); order fewer units or products at once")
+        return plans
+
+    def _plan(self, drop: LineupItem, quantity: int, fresh: bool) -> dict[int, int]:
+        ceilings = split(drop.quantity, drop.shards)
+        plan = plan_take(quantity, self.levels.known(drop, fresh_only=False), ceilings)
+        if plan is None and not fresh:
+            # Every shard was seen short: read them all once before telling anyone it is sold out.
+            self._read_levels([drop])
+            plan = plan_take(quantity, self.levels.known(drop, fresh_only=False), ceilings)
         if plan is None:
-            self._sold_out(drop, sum(levels.values()))
-        return plan  # type: ignore[return-value]
+            raise SoldOut(drop.product_id, sum(level or 0 for level in self.levels.known(drop, fresh_only=False).values()))
+        return plan
+
+    def _read_levels(self, drops: list[LineupItem]) -> None:
+        stock = self.stock.levels(drops)
+        for drop in drops:
+            levels = stock[drop.product_id].left if drop.product_id in stock else {}
+            for shard in range(drop.shards):
+                self.levels.note(drop, shard, levels.get(shard, 0))
 
     @staticmethod
-    def _sold_out(drop: LineupItem, left: int) -> None:
-        raise SoldOut(drop.product_id, left)
+    def _replayed(existing: Order, fingerprint: str) -> Order:
+        if existing.request_hash != fingerprint:
+            raise IdempotencyKeyReused()
+        return existing
 
-    def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
-                 now: str) -> Order | None:
-        """Turn a refusal into a replay (returned), an answer (raised), or nothing (try again)."""
+    def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str, now: str) -> None:
+        """Turn a refusal into a replay or an answer (raised), or learn from it and return (try again)."""
         if refusal.existing_order is not None:
-            if refusal.existing_order.request_hash != fingerprint:
-                raise IdempotencyKeyReused()
-            return refusal.existing_order
+            raise _Replay(self._replayed(refusal.existing_order, fingerprint))
         for product_id, bought in refusal.limit_reached:
-            limit = drops[product_id].per_customer_limit
-            raise LimitExceeded(product_id, limit, bought)  # type: ignore[arg-type]
-        for product_id, shard, left, old in refusal.short_shards:
-            if old is None or "left" not in old:
-                raise NotFound("product", product_id, field="items",
-                               detail=f"product {product_id} has no stock in this session")
-            state = drop_state(now, old.get("opensAt", {}).get("S"), old.get("closesAt", {}).get("S"))
+            raise LimitExceeded(product_id, drops[product_id].per_customer_limit or 0, bought)
+        for short in refusal.short_shards:
+            if short.left is None:
+                raise NotFound("product", short.product_id, field="items",
+                               detail=f"product {short.product_id} has no stock in this session")
+            state = drop_state(now, short.opens_at, short.closes_at)
             if state == "not_open":
-                raise DropNotOpen(product_id, old.get("opensAt", {}).get("S"))
+                raise DropNotOpen(short.product_id, short.opens_at)
             if state == "closed":
-                raise DropClosed(product_id, old.get("closesAt", {}).get("S"))
-            self.levels.note(drops[product_id], shard, left or 0)
-        return None
+                raise DropClosed(short.product_id, short.closes_at)
+            self.levels.note(drops[short.product_id], short.shard, short.left)
 
     # --- after the reservation -------------------------------------------------------------
 
@@ -220,18 +255,22 @@ class Checkout:
             return order  # cancelling twice is harmless
         try:
             return self._release(order, OrderStatus.CANCELLED, shopper_id=shopper_id)
-        except ConditionFailed as failure:
-            old = failure.old_item or {}
-            status = old.get("status", {}).get("S", "unknown")
-            if status == OrderStatus.CANCELLED.value:  # a concurrent cancel got there first
-                return replace(order, status=OrderStatus.CANCELLED, closed_at=old.get("closedAt", {}).get("S"))
-            raise OrderNotCancellable(status) from None
+        except OrderNotReleasable as refused:
+            if refused.status == OrderStatus.CANCELLED.value:  # a concurrent cancel got there first
+                return replace(order, status=OrderStatus.CANCELLED, closed_at=refused.closed_at)
+            raise OrderNotCancellable(refused.status) from None
 
     def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
         """reserved -> paying -> paid; a decline or provider failure puts it back to reserved.
-        The same token retried re-enters its own attempt and gets the first charge's result."""
+        The same token retried re-enters its own attempt and gets the first charge's result, and
+        after it paid, the paid order."""
+        if not order_id.startswith("ord_") or len(order_id) > 64:
+            raise NotFound("order", order_id)
         attempt = hashlib.sha256(payment_token.encode()).hexdigest()[:20]
-        order = self.orders.begin_payment(order_id, shopper_id, int(time.time()), attempt)
+        try:
+            order = self.orders.begin_payment(order_id, shopper_id, epoch_ms(self.clock.now()) // 1000, attempt)
+        except AlreadyPaid as paid:
+            return paid.order
         try:
             result = self.charges.charge(order.id, attempt, order.total, payment_token)
         except PaymentInProgress:
@@ -246,29 +285,30 @@ class Checkout:
         if not result.approved:
             self.orders.abort_payment(order, attempt)
             raise PaymentDeclined(result.reason)
-        try:
-            return self.orders.finish_payment(order.id, result.reference or "", now_iso())
-        except ConditionFailed:
-            return self.orders.get(order.id)  # type: ignore[return-value]  # a retry finished it first
+        paid = self.orders.finish_payment(order.id, result.reference or "", to_iso(self.clock.now()))
+        return paid if paid is not None else self.orders.get(order.id)  # type: ignore[return-value]  # a retry finished it
 
     def release_expired(self, limit: int = 100) -> int:
         """Release reservations past their time. Called every minute by the scheduled function."""
         released = 0
-        now = int(time.time())
-        for order in self.orders.due_for_release(now, limit):
+        for order in self.orders.due_for_release(epoch_ms(self.clock.now()) // 1000, limit):
             try:
                 self._release(order, OrderStatus.EXPIRED)
                 released += 1
-            except ConditionFailed:
+            except OrderNotReleasable:
                 continue  # paid, paying or cancelled since it was listed
         return released
 
     def _release(self, order: Order, to: OrderStatus, shopper_id: str | None = None) -> Order:
-        for attempt in range(MAX_ATTEMPTS):
-            at = now_iso()
-            try:
-                self.orders.release(order, to, at, int(time.time()), shopper_id=shopper_id)
-                return replace(order, status=to, closed_at=at)
-            except Contended:
-                back_off(attempt)
-        raise Busy("too much contention to release the order now; try again")
+        now = self.clock.now()
+        at = to_iso(now)
+        self.orders.release(order, to, at, epoch_ms(now) // 1000, shopper_id=shopper_id)
+        return replace(order, status=to, closed_at=at)
+
+
+class _Replay(Exception):
+    """Inside reserve: the transaction met this very order already made."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__("replay")
+        self.order = order

@@ -2,18 +2,14 @@
 IVS's stream and recording events, and the shoppable replay."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 
-from chalicelib.adapters.dynamodb.live import LiveRepository
-from chalicelib.adapters.dynamodb.orders import StockRepository
-from chalicelib.adapters.ivs import AwsIvs, Delivery
-from chalicelib.adapters.ivs_chat import AwsChat, ChatToken
-from chalicelib.domain.clock import now_iso
+from chalicelib.domain.clock import epoch_ms, iso_ms, to_iso
 from chalicelib.domain.ids import is_id
 from chalicelib.domain.metadata import MIN_INTERVAL_MS, drop_event_payload, feature_payload
 from chalicelib.domain.ownership import found
-from chalicelib.domain.records import LiveSession, TimelineEntry
+from chalicelib.domain.ports import Channels, Chat, ChatToken, Clock, Delivery, DropStock, LiveRepository, StockRepository
+from chalicelib.domain.records import LineupItem, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.domain.errors import ChatClosed, RateLimited, SessionNotLive
 from chalicelib.observability import logger
@@ -28,8 +24,8 @@ VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel a
 @dataclass(frozen=True)
 class LiveState:
     """What a player shows now, for a viewer who joins at any moment."""
-    session: LiveSession
-    drops: list  # (lineup item, product, DropStock | None)
+    session: Session
+    drops: list[tuple[LineupItem, Product | None, DropStock | None]]
     timeline: list[TimelineEntry]
     viewers: int | None
     likes: int
@@ -43,31 +39,36 @@ class Chapter:
 
 
 class LiveShow:
-    def __init__(self, shows: Shows, live: LiveRepository, stock: StockRepository, channels: AwsIvs,
-                 chat: AwsChat, replay_base_url: str | None) -> None:
+    def __init__(self, shows: Shows, repo: LiveRepository, stock: StockRepository, channels: Channels,
+                 chat: Chat, replay_base_url: str | None, clock: Clock) -> None:
         self.chat = chat
         self._viewers: dict[str, tuple[int | None, float]] = {}
         self.shows = shows
-        self.live = live
+        self.repo = repo
         self.stock = stock
         self.channels = channels
         self.replay_base_url = replay_base_url
+        self.clock = clock
+
+    def _now_ms(self) -> int:
+        return epoch_ms(self.clock.now())
 
     def feature(self, brand_id: str, session_id: str, product_id: str) -> tuple[TimelineEntry, Delivery, int]:
         """Pin a lineup product: stored first (so /live shows it at once), then sent to the stream."""
         session = self.shows.get_owned(brand_id, session_id)
         lineup = {item.product_id: (item, product) for item, product in self.shows.lineup_of(session_id)}
         item, product = found(lineup.get(product_id), "product in this lineup", product_id, field="productId")
-        entry = self.live.record_feature(brand_id, TimelineEntry(
-            session_id=session_id, seq=int(time.time() * 1000), type="feature", product_id=product_id,
-            at=now_iso(), price=item.price))
+        now = self.clock.now()
+        entry = self.shows.sessions.set_featured(brand_id, TimelineEntry(
+            session_id=session_id, seq=epoch_ms(now), type="feature", product_id=product_id,
+            at=to_iso(now), price=item.price))
         stock = self.stock.levels([item]).get(product_id)
         payload = feature_payload(entry.seq, entry.at, product_id, product.title if product else "",
                                   product.images[0] if product and product.images else None, item.price.amount,
                                   item.price.currency, sum(stock.left.values()) if stock else None)
         delivery, sent_at = self._send(session, payload, wait=True, newest_only=entry.seq)
         outcome = "delivered" if delivery.delivered else delivery.reason or "not_delivered"
-        self.live.mark_delivery(session_id, entry.seq, outcome, sent_at)
+        self.repo.mark_delivery(session_id, entry.seq, outcome, sent_at)
         return replace(entry, delivery=outcome, sent_at=sent_at), delivery, len(payload.encode())
 
     def state(self, session_id: str) -> LiveState:
@@ -76,22 +77,22 @@ class LiveShow:
         stock = self.stock.levels(item for item, _ in lineup)
         return LiveState(session=session,
                          drops=[(item, product, stock.get(item.product_id)) for item, product in lineup],
-                         timeline=self.live.timeline(session_id), viewers=self.viewers(session),
+                         timeline=self.repo.timeline(session_id), viewers=self.viewers(session),
                          likes=self.likes(session_id))
 
-    def replay(self, session_id: str) -> tuple[LiveSession, list[Chapter]]:
+    def replay(self, session_id: str) -> tuple[Session, list[Chapter]]:
         session = self.shows.get_public(session_id)
         return session, self.chapters(session)
 
     def timeline(self, session_id: str) -> list[TimelineEntry]:
-        return self.live.timeline(session_id)
+        return self.repo.timeline(session_id)
 
-    def viewers(self, session: LiveSession) -> int | None:
+    def viewers(self, session: Session) -> int | None:
         if session.status is not SessionStatus.LIVE:
             return None
         cached = self._viewers.get(session.channel.arn)
-        if cached is None or time.monotonic() - cached[1] > VIEWER_COUNT_SECONDS:
-            cached = (self.channels.viewer_count(session.channel.arn), time.monotonic())
+        if cached is None or self.clock.monotonic() - cached[1] > VIEWER_COUNT_SECONDS:
+            cached = (self.channels.viewer_count(session.channel.arn), self.clock.monotonic())
             self._viewers[session.channel.arn] = cached
         return cached[0]
 
@@ -101,12 +102,14 @@ class LiveShow:
         session = self.shows.get_public(session_id)
         if session.status is not SessionStatus.LIVE:
             raise SessionNotLive("likes are counted during the show")
-        if not self.live.like(session.id, shopper_id, time.time(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS):
-            raise RateLimited(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes per second", retry_after=1)
+        wait_ms = self.repo.like(session.id, shopper_id, self._now_ms(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS)
+        if wait_ms is not None:
+            raise RateLimited(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes in any one second per shopper",
+                              retry_after=max(1, -(-wait_ms // 1000)))
         return self.likes(session.id)
 
     def likes(self, session_id: str) -> int:
-        return self.live.likes(session_id, LIKE_SHARDS)
+        return self.repo.likes(session_id, LIKE_SHARDS)
 
     def chat_token(self, session_id: str, shopper_id: str) -> ChatToken:
         session = self.shows.get_public(session_id)
@@ -147,7 +150,7 @@ class LiveShow:
         """Drops with an opening time of their own open by the clock, with no write for the stream
         to see: the scheduled function announces each once its time has come (the timeline
         remembers which were announced). Players have `opensAt` in /live for the exact moment."""
-        now = now_iso()
+        now = to_iso(self.clock.now())
         announced = 0
         cursor = None
         while True:
@@ -157,7 +160,7 @@ class LiveShow:
                        if d.opens_at and d.opens_at <= now and (d.closes_at is None or now < d.closes_at)]
                 if not due:
                     continue
-                done = {e.product_id for e in self.live.timeline(session.id) if e.type == "drop_open"}
+                done = {e.product_id for e in self.repo.timeline(session.id) if e.type == "drop_open"}
                 for drop in due:
                     if drop.product_id not in done:
                         self._drop_events(session.id, drop.product_id, opened=True, emptied=False)
@@ -174,41 +177,40 @@ class LiveShow:
         stock = self.stock.levels([drop]).get(product_id)
         left = sum(stock.left.values()) if stock else 0
         kinds = (["drop_open"] if opened else []) + (["sold_out"] if emptied and left == 0 else [])
-        now_ms = int(time.time() * 1000)
-        if not kinds and self.live.claim_ticker(session_id, product_id, now_ms, 1000):
+        now_ms = self._now_ms()
+        if not kinds and self.repo.claim_ticker(session_id, product_id, now_ms, 1000):
             kinds = ["stock"]
         sent = []
         for kind in kinds:
             must_arrive = kind != "stock"  # a tick can be skipped: the next one carries newer units
             entry = TimelineEntry(session_id=session_id, seq=now_ms, type=kind, product_id=product_id,
-                                  at=now_iso(), price=drop.price)
+                                  at=to_iso(self.clock.now()), price=drop.price)
             if must_arrive:
-                entry = self.live.append(entry)
+                entry = self.repo.append(entry)
             payload = drop_event_payload(kind, entry.seq, entry.at, product_id, left)
             delivery, sent_at = self._send(session, payload, wait=must_arrive)
             if must_arrive:
-                self.live.mark_delivery(session_id, entry.seq,
+                self.repo.mark_delivery(session_id, entry.seq,
                                         "delivered" if delivery.delivered else delivery.reason or "", sent_at)
             if delivery.delivered:
                 sent.append(kind)
         return sent
 
-    def _send(self, session: LiveSession, payload: str, wait: bool,
+    def _send(self, session: Session, payload: str, wait: bool,
               newest_only: int | None = None) -> tuple[Delivery, int | None]:
         """Within 5 PutMetadata/s per channel: take the channel's send slot (waiting for it, or
         giving up at once for what can be skipped). With `newest_only`, a pin is sent only if it
         is still the newest: a newer pin's own request sends that one, so in a burst the older
         states are coalesced away and the newest is never dropped."""
         for _ in range(SLOT_TRIES if wait else 1):
-            now_ms = int(time.time() * 1000)
-            claimed, newest, wait_ms = self.live.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS,
-                                                                 read_newest=newest_only is not None)
+            now_ms = self._now_ms()
+            claimed, wait_ms = self.repo.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
             if claimed:
-                if newest_only is not None and newest is not None and newest != newest_only:
+                if newest_only is not None and self.shows.sessions.featured_seq(session.id) not in (None, newest_only):
                     return Delivery(False, "superseded"), None
                 return self.channels.put_metadata(session.channel.arn, payload), now_ms
             if wait:
-                time.sleep(wait_ms / 1000)
+                self.clock.sleep(wait_ms / 1000)
         return Delivery(False, "queued" if wait else "skipped"), None
 
     # --- IVS events (EventBridge) --------------------------------------------------------------
@@ -230,29 +232,23 @@ class LiveShow:
             return None
         base = self.replay_base_url or f"https://{bucket}.s3.amazonaws.com"
         url = f"{base.rstrip('/')}/{key_prefix}/media/hls/master.m3u8"
-        self.live.set_replay(session.id, url)
+        self.shows.sessions.set_replay(session.id, url)
         return url
 
-    def chapters(self, session: LiveSession) -> list[Chapter]:
+    def chapters(self, session: Session) -> list[Chapter]:
         """One chapter per feature window: from a pin to the next pin (or the end of the show),
         as offsets from the start of the show, so a replay viewer can buy what was on screen."""
         if not session.started_at:
             return []
-        start = _ms(session.started_at)
-        features = [e for e in self.live.timeline(session.id) if e.type == "feature"]
-        before = [e for e in features if _ms(e.at) < start][-1:]  # pinned before the show: on screen at 0
-        windows = [(e.product_id, start if e in before else _ms(e.at)) for e in before + [
-            e for e in features if _ms(e.at) >= start]]
-        end = None if session.ended_at is None else _ms(session.ended_at)
+        start = iso_ms(session.started_at)
+        features = [e for e in self.repo.timeline(session.id) if e.type == "feature"]
+        before = [e for e in features if iso_ms(e.at) < start][-1:]  # pinned before the show: on screen at 0
+        windows = [(e.product_id, start if e in before else iso_ms(e.at)) for e in before + [
+            e for e in features if iso_ms(e.at) >= start]]
+        end = None if session.ended_at is None else iso_ms(session.ended_at)
         chapters = []
         for index, (product_id, begins) in enumerate(windows):
             ends = windows[index + 1][1] if index + 1 < len(windows) else end
             chapters.append(Chapter(product_id, begins - start, None if ends is None else ends - start))
         return chapters
-
-
-def _ms(iso: str) -> int:
-    from datetime import datetime
-
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 

@@ -1,24 +1,26 @@
 """Shopper identity: anonymous shoppers with signed, expiring tokens (no read to check one)."""
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 from chalicelib.domain import shopper_tokens
+from chalicelib.domain.clock import epoch_ms
+from chalicelib.domain.ports import Clock
 from chalicelib.domain.errors import Unauthorized
 
 
 class Shoppers:
-    def __init__(self, secret: Callable[[], str]) -> None:
+    def __init__(self, secret: Callable[[], str], clock: Clock) -> None:
         self._secret = secret
+        self.clock = clock
 
     def register(self) -> tuple[str, str, int]:
         shopper_id = shopper_tokens.new_shopper_id()
-        token, expires = shopper_tokens.issue(self._secret(), shopper_id, int(time.time()))
+        token, expires = shopper_tokens.issue(self._secret(), shopper_id, epoch_ms(self.clock.now()) // 1000)
         return shopper_id, token, expires
 
     def authenticate(self, token: str | None) -> str:
-        shopper_id = shopper_tokens.verify(self._secret(), token or "", int(time.time()))
+        shopper_id = shopper_tokens.verify(self._secret(), token or "", epoch_ms(self.clock.now()) // 1000)
         if shopper_id is None:
             raise Unauthorized("a valid shopper token is required")
         return shopper_id

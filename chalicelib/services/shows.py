@@ -1,46 +1,56 @@
 """Use cases of live sessions: scheduling, the lineup, going live and ending."""
 from __future__ import annotations
 
-from chalicelib.adapters.dynamodb import LineupRepository, ProductRepository, SessionRepository
-from chalicelib.adapters.dynamodb.orders import StockRepository
-from chalicelib.adapters.ivs import AwsIvs
-from chalicelib.adapters.ivs_chat import AwsChat
-from chalicelib.domain.clock import now_iso
+from dataclasses import dataclass
+
+from chalicelib.domain.clock import to_iso
 from chalicelib.domain.drops import shards_for
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
-from chalicelib.domain.records import LineupItem, LiveSession, Product
+from chalicelib.domain.ports import (
+    Channels, Chat, Clock, LineupRepository, ProductRepository, SessionRepository, StockRepository,
+)
+from chalicelib.domain.records import LineupItem, Product, Session
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.domain.errors import SessionHasDrops, SessionLive, SessionNotEditable
-from chalicelib.settings import Settings
+from chalicelib.domain.errors import SessionNotEditable
+
+
+@dataclass(frozen=True)
+class ChannelDefaults:
+    """The deployment's IVS channel settings, for sessions that name none."""
+    channel_type: str
+    latency_mode: str
+    recording_configuration_arn: str | None = None
 
 
 class Shows:
     def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
-                 stock: StockRepository, channels: AwsIvs, chat: AwsChat, settings: Settings) -> None:
+                 stock: StockRepository, channels: Channels, chat: Chat, defaults: ChannelDefaults,
+                 clock: Clock) -> None:
         self.chat = chat
         self.sessions = sessions
         self.stock = stock
         self.lineup = lineup
         self.products = products
         self.channels = channels
-        self.settings = settings
+        self.defaults = defaults
+        self.clock = clock
 
     def schedule(self, brand_id: str, title: str, scheduled_at: str | None, hold_seconds: int = 600,
-                 channel_type: str | None = None, latency_mode: str | None = None) -> LiveSession:
+                 channel_type: str | None = None, latency_mode: str | None = None) -> Session:
         session_id = new_id("ses")
-        channel_type = channel_type or self.settings.ivs_channel_type
-        latency_mode = latency_mode or self.settings.ivs_latency_mode
+        channel_type = channel_type or self.defaults.channel_type
+        latency_mode = latency_mode or self.defaults.latency_mode
         channel = self.channels.create(session_id, brand_id, channel_type, latency_mode,
-                                       self.settings.ivs_recording_configuration_arn)
+                                       self.defaults.recording_configuration_arn)
         try:
             room_arn = self.chat.create_room(session_id, brand_id)
         except Exception:
             self.channels.delete(channel.arn)
             raise
-        at = now_iso()
-        session = LiveSession(
+        at = to_iso(self.clock.now())
+        session = Session(
             id=session_id, brand_id=brand_id, title=title, status=SessionStatus.SCHEDULED,
             scheduled_at=scheduled_at or at, created_at=at, started_at=None, ended_at=None, channel=channel,
             hold_seconds=hold_seconds, channel_type=channel_type, latency_mode=latency_mode, chat_room_arn=room_arn,
@@ -54,13 +64,13 @@ class Shows:
             raise
         return session
 
-    def _load(self, session_id: str) -> LiveSession | None:
+    def _load(self, session_id: str) -> Session | None:
         return self.sessions.get(session_id) if well_formed(session_id, "ses") else None
 
-    def get_public(self, session_id: str) -> LiveSession:
+    def get_public(self, session_id: str) -> Session:
         return found(self._load(session_id), "session", session_id)
 
-    def get_owned(self, brand_id: str, session_id: str) -> LiveSession:
+    def get_owned(self, brand_id: str, session_id: str) -> Session:
         return owned(self._load(session_id), brand_id, "session", session_id)
 
     def lineup_of(self, session_id: str) -> list[tuple[LineupItem, Product | None]]:
@@ -83,7 +93,7 @@ class Shows:
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
         allocated = product.stock if quantity is None else quantity
-        at = now_iso()
+        at = to_iso(self.clock.now())
         if opens_at is None and session.status is SessionStatus.LIVE:
             opens_at = at  # added during the show: on sale at once
         item = LineupItem(
@@ -93,12 +103,12 @@ class Shows:
             shards=max(1, min(shards or shards_for(expected_orders_per_second, allocated), max(allocated, 1))),
             hold_seconds=session.hold_seconds,
         )
-        self.lineup.add_taking_stock(item, session.status, self.settings)
+        self.lineup.add_taking_stock(item, session.status)
         return item, product
 
-    def move(self, brand_id: str, session_id: str, target: SessionStatus) -> LiveSession:
+    def move(self, brand_id: str, session_id: str, target: SessionStatus) -> Session:
         require_well_formed(session_id, "ses", "session")
-        at = now_iso()
+        at = to_iso(self.clock.now())
         session = self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
         # Drops without their own times open when the show goes live and close when it ends.
         # After the status write, so a retried start or end finishes what a failed one began.
@@ -111,21 +121,20 @@ class Shows:
         return session
 
     def delete(self, brand_id: str, session_id: str) -> bool:
-        """Delete the session's IVS channel and chat room; and the session itself when nothing was
-        sold in it (with a lineup, its record stays for its orders and replay). True if removed."""
-        session = self.get_owned(brand_id, session_id)
-        if session.status is SessionStatus.LIVE:
-            raise SessionLive()
-        lineup = self.lineup.list_for_session(session_id)
-        if session.status is SessionStatus.SCHEDULED and lineup:
-            raise SessionHasDrops()
+        """Delete the session's IVS channel and chat room; and the session itself when it holds no
+        drops (with drops, its record stays for its orders and replay). True if removed.
+
+        A delete racing a lineup add or a start is decided by one conditional write on the
+        session (its status and its drop count): one of the two loses, and no unit moves. The
+        channel goes only after that, so a failed request is finished by its retry."""
+        require_well_formed(session_id, "ses", "session")
+        session = self.sessions.close_for_deletion(brand_id, session_id, to_iso(self.clock.now()))
         self.channels.delete(session.channel.arn)
         if session.chat_room_arn:
             self.chat.delete_room(session.chat_room_arn)
-        if lineup:
-            return False
-        self.sessions.delete(brand_id, session_id)
-        return True
+        if self.lineup.list_for_session(session_id):
+            return False  # sessions stored before drops were counted
+        return self.sessions.delete_closed(brand_id, session_id)
 
     def ingest(self, brand_id: str, session_id: str) -> tuple[str, str]:
         """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""

@@ -136,13 +136,12 @@ def test_cancel_with_a_failure_at_each_call(api, brand, faults):
     assert conservation(session["id"], product["id"], 20) == (20, 0)
 
 
-def test_expiry_with_a_failure_at_each_call(api, brand, faults):
-    import time
+def test_expiry_with_a_failure_at_each_call(api, brand, faults, clock):
 
     session, product = live_drop(api, brand["apiKey"], quantity=20, hold_seconds=5)
     for _ in range(3):
         order(api, make_shopper(api), session["id"], product["id"])
-    time.sleep(5.5)
+    clock.advance(5.5)
     checkout = bootstrap.services().checkout
     # The holds index is read partition by partition, then one release transaction per due order.
     for call in range(1, 16 + 3 + 1):

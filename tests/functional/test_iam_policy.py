@@ -39,7 +39,7 @@ def aws_calls_on(api, action):
         api.recorder.on.value = False
 
 
-def run_journey(api, operator_key, monkeypatch):
+def run_journey(api, operator_key, monkeypatch, clock):
     brand = make_brand(api, operator_key)
     key = brand["apiKey"]
     product = make_product(api, key, stock=5)
@@ -56,7 +56,6 @@ def run_journey(api, operator_key, monkeypatch):
     api.get("/v1/sessions?status=ended")
 
     # Checkout: reserve, decline then pay, cancel, expire, and the brand's listing.
-    import time
 
     from chalicelib import bootstrap
     from tests.conftest import live_drop, make_shopper, order
@@ -76,7 +75,7 @@ def run_journey(api, operator_key, monkeypatch):
     api.get(f"/v1/orders/{first['id']}", key=shopper["token"])
     api.get(f"/v1/orders?sessionId={drop_session['id']}", key=key)
     api.get(f"/v1/sessions/{drop_session['id']}/live")
-    time.sleep(5.5)
+    clock.advance(5.5)
     aws_calls_on(api, bootstrap.services().checkout.release_expired)
 
     # The live layer: pinning, late joiners, replays; and the IVS calls that only the AWS adapter
@@ -107,7 +106,7 @@ def run_journey(api, operator_key, monkeypatch):
     monkeypatch.undo()
 
 
-def test_policy_grants_exactly_the_calls_the_code_makes(api, operator_key, aws_calls, monkeypatch):
+def test_policy_grants_exactly_the_calls_the_code_makes(api, operator_key, aws_calls, monkeypatch, clock):
     from chalicelib import bootstrap
 
     boto3.client("ssm").put_parameter(Name="/livedrop/dev/operator-key", Value="ssm-op", Type="SecureString",
@@ -117,7 +116,7 @@ def test_policy_grants_exactly_the_calls_the_code_makes(api, operator_key, aws_c
     bootstrap.reset()
     aws_calls.actions.clear()
     try:
-        run_journey(api, "ssm-op", monkeypatch)
+        run_journey(api, "ssm-op", monkeypatch, clock)
     finally:
         monkeypatch.undo()
         bootstrap.reset()

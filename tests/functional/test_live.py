@@ -203,9 +203,8 @@ def test_an_offline_channel_keeps_the_state_and_says_so(api, brand, monkeypatch)
     assert live["timeline"][-1]["delivery"] == "channel_not_broadcasting"
 
 
-def test_a_timed_drop_is_announced_once_its_time_comes(api, brand):
-    import time
-    from datetime import datetime, timedelta, timezone
+def test_a_timed_drop_is_announced_once_its_time_comes(api, brand, clock):
+    from datetime import timedelta
 
     from app import announce_timed_drops
     from chalicelib.domain.clock import to_iso
@@ -213,11 +212,11 @@ def test_a_timed_drop_is_announced_once_its_time_comes(api, brand):
     scheduled = {"version": "0", "id": "1", "detail-type": "Scheduled Event", "source": "aws.events",
                  "account": "123456789012", "time": "2026-11-22T00:00:00Z", "region": "us-east-1",
                  "resources": [], "detail": {}}
-    soon = to_iso(datetime.now(timezone.utc) + timedelta(seconds=2))
+    soon = to_iso(clock.now() + timedelta(seconds=2))
     session, product = live_drop(api, brand["apiKey"], quantity=1, opensAt=soon)
     announce_timed_drops(scheduled, None)
     assert "drop_open" not in [t["type"] for t in api.get(f"/v1/sessions/{session['id']}/live").json["timeline"]]
-    time.sleep(2.2)
+    clock.advance(2.2)
     announce_timed_drops(scheduled, None)
     announce_timed_drops(scheduled, None)  # twice: announced once
     timeline = api.get(f"/v1/sessions/{session['id']}/live").json["timeline"]

@@ -1,20 +1,33 @@
-"""Cursors are opaque, and only accepted for the partition that issued them."""
+"""Cursors are signed: only a key that a listing issued, for the partition it came from, comes back."""
 import pytest
 
-from chalicelib.adapters.dynamodb import decode_cursor, encode_cursor
+from chalicelib.adapters.dynamodb.support import Cursors
 from chalicelib.domain.errors import InvalidInput
 
 KEY = {"brandId": {"S": "brd_a"}, "id": {"S": "prd_1"}}
+PARTITION = ("brandId", "brd_a")
+cursors = Cursors(lambda: "secret-one")
 
 
 def test_round_trip():
-    assert decode_cursor(encode_cursor(KEY), ("brandId", "brd_a")) == KEY
-    assert encode_cursor(None) is None and decode_cursor(None, ("brandId", "brd_a")) is None
+    assert cursors.decode(cursors.encode(KEY, PARTITION), PARTITION) == KEY
+    assert cursors.encode(None, PARTITION) is None and cursors.decode(None, PARTITION) is None
 
 
-@pytest.mark.parametrize("cursor", ["", "!!!", "e30", encode_cursor({"brandId": {"S": "brd_b"}, "id": {"S": "x"}}),
-                                    encode_cursor({"brandId": {"N": "1"}}), "bnVsbA"])
-def test_foreign_or_broken_cursors_are_invalid_input(cursor):
+def _tampered():
+    payload, signature = cursors.encode(KEY, PARTITION).split(".")
+    # Keys the listing never issued: unknown or extra attributes, empty values, a missing sort key.
+    import base64
+    import json
+    forged = [{"brandId": {"S": "brd_a"}}, {"brandId": {"S": "brd_a"}, "id": {"S": ""}},
+              {**KEY, "extra": {"S": "x"}}, {"brandId": {"S": "brd_a"}, "id": {"N": "1"}}]
+    return [base64.urlsafe_b64encode(json.dumps(f).encode()).decode().rstrip("=") + "." + signature
+            for f in forged]
+
+
+@pytest.mark.parametrize("cursor", ["", "!!!", "e30", "e30.", "e30.AAAA", cursors.encode(KEY, ("brandId", "brd_b")),
+                                    Cursors(lambda: "another-secret").encode(KEY, PARTITION), *_tampered()])
+def test_forged_foreign_or_broken_cursors_are_invalid_input(cursor):
     with pytest.raises(InvalidInput) as raised:
-        decode_cursor(cursor, ("brandId", "brd_a"))
+        cursors.decode(cursor, PARTITION)
     assert raised.value.facts()["field"] == "cursor"

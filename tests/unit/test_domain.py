@@ -41,10 +41,11 @@ def test_session_transitions(current, target, allowed):
     assert can_move(SessionStatus(current), SessionStatus(target)) is allowed
 
 
-def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds(monkeypatch):
-    from chalicelib.domain.records import Channel, LiveSession
+def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
+    from chalicelib.domain.records import Channel, Session
     from chalicelib.domain.sessions import SessionStatus
-    from chalicelib.services import live as live_module
+    from chalicelib.services.live import LiveShow
+    from tests.fakes import FakeClock
 
     class CountingChannels:
         calls = 0
@@ -53,15 +54,14 @@ def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds(monkeypatch):
             self.calls += 1
             return 42
 
-    clock = [1000.0]
-    monkeypatch.setattr(live_module.time, "monotonic", lambda: clock[0])
+    clock = FakeClock()
     channels = CountingChannels()
-    show = live_module.LiveShow(None, None, None, channels, None, None)
-    session = LiveSession("ses_1", "brd_1", "t", SessionStatus.LIVE, "s", "c", "s", None,
-                          Channel("arn:channel", "https://p", "ingest"))
+    show = LiveShow(None, None, None, channels, None, None, clock)
+    session = Session("ses_1", "brd_1", "t", SessionStatus.LIVE, "s", "c", "s", None,
+                      Channel("arn:channel", "https://p", "ingest"))
     assert [show.viewers(session) for _ in range(5)] == [42] * 5 and channels.calls == 1
-    clock[0] += 10.5
+    clock.advance(10.5)
     show.viewers(session)
     assert channels.calls == 2
-    ended = LiveSession(**{**session.__dict__, "status": SessionStatus.ENDED})
+    ended = Session(**{**session.__dict__, "status": SessionStatus.ENDED})
     assert show.viewers(ended) is None and channels.calls == 2

@@ -3,4 +3,3 @@ from chalicelib.adapters.dynamodb.catalog import (  # noqa: F401
     BrandRepository, LineupRepository, ProductRepository, SessionRepository,
 )
 from chalicelib.adapters.dynamodb.models import MODELS, bind  # noqa: F401
-from chalicelib.adapters.dynamodb.support import decode_cursor, encode_cursor  # noqa: F401

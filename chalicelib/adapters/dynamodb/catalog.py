@@ -8,21 +8,20 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
-
 from chalicelib.adapters.dynamodb.models import (
-    BrandModel, LineupModel, ProductModel, SessionModel, StockShardModel, transact_connection,
+    BrandModel, Db, LineupModel, ProductModel, SessionModel, StockShardModel, TimelineModel,
 )
-from chalicelib.adapters.dynamodb.support import ConditionFailed, decode_cursor, page, update_or_old
+from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
 from chalicelib.domain.drops import shard_key, split
-from chalicelib.domain.money import Money
-from chalicelib.domain.records import Brand, Channel, LineupItem, LiveSession, Product
-from chalicelib.domain.sessions import SessionStatus, list_key
 from chalicelib.domain.errors import (
-    AlreadyInLineup, InsufficientStock, InvalidTransition, NotFound, SessionChanged,
+    AlreadyInLineup, Busy, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
+    SessionHasDrops, SessionLive,
 )
-from chalicelib.settings import Settings
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import Brand, Channel, LineupItem, Product, Session, TimelineEntry
+from chalicelib.domain.sessions import SessionStatus, list_key
+
+FEATURE_ATTEMPTS = 60  # pins racing for the next seq: each refusal tells the seq to go above
 
 
 def _brand(row: BrandModel) -> Brand:
@@ -37,8 +36,8 @@ def _product(row: ProductModel) -> Product:
     )
 
 
-def _session(row: SessionModel) -> LiveSession:
-    return LiveSession(
+def _session(row: SessionModel) -> Session:
+    return Session(
         id=row.id, brand_id=row.brand_id, title=row.title, status=SessionStatus(row.status),
         scheduled_at=row.scheduled_at, created_at=row.created_at, started_at=row.started_at,
         ended_at=row.ended_at,
@@ -72,6 +71,9 @@ class BrandRepository:
 
 
 class ProductRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
     def add(self, product: Product) -> None:
         ProductModel(
             id=product.id, brand_id=product.brand_id, title=product.title,
@@ -91,9 +93,10 @@ class ProductRepository:
         return {row.id: _product(row) for row in ProductModel.batch_get(keys)} if keys else {}
 
     def list_for_brand(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
-        start = decode_cursor(cursor, ("brandId", brand_id))
+        partition = ("brandId", brand_id)
+        start = self.db.cursors.decode(cursor, partition)
         results = ProductModel.by_brand.query(brand_id, limit=limit, last_evaluated_key=start)
-        return page(results, _product)
+        return page(results, _product, self.db.cursors, partition)
 
     def update(self, brand_id: str, product_id: str, changes: dict[str, Any], updated_at: str) -> Product:
         """Apply `changes` (field name -> new value, None to remove) to the brand's own product."""
@@ -124,15 +127,18 @@ class ProductRepository:
                 condition=(ProductModel.brand_id == brand_id) & (ProductModel.stock >= -delta),
             )
         except ConditionFailed as failure:
-            old = failure.old_item
-            if old is None or old.get("brandId", {}).get("S") != brand_id:
+            old = failure.old
+            if old is None or old.brand_id != brand_id:
                 raise NotFound("product", product_id) from None
-            raise InsufficientStock(int(old["stock"]["N"])) from None
+            raise InsufficientStock(int(old.stock)) from None
         return _product(row)
 
 
 class SessionRepository:
-    def add(self, session: LiveSession) -> None:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    def add(self, session: Session) -> None:
         SessionModel(
             id=session.id, brand_id=session.brand_id, title=session.title, status=session.status.value,
             list_key=list_key(session.scheduled_at, session.id), scheduled_at=session.scheduled_at,
@@ -142,25 +148,58 @@ class SessionRepository:
             latency_mode=session.latency_mode, chat_room_arn=session.chat_room_arn,
         ).save(condition=SessionModel.id.does_not_exist())
 
-    def get(self, session_id: str) -> LiveSession | None:
+    def get(self, session_id: str) -> Session | None:
         try:
             return _session(SessionModel.get(session_id))
         except SessionModel.DoesNotExist:
             return None
 
-    def delete(self, brand_id: str, session_id: str) -> None:
-        SessionModel(id=session_id).delete(condition=SessionModel.brand_id == brand_id)
+    def close_for_deletion(self, brand_id: str, session_id: str, at: str) -> Session:
+        """One conditional write decides a delete racing a lineup add or a start: the session
+        must be the brand's, not live, and hold no drops unless it has ended. It ends (so nothing
+        can start it or add to it any more) and is marked for deletion."""
+        no_drops = SessionModel.lineup_count.does_not_exist() | (SessionModel.lineup_count == 0)
+        try:
+            row = update_or_old(
+                SessionModel, session_id,
+                actions=[SessionModel.status.set(SessionStatus.ENDED.value),
+                         SessionModel.ended_at.set(SessionModel.ended_at | at),
+                         SessionModel.deleted_at.set(SessionModel.deleted_at | at)],
+                condition=(SessionModel.brand_id == brand_id)
+                & ((SessionModel.status == SessionStatus.ENDED.value)
+                   | ((SessionModel.status == SessionStatus.SCHEDULED.value) & no_drops)),
+            )
+        except ConditionFailed as failure:
+            old = failure.old
+            if old is None or old.brand_id != brand_id:
+                raise NotFound("session", session_id) from None
+            if old.status == SessionStatus.LIVE.value:
+                raise SessionLive() from None
+            raise SessionHasDrops() from None
+        return _session(row)
+
+    def delete_closed(self, brand_id: str, session_id: str) -> bool:
+        try:
+            SessionModel(id=session_id).delete(
+                condition=(SessionModel.brand_id == brand_id) & SessionModel.deleted_at.exists()
+                & (SessionModel.lineup_count.does_not_exist() | (SessionModel.lineup_count == 0)))
+        except Exception as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
-                       newest_first: bool) -> tuple[list[LiveSession], str | None]:
-        start = decode_cursor(cursor, ("status", status.value))
+                       newest_first: bool) -> tuple[list[Session], str | None]:
+        partition = ("status", status.value)
+        start = self.db.cursors.decode(cursor, partition)
         results = SessionModel.by_status.query(
             status.value, limit=limit, last_evaluated_key=start, scan_index_forward=not newest_first,
         )
-        return page(results, _session)
+        return page(results, _session, self.db.cursors, partition)
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
-                    allowed_from: Iterable[SessionStatus], at: str) -> LiveSession:
+                    allowed_from: Iterable[SessionStatus], at: str) -> Session:
         """Move to `target` only from an allowed status, in one conditional write."""
         stamp = SessionModel.started_at if target is SessionStatus.LIVE else SessionModel.ended_at
         try:
@@ -172,55 +211,87 @@ class SessionRepository:
                 & SessionModel.status.is_in(*[status.value for status in allowed_from]),
             )
         except ConditionFailed as failure:
-            old = failure.old_item
-            if old is None or old.get("brandId", {}).get("S") != brand_id:
+            old = failure.old
+            if old is None or old.brand_id != brand_id:
                 raise NotFound("session", session_id) from None
-            raise InvalidTransition(old["status"]["S"], target.value) from None
+            raise InvalidTransition(old.status, target.value) from None
         return _session(row)
+
+    def set_featured(self, brand_id: str, entry: TimelineEntry) -> TimelineEntry:
+        """Make `entry` the session's featured product and append it to the timeline, together.
+        Its seq must be above the featured one: when another pin got there first, the next seq
+        above it is taken (the pin that commits last is the one on screen)."""
+        seq = entry.seq
+        for _ in range(FEATURE_ATTEMPTS):
+            tx = Transaction()
+            tx.update("session", SessionModel(id=entry.session_id),
+                      actions=[SessionModel.featured_product_id.set(entry.product_id), SessionModel.feature_seq.set(seq)],
+                      condition=(SessionModel.brand_id == brand_id)
+                      & (SessionModel.status != SessionStatus.ENDED.value)
+                      & (SessionModel.feature_seq.does_not_exist() | (SessionModel.feature_seq < seq)))
+            tx.put("timeline", TimelineModel(session_id=entry.session_id, seq=seq, type=entry.type,
+                                             product_id=entry.product_id, at=entry.at,
+                                             price_amount=entry.price.amount, currency=entry.price.currency),
+                   condition=TimelineModel.seq.does_not_exist())
+            try:
+                transact(self.db.client, tx)
+                return TimelineEntry(**{**entry.__dict__, "seq": seq})
+            except Cancelled as cancelled:
+                old = cancelled.old("session")
+                if "session" in cancelled and (old is None or old.brand_id != brand_id):
+                    raise NotFound("session", entry.session_id) from None
+                if old is not None and old.status == SessionStatus.ENDED.value:
+                    raise SessionEnded("the show has ended: nothing can be featured") from None
+                featured = int(old.feature_seq) if old is not None and old.feature_seq is not None else seq
+                seq = max(seq, featured) + 1
+        raise Busy("too many pins at once; try again")
+
+    def featured_seq(self, session_id: str) -> int | None:
+        row = SessionModel.get(session_id, consistent_read=True, attributes_to_get=["id", "featureSeq"])
+        return None if row.feature_seq is None else int(row.feature_seq)
+
+    def set_replay(self, session_id: str, replay_url: str) -> None:
+        update_or_old(SessionModel, session_id, actions=[SessionModel.replay_url.set(replay_url)],
+                      condition=SessionModel.id.exists())
 
 
 class LineupRepository:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
     def list_for_session(self, session_id: str) -> list[LineupItem]:
         return [_lineup_item(row) for row in LineupModel.query(session_id)]
 
-    def add_taking_stock(self, item: LineupItem, session_status: SessionStatus, settings: Settings) -> None:
+    def add_taking_stock(self, item: LineupItem, session_status: SessionStatus) -> None:
         """Allocate the item's quantity from the product's stock into its drop shards, all or nothing.
 
         One transaction: the session must be the brand's and still in the status it was read in
-        (a drop added to a live session opens at once, one added before the show opens with it),
-        the product the brand's with enough stock, and the product not yet in the lineup.
+        (a drop added to a live session opens at once, one added before the show opens with it)
+        and counts the drop (a delete is conditioned on that count), the product the brand's with
+        enough stock, and the product not yet in the lineup.
         """
-        session_check = (SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value)
-        product_condition = (ProductModel.brand_id == item.brand_id) & (ProductModel.stock >= item.quantity)
-        row = LineupModel(
+        tx = Transaction()
+        tx.update("session", SessionModel(id=item.session_id), actions=[SessionModel.lineup_count.add(1)],
+                  condition=(SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value))
+        tx.put("lineup", LineupModel(
             session_id=item.session_id, product_id=item.product_id, brand_id=item.brand_id,
             price_amount=item.price.amount, currency=item.price.currency, quantity=item.quantity,
             per_customer_limit=item.per_customer_limit, added_at=item.added_at, opens_at=item.opens_at,
             closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds,
-        )
+        ), condition=LineupModel.product_id.does_not_exist())
+        for shard, units in enumerate(split(item.quantity, item.shards)):
+            tx.put(("shard", shard), StockShardModel(
+                shard_key=shard_key(item.session_id, item.product_id, shard), session_id=item.session_id,
+                product_id=item.product_id, left=units, opens_at=item.opens_at, closes_at=item.closes_at))
+        tx.update("product", ProductModel(id=item.product_id),
+                  actions=[ProductModel.stock.add(-item.quantity), ProductModel.updated_at.set(item.added_at)],
+                  condition=(ProductModel.brand_id == item.brand_id) & (ProductModel.stock >= item.quantity))
         try:
-            with TransactWrite(connection=transact_connection(settings.region, settings.dynamodb_endpoint)) as tx:
-                tx.condition_check(SessionModel, item.session_id, condition=session_check)
-                tx.save(row, condition=LineupModel.product_id.does_not_exist())
-                for shard, units in enumerate(split(item.quantity, item.shards)):
-                    tx.save(StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard),
-                                            session_id=item.session_id, product_id=item.product_id, left=units,
-                                            opens_at=item.opens_at, closes_at=item.closes_at))
-                tx.update(
-                    ProductModel(id=item.product_id),
-                    actions=[ProductModel.stock.add(-item.quantity), ProductModel.updated_at.set(item.added_at)],
-                    condition=product_condition,
-                )
-        except TransactWriteError as error:
-            # PynamoDB sends condition checks, then puts, then updates: reasons come in that order.
-            failed = [reason is not None and reason.code == "ConditionalCheckFailed"
-                      for reason in (error.cancellation_reasons or [])]
-            if not failed:
-                raise
-            if failed[0]:
-                raise SessionChanged("the session changed status meanwhile; try again") from None
-            if failed[1]:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            if "session" in cancelled:
+                raise SessionChanged("the session changed status meanwhile (or was deleted); read it again") from None
+            if "lineup" in cancelled:
                 raise AlreadyInLineup(item.product_id) from None
-            if failed[-1]:
-                raise InsufficientStock(None, wanted=item.quantity) from None
-            raise
+            old = cancelled.old("product")
+            raise InsufficientStock(None if old is None else int(old.stock), wanted=item.quantity) from None

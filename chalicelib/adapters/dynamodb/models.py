@@ -5,13 +5,16 @@ holds the two equal.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters.dynamodb.support import Cursors
 from chalicelib.settings import Settings
 
 # Connections per botocore client: `chalice local` serves a spike on many threads at once.
@@ -87,6 +90,10 @@ class SessionModel(Model):
     channel_type = UnicodeAttribute(attr_name="channelType", default="STANDARD")
     latency_mode = UnicodeAttribute(attr_name="latencyMode", default="LOW")
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
+    # Drops in the lineup, counted by the lineup's own transaction: deleting a session is
+    # conditioned on it, so an add and a delete can never both succeed.
+    lineup_count = NumberAttribute(attr_name="lineupCount", null=True)
+    deleted_at = UnicodeAttribute(attr_name="deletedAt", null=True)  # its channel and room are gone
     by_status = SessionsByStatus()
 
 
@@ -196,6 +203,7 @@ class CounterModel(Model):
     counter_key = UnicodeAttribute(hash_key=True, attr_name="counterKey")
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
+    recent = ListAttribute(of=NumberAttribute, null=True)  # a rate window: the last N event times (ms)
 
 
 MODELS: dict[str, type[Model]] = {
@@ -225,3 +233,16 @@ def bind(settings: Settings) -> None:
 def transact_connection(region: str, host: str | None) -> Connection:
     """One connection (and so one botocore client per thread) for transactions, per container."""
     return Connection(region=region, host=host, max_pool_connections=POOL_SIZE)
+
+
+@dataclass(frozen=True)
+class Db:
+    """What every repository needs besides its models: the client for transactions, and the
+    cursor signer."""
+    region: str
+    host: str | None
+    cursors: Cursors
+
+    @property
+    def client(self) -> Any:
+        return transact_connection(self.region, self.host).client

@@ -21,23 +21,15 @@ being `reserved`; paying moves `reserved -> paying -> paid`, and neither release
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Iterable
 
-from pynamodb.exceptions import TransactWriteError
-from pynamodb.transactions import TransactWrite
-
-from chalicelib.adapters.dynamodb.models import (
-    HOLD_SHARDS, OrderModel, PurchaseCountModel, StockShardModel, transact_connection,
-)
-from chalicelib.adapters.dynamodb.support import (
-    ConditionFailed, Contended, conflicted, decode_cursor, page, update_or_old,
-)
+from chalicelib.adapters.dynamodb.models import HOLD_SHARDS, Db, OrderModel, PurchaseCountModel, StockShardModel
+from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
-from chalicelib.domain.money import Money
-from chalicelib.domain.records import LineupItem, Order, OrderLine
 from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, PaymentInProgress
-from chalicelib.settings import Settings
+from chalicelib.domain.money import Money
+from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
+from chalicelib.domain.records import LineupItem, Order, OrderLine
 
 
 def _order(row: OrderModel) -> Order:
@@ -53,34 +45,11 @@ def _order(row: OrderModel) -> Order:
         ),
         total=Money(int(row.total_amount), row.currency), request_hash=row.request_hash,
         created_at=row.created_at, expires_at=int(row.expires_at), closed_at=row.closed_at,
-        payment_reference=row.payment_reference,
+        payment_reference=row.payment_reference, payment_attempt=row.payment_attempt,
     )
 
 
-def _order_from_raw(item: dict) -> Order:
-    return _order(OrderModel.from_raw_data(item))
-
-
-@dataclass
-class DropStock:
-    left: dict[int, int]  # shard -> units left
-    opens_at: str | None
-    closes_at: str | None
-
-
-@dataclass
-class ReservationRefused(Exception):
-    """Why a checkout transaction was cancelled; the service decides whether to try again."""
-    existing_order: Order | None = None
-    # (product id, shard, units left then, or None if the shard refused for its window)
-    short_shards: list[tuple[str, int, int | None, dict | None]] = field(default_factory=list)
-    limit_reached: list[tuple[str, int]] = field(default_factory=list)  # (product id, units bought)
-    contended: bool = False  # TransactionConflict: another transaction held an item; try again
-
-
 class StockRepository:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
 
     def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]:
         """Units left per shard of each drop and its sale window, in one BatchGetItem per hundred shards."""
@@ -113,11 +82,8 @@ class StockRepository:
 
 
 class OrderRepository:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=transact_connection(self.settings.region, self.settings.dynamodb_endpoint))
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
         """Take every line's units from its planned shards, count them against the shopper's
@@ -131,57 +97,26 @@ class OrderRepository:
             request_hash=order.request_hash, created_at=order.created_at, expires_at=order.expires_at,
             hold_shard=random.randrange(HOLD_SHARDS), hold_until=order.expires_at,
         )
-        updates: list[tuple[str, str, int | None]] = []  # what each update is, for the reasons
+        tx = Transaction()
+        tx.put("order", row, condition=OrderModel.id.does_not_exist())
+        for line in order.lines:
+            for shard, units in line.shards.items():
+                tx.update(("shard", line.product_id, shard),
+                          StockShardModel(shard_key=shard_key(order.session_id, line.product_id, shard)),
+                          actions=[StockShardModel.left.add(-units)],
+                          condition=(StockShardModel.left >= units) & (StockShardModel.opens_at <= now)
+                          & (StockShardModel.closes_at.does_not_exist() | (StockShardModel.closes_at > now)))
+            limit = limits.get(line.product_id)
+            if limit is not None:
+                tx.update(("limit", line.product_id),
+                          PurchaseCountModel(count_key=count_key(order.session_id, line.product_id, order.shopper_id)),
+                          actions=[PurchaseCountModel.bought.add(line.quantity)],
+                          condition=PurchaseCountModel.bought.does_not_exist()
+                          | (PurchaseCountModel.bought <= limit - line.quantity))
         try:
-            with self._transaction() as transaction:
-                transaction.save(row, condition=OrderModel.id.does_not_exist(), return_values="ALL_OLD")
-                for line in order.lines:
-                    for shard, units in line.shards.items():
-                        transaction.update(
-                            StockShardModel(shard_key=shard_key(order.session_id, line.product_id, shard)),
-                            actions=[StockShardModel.left.add(-units)],
-                            condition=(StockShardModel.left >= units) & (StockShardModel.opens_at <= now)
-                            & (StockShardModel.closes_at.does_not_exist() | (StockShardModel.closes_at > now)),
-                            return_values="ALL_OLD",
-                        )
-                        updates.append(("shard", line.product_id, shard))
-                for line in order.lines:
-                    limit = limits.get(line.product_id)
-                    if limit is None:
-                        continue
-                    transaction.update(
-                        PurchaseCountModel(count_key=count_key(order.session_id, line.product_id, order.shopper_id)),
-                        actions=[PurchaseCountModel.bought.add(line.quantity)],
-                        condition=PurchaseCountModel.bought.does_not_exist()
-                        | (PurchaseCountModel.bought <= limit - line.quantity),
-                        return_values="ALL_OLD",
-                    )
-                    updates.append(("limit", line.product_id, None))
-        except TransactWriteError as error:
-            raise self._refusal(error, updates) from None
-
-    @staticmethod
-    def _refusal(error: TransactWriteError, updates: list[tuple[str, str, int | None]]) -> ReservationRefused:
-        reasons = error.cancellation_reasons or []
-        if not reasons:
-            raise error  # not a cancellation: a real failure, for the caller to see
-        refusal = ReservationRefused()
-        # PynamoDB sends puts before updates: reason 0 is the order, then the updates in order.
-        order_reason, update_reasons = reasons[0], reasons[1:]
-        if order_reason is not None and order_reason.code == "ConditionalCheckFailed":
-            refusal.existing_order = _order_from_raw(order_reason.raw_item) if order_reason.raw_item else None
-        for (kind, product_id, shard), reason in zip(updates, update_reasons):
-            if reason is None or reason.code == "None":
-                continue
-            if reason.code == "ConditionalCheckFailed":
-                old = reason.raw_item or {}
-                if kind == "shard":
-                    left = int(old["left"]["N"]) if "left" in old else None
-                    refusal.short_shards.append((product_id, shard, left, old))
-                else:
-                    refusal.limit_reached.append((product_id, int(old.get("bought", {}).get("N", 0))))
-        refusal.contended = conflicted(reasons)
-        return refusal
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            raise _refusal(cancelled) from None
 
     def get(self, order_id: str) -> Order | None:
         try:
@@ -190,44 +125,38 @@ class OrderRepository:
             return None
 
     def list_for_session(self, session_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
-        start = decode_cursor(cursor, ("sessionId", session_id))
-        return page(OrderModel.by_session.query(session_id, limit=limit, last_evaluated_key=start), _order)
+        partition = ("sessionId", session_id)
+        start = self.db.cursors.decode(cursor, partition)
+        return page(OrderModel.by_session.query(session_id, limit=limit, last_evaluated_key=start), _order,
+                    self.db.cursors, partition)
 
     def release(self, order: Order, to: OrderStatus, at: str, now_epoch: int, shopper_id: str | None = None) -> None:
         """Return the order's units to the shards they came from and its counts to the shopper,
-        if it is still reserved (and, for expiry, past its time). Raises ConditionFailed or Contended."""
+        if it is still reserved (and, for expiry, past its time). Raises OrderNotReleasable."""
         condition = OrderModel.status == OrderStatus.RESERVED.value
         if to is OrderStatus.EXPIRED:
             condition &= OrderModel.expires_at <= now_epoch
         if shopper_id is not None:
             condition &= OrderModel.shopper_id == shopper_id
+        tx = Transaction()
+        tx.update("order", OrderModel(id=order.id),
+                  actions=[OrderModel.status.set(to.value), OrderModel.closed_at.set(at),
+                           OrderModel.hold_shard.remove(), OrderModel.hold_until.remove()],
+                  condition=condition)
+        for line in order.lines:
+            for shard, units in line.shards.items():
+                tx.update(("shard", line.product_id, shard),
+                          StockShardModel(shard_key=shard_key(order.session_id, line.product_id, shard)),
+                          actions=[StockShardModel.left.add(units)])
+            if line.counted:
+                tx.update(("limit", line.product_id),
+                          PurchaseCountModel(count_key=count_key(order.session_id, line.product_id, order.shopper_id)),
+                          actions=[PurchaseCountModel.bought.add(-line.quantity)])
         try:
-            with self._transaction() as transaction:
-                transaction.update(
-                    OrderModel(id=order.id),
-                    actions=[OrderModel.status.set(to.value), OrderModel.closed_at.set(at),
-                             OrderModel.hold_shard.remove(), OrderModel.hold_until.remove()],
-                    condition=condition, return_values="ALL_OLD",
-                )
-                for line in order.lines:
-                    for shard, units in line.shards.items():
-                        transaction.update(
-                            StockShardModel(shard_key=shard_key(order.session_id, line.product_id, shard)),
-                            actions=[StockShardModel.left.add(units)],
-                        )
-                    if line.counted:
-                        transaction.update(
-                            PurchaseCountModel(count_key=count_key(order.session_id, line.product_id, order.shopper_id)),
-                            actions=[PurchaseCountModel.bought.add(-line.quantity)],
-                        )
-        except TransactWriteError as error:
-            reasons = error.cancellation_reasons or []
-            first = reasons[0] if reasons else None
-            if first is not None and first.code == "ConditionalCheckFailed":
-                raise ConditionFailed(first.raw_item) from None
-            if conflicted(reasons):
-                raise Contended() from None
-            raise
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            old = cancelled.old("order")
+            raise OrderNotReleasable(old.status if old else "missing", old.closed_at if old else None) from None
 
     def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
         """Lock the order for one payment attempt: from reserved (not expired), or re-entering the
@@ -242,34 +171,39 @@ class OrderRepository:
                    | ((OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt))),
             )
         except ConditionFailed as failure:
-            old = failure.old_item
-            if old is None or old["shopperId"]["S"] != shopper_id:
+            old = failure.old
+            if old is None or old.shopper_id != shopper_id:
                 raise NotFound("order", order_id) from None
-            status = old["status"]["S"]
-            if status == OrderStatus.RESERVED.value:
+            status = OrderStatus(old.status)
+            if status is OrderStatus.PAID and old.payment_attempt == attempt:
+                raise AlreadyPaid(_order(old)) from None  # a retry of the payment that paid it
+            if status is OrderStatus.RESERVED:
                 raise OrderExpired() from None
-            if status == OrderStatus.PAYING.value:
+            if status is OrderStatus.PAYING:
                 raise PaymentInProgress() from None
-            raise OrderNotPayable(status) from None
+            raise OrderNotPayable(status.value) from None
         return _order(row)
 
-    def finish_payment(self, order_id: str, reference: str, at: str) -> Order:
-        return _order(update_or_old(
-            OrderModel, order_id,
-            actions=[OrderModel.status.set(OrderStatus.PAID.value), OrderModel.closed_at.set(at),
-                     OrderModel.payment_reference.set(reference)],
-            condition=OrderModel.status == OrderStatus.PAYING.value,
-        ))
+    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
+        try:
+            return _order(update_or_old(
+                OrderModel, order_id,
+                actions=[OrderModel.status.set(OrderStatus.PAID.value), OrderModel.closed_at.set(at),
+                         OrderModel.payment_reference.set(reference)],
+                condition=OrderModel.status == OrderStatus.PAYING.value,
+            ))
+        except ConditionFailed:
+            return None
 
-    def abort_payment(self, order: Order, attempt: str) -> Order:
+    def abort_payment(self, order: Order, attempt: str) -> None:
         """Back to reserved, on hold until its original expiry (the sweeper may then release it)."""
-        return _order(update_or_old(
+        update_or_old(
             OrderModel, order.id,
             actions=[OrderModel.status.set(OrderStatus.RESERVED.value),
                      OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
                      OrderModel.hold_until.set(order.expires_at)],
             condition=(OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt),
-        ))
+        )
 
     def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
         due: list[Order] = []
@@ -277,3 +211,22 @@ class OrderRepository:
             for row in OrderModel.on_hold.query(hold_shard, OrderModel.hold_until <= now_epoch, limit=limit):
                 due.append(_order(row))
         return due
+
+
+def _refusal(cancelled: Cancelled) -> ReservationRefused:
+    """The cancelled checkout, decoded: the order that exists already (a replay), shards that
+    were short or outside their window, shoppers at their limit."""
+    refusal = ReservationRefused()
+    for label, item in cancelled.refusals.items():
+        old = item.old
+        if label == "order":
+            refusal.existing_order = _order(old) if old is not None else None  # type: ignore[arg-type]
+        elif label[0] == "shard":  # type: ignore[index]
+            _, product_id, shard = label  # type: ignore[misc]
+            refusal.short_shards.append(ShardRefusal(
+                product_id, shard, None if old is None else int(old.left),
+                None if old is None else old.opens_at, None if old is None else old.closes_at))
+        else:
+            _, product_id = label  # type: ignore[misc]
+            refusal.limit_reached.append((product_id, 0 if old is None else int(old.bought)))
+    return refusal

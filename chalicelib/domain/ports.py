@@ -1,0 +1,270 @@
+"""The ports: what the services need from the world, as Protocols.
+
+Services import these and the domain only; chalicelib/adapters implements them (DynamoDB, IVS,
+IVS Chat, payments, the system clock) and tests/fakes.py implements them in memory.
+chalicelib/bootstrap.py picks the implementations. Refusals cross a port as typed values
+(`ReservationRefused`, domain errors), never as DynamoDB items.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Iterable, Protocol
+
+from chalicelib.domain.drops import OrderStatus
+from chalicelib.domain.money import Money
+from chalicelib.domain.records import (
+    Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
+)
+from chalicelib.domain.sessions import SessionStatus
+
+Page = tuple[list[Any], str | None]  # (items, next cursor)
+
+
+class Clock(Protocol):
+    """Every rule that reads the time reads it here, so tests move time instead of sleeping."""
+
+    def now(self) -> datetime:
+        """Aware UTC."""
+        ...
+
+    def monotonic(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+
+# --- repositories ---------------------------------------------------------------------------------
+
+
+class BrandRepository(Protocol):
+    def add(self, brand: Brand) -> None: ...
+
+    def get(self, brand_id: str) -> Brand | None: ...
+
+
+class ProductRepository(Protocol):
+    def add(self, product: Product) -> None: ...
+
+    def get(self, product_id: str) -> Product | None: ...
+
+    def get_many(self, product_ids: Iterable[str]) -> dict[str, Product]: ...
+
+    def list_for_brand(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]: ...
+
+    def update(self, brand_id: str, product_id: str, changes: dict[str, Any], updated_at: str) -> Product:
+        """Raises NotFound unless the brand owns the product."""
+        ...
+
+    def adjust_stock(self, brand_id: str, product_id: str, delta: int, updated_at: str) -> Product:
+        """Raises NotFound, or InsufficientStock when stock would go below zero."""
+        ...
+
+
+class SessionRepository(Protocol):
+    def add(self, session: Session) -> None: ...
+
+    def get(self, session_id: str) -> Session | None: ...
+
+    def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
+                       newest_first: bool) -> tuple[list[Session], str | None]: ...
+
+    def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
+                    allowed_from: Iterable[SessionStatus], at: str) -> Session:
+        """Raises NotFound or InvalidTransition."""
+        ...
+
+    def close_for_deletion(self, brand_id: str, session_id: str, at: str) -> Session:
+        """End a session that is not live and has no drops (or has ended), so that nothing can
+        start it or add to its lineup any more. Raises NotFound, SessionLive or SessionHasDrops."""
+        ...
+
+    def delete_closed(self, brand_id: str, session_id: str) -> bool:
+        """Remove a closed session's record if it holds no drops; False if it holds some."""
+        ...
+
+    def set_featured(self, brand_id: str, entry: TimelineEntry) -> TimelineEntry:
+        """Make the entry the featured product and append it to the timeline, together; its seq
+        is raised above the featured one if needed. Raises NotFound or SessionEnded."""
+        ...
+
+    def featured_seq(self, session_id: str) -> int | None: ...
+
+    def set_replay(self, session_id: str, replay_url: str) -> None: ...
+
+
+class LineupRepository(Protocol):
+    def list_for_session(self, session_id: str) -> list[LineupItem]: ...
+
+    def add_taking_stock(self, item: LineupItem, session_status: SessionStatus) -> None:
+        """Allocate the item's quantity from the product into its drop shards, all or nothing.
+        Raises SessionChanged, AlreadyInLineup or InsufficientStock."""
+        ...
+
+
+@dataclass
+class DropStock:
+    left: dict[int, int]  # shard -> units left
+    opens_at: str | None
+    closes_at: str | None
+
+
+@dataclass(frozen=True)
+class ShardRefusal:
+    """A stock shard that refused its take: its level then, and its window (None: no such shard)."""
+    product_id: str
+    shard: int
+    left: int | None
+    opens_at: str | None
+    closes_at: str | None
+
+
+@dataclass
+class ReservationRefused(Exception):
+    """Why a checkout transaction was cancelled; the service decides what to answer or retry."""
+    existing_order: Order | None = None
+    short_shards: list[ShardRefusal] = field(default_factory=list)
+    limit_reached: list[tuple[str, int]] = field(default_factory=list)  # (product id, units held)
+
+
+class StockRepository(Protocol):
+    def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]: ...
+
+    def set_window_edge(self, drops: Iterable[LineupItem], opens_at: str | None = None,
+                        closes_at: str | None = None) -> None: ...
+
+
+class OrderRepository(Protocol):
+    def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
+        """One all-or-nothing write. Raises ReservationRefused (or Busy under contention)."""
+        ...
+
+    def get(self, order_id: str) -> Order | None: ...
+
+    def list_for_session(self, session_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]: ...
+
+    def release(self, order: Order, to: OrderStatus, at: str, now_epoch: int, shopper_id: str | None = None) -> None:
+        """Give the units back if the order is still reserved. Raises OrderNotReleasable."""
+        ...
+
+    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
+        """reserved -> paying (or re-enter the same attempt). Raises NotFound, OrderExpired,
+        PaymentInProgress, OrderNotPayable, or AlreadyPaid when this very attempt paid it."""
+        ...
+
+    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
+        """paying -> paid; None if it was no longer paying."""
+        ...
+
+    def abort_payment(self, order: Order, attempt: str) -> None: ...
+
+    def due_for_release(self, now_epoch: int, limit: int) -> list[Order]: ...
+
+
+@dataclass(frozen=True)
+class OrderNotReleasable(Exception):
+    """The order was no longer reserved (or not yet expired): its status as it was."""
+    status: str
+    closed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class AlreadyPaid(Exception):
+    """A payment retried with the token that paid the order: the paid order, to answer again."""
+    order: Order
+
+
+class LiveRepository(Protocol):
+    """What a show puts on top of the video: timeline, send slots, tickers, likes."""
+
+    def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int]:
+        """(claimed, ms to wait if not): at most one send per interval per channel."""
+        ...
+
+    def append(self, entry: TimelineEntry) -> TimelineEntry: ...
+
+    def claim_ticker(self, session_id: str, product_id: str, now_ms: int, every_ms: int) -> bool: ...
+
+    def mark_delivery(self, session_id: str, seq: int, delivery: str, sent_at: int | None) -> None: ...
+
+    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]: ...
+
+    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
+        """Count a like unless the shopper liked `per_second` times in the last second: None if
+        counted, else the ms until the next like is allowed."""
+        ...
+
+    def likes(self, session_id: str, shards: int) -> int: ...
+
+
+# --- video, chat, payments -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Whether timed metadata reached the stream, and if not, why (the state is kept either way)."""
+    delivered: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatToken:
+    token: str
+    token_expires_at: datetime
+    session_expires_at: datetime
+
+
+class Channels(Protocol):
+    def create(self, session_id: str, brand_id: str, channel_type: str, latency_mode: str,
+               recording_configuration_arn: str | None = None) -> Channel: ...
+
+    def delete(self, channel_arn: str) -> None: ...
+
+    def stream_key(self, channel_arn: str) -> str: ...
+
+    def stop_stream(self, channel_arn: str) -> bool: ...
+
+    def put_metadata(self, channel_arn: str, payload: str) -> Delivery: ...
+
+    def viewer_count(self, channel_arn: str) -> int | None: ...
+
+
+class Chat(Protocol):
+    def create_room(self, session_id: str, brand_id: str) -> str: ...
+
+    def delete_room(self, room_arn: str) -> None: ...
+
+    def token(self, room_arn: str, shopper_id: str) -> ChatToken: ...
+
+    def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None: ...
+
+    def disconnect_user(self, room_arn: str, user_id: str, reason: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    approved: bool
+    reference: str | None = None
+    reason: str | None = None
+
+
+class PaymentProvider(Protocol):
+    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
+        """Charge once per idempotency_key, as card processors' idempotency keys do."""
+        ...
+
+
+class ChargeOutcomeUnknown(Exception):
+    """The provider was called but its answer could not be recorded."""
+
+
+class Charges(Protocol):
+    """Charges recorded by (order, attempt), so a retried payment replays the first charge
+    instead of calling the provider again. Raises PaymentInProgress while a charge of the same
+    attempt is under way, ChargeOutcomeUnknown when the provider was called but not recorded."""
+
+    def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult: ...
+
+    def register_lambda_context(self, context: Any) -> None: ...
+
+
+Secret = Callable[[], str]
