@@ -81,11 +81,20 @@ def test_sold_out_is_never_said_while_another_shard_has_units(base_url, operator
 
 
 def test_pay_races_expiry_and_cancel(base_url, operator_key, aws_stack):
-    session_id, product_id = live_drop(base_url, brand_key(base_url, operator_key), 40, hold_seconds=5)
+    from datetime import datetime, timedelta, timezone
+
+    from chalicelib.bootstrap import build
+    from chalicelib.settings import get_settings
+    from tests.fakes import FakeClock
+
+    session_id, product_id = live_drop(base_url, brand_key(base_url, operator_key), 40, hold_seconds=600)
     placed = spike(base_url, buyers(aws_stack["LIVEDROP_SHOPPER_TOKEN_SECRET"], session_id, product_id, 30))
     assert placed.count(201) == 30
     orders = [(attempt.body["id"], attempt.token) for attempt in placed.attempts]
-    time.sleep(4.7)  # at the edge of expiry: payment, cancellation and the sweeper all race
+    # The edge of expiry without waiting for it: the sweeper runs on a clock past every hold while
+    # the server (pay, cancel) still sees each hold open, so all three race on every order now.
+    sweeper_clock = FakeClock(datetime.now(timezone.utc) + timedelta(seconds=601))
+    swept = build(get_settings(), clock=sweeper_clock).checkout
 
     def pay(order_id, token):
         return requests.post(f"{base_url}/v1/orders/{order_id}/pay", json={"paymentToken": "ok"},
@@ -99,7 +108,7 @@ def test_pay_races_expiry_and_cancel(base_url, operator_key, aws_stack):
 
     def sweep():
         while not stop.is_set():
-            services().checkout.release_expired()
+            swept.release_expired()
 
     sweeper = threading.Thread(target=sweep)
     sweeper.start()
@@ -108,10 +117,10 @@ def test_pay_races_expiry_and_cancel(base_url, operator_key, aws_stack):
             futures = [pool.submit(action, order_id, token) for order_id, token in orders
                        for action in (pay, cancel, pay, cancel)]
             statuses = [future.result() for future in futures]
-        time.sleep(1.5)  # whatever is left reserved is now past its time: let the sweeper finish
     finally:
         stop.set()
         sweeper.join()
+    swept.release_expired()  # whatever is still reserved is past its time on the sweeper's clock
     assert 500 not in statuses
     final = {order_id: requests.get(f"{base_url}/v1/orders/{order_id}",
                                     headers={"Authorization": f"Bearer {token}"}).json()["status"]
@@ -119,3 +128,57 @@ def test_pay_races_expiry_and_cancel(base_url, operator_key, aws_stack):
     assert set(final.values()) <= {"paid", "cancelled", "expired"}, final
     paid = sum(1 for status in final.values() if status == "paid")
     assert conservation(session_id, product_id, 40) == (40 - paid, paid)
+
+
+def _race(first, second):
+    """Run two requests at the same instant; their responses."""
+    barrier = threading.Barrier(2)
+
+    def at_once(call):
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        a, b = pool.submit(at_once, first), pool.submit(at_once, second)
+        return a.result(), b.result()
+
+
+def test_deleting_a_session_never_races_a_lineup_add_or_a_start(base_url, operator_key):
+    import boto3
+
+    from chalicelib.settings import get_settings
+
+    auth = brand_key(base_url, operator_key)
+    product = requests.post(f"{base_url}/v1/products", headers=auth, json={
+        "title": "Raced", "price": {"amount": 100, "currency": "EUR"}, "stock": 100}).json()
+    outcomes = set()
+    for _ in range(12):
+        session = requests.post(f"{base_url}/v1/sessions", headers=auth, json={"title": "Raced"}).json()
+        url = f"{base_url}/v1/sessions/{session['id']}"
+        deleted, added = _race(lambda: requests.delete(url, headers=auth),
+                               lambda: requests.post(url + "/lineup", headers=auth,
+                                                     json={"productId": product["id"], "quantity": 1}))
+        assert deleted.status_code in (200, 409) and added.status_code in (201, 404, 409), (deleted.text, added.text)
+        assert not (deleted.status_code == 200 and added.status_code == 201), "both won"
+        outcomes.add((deleted.status_code, added.status_code))
+    for _ in range(12):
+        session = requests.post(f"{base_url}/v1/sessions", headers=auth, json={"title": "Raced"}).json()
+        url = f"{base_url}/v1/sessions/{session['id']}"
+        deleted, started = _race(lambda: requests.delete(url, headers=auth),
+                                 lambda: requests.post(url + "/start", headers=auth))
+        assert deleted.status_code in (200, 409) and started.status_code in (200, 404, 409)
+        assert not (deleted.status_code == 200 and started.status_code == 200), "both won"
+        if started.status_code == 200:
+            assert requests.get(url).json()["status"] == "live"
+        outcomes.add((deleted.status_code, started.status_code))
+    # No unit lost: the product's stock plus what its drops hold is what it had, and every drop
+    # belongs to a session that still exists.
+    ddb = boto3.client("dynamodb")
+    tables = get_settings().tables
+    drops = [item for page in ddb.get_paginator("scan").paginate(TableName=tables["lineup"], ConsistentRead=True)
+             for item in page["Items"] if item["productId"]["S"] == product["id"]]
+    stock = requests.get(f"{base_url}/v1/products/{product['id']}", headers=auth).json()["stock"]
+    assert stock + sum(int(d["quantity"]["N"]) for d in drops) == 100
+    for drop in drops:
+        assert requests.get(f"{base_url}/v1/sessions/{drop['sessionId']['S']}").status_code == 200
+    assert len(outcomes) >= 2, outcomes  # both orders of arrival were exercised
