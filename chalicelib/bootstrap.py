@@ -34,7 +34,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
-    from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository
+    from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
     from chalicelib.adapters.dynamodb.support import Cursors
     from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
     from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
@@ -59,6 +59,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "charges": IdempotentCharges(TestPaymentProvider(), settings.tables["idempotency"]),
         "operator_key": partial(operator_key, settings),
         "shopper_token_secret": secret,
+        "stock_changes": stock_changes,
     }
 
 
@@ -74,7 +75,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
         catalog=Catalog(ports["products"], clock),
         shows=shows,
         live=LiveShow(shows, ports["live"], ports["stock"], ports["channels"], ports["chat"],
-                      settings.replay_base_url, clock),
+                      settings.replay_base_url, clock, ports["stock_changes"]),
         shoppers=Shoppers(ports["shopper_token_secret"], clock),
         checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], ports["charges"],
                           session_owner=shows.get_owned, clock=clock),
@@ -82,7 +83,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
-                   "chat", "charges", "operator_key", "shopper_token_secret"})
+                   "chat", "charges", "operator_key", "shopper_token_secret", "stock_changes"})
 
 
 _overrides: dict[str, Any] = {}
@@ -113,3 +114,6 @@ def is_transient(error: BaseException) -> bool:
     from chalicelib.adapters.aws import is_transient as aws_transient
 
     return aws_transient(error)
+
+
+Settings.from_env()  # at import, so a Lambda with a typo in its configuration fails at cold start

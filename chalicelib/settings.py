@@ -7,6 +7,7 @@ PynamoDB does not read those variables itself: `dynamodb_endpoint` hands it the 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
@@ -14,6 +15,11 @@ from typing import Mapping
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
 TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters")
+
+
+IVS_MODES = frozenset({"aws", "embedded"})
+CHANNEL_TYPES = frozenset({"BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"})
+LATENCY_MODES = frozenset({"LOW", "NORMAL"})
 
 
 def table_env_name(table: str) -> str:
@@ -36,6 +42,29 @@ class Settings:
     ivs_recording_configuration_arn: str | None
     embedded_secret: str
     replay_base_url: str | None
+
+    def __post_init__(self) -> None:
+        """A typo in configuration fails at start, loudly, naming the variable: not a silent
+        fallback to real IVS, or a table that does not exist."""
+        problems = []
+        for variable, value, allowed in (
+            ("LIVEDROP_IVS_MODE", self.ivs_mode, IVS_MODES),
+            ("LIVEDROP_IVS_CHANNEL_TYPE", self.ivs_channel_type, CHANNEL_TYPES),
+            ("LIVEDROP_IVS_LATENCY_MODE", self.ivs_latency_mode, LATENCY_MODES),
+        ):
+            if value not in allowed:
+                problems.append(f"{variable}={value!r} is not one of {sorted(allowed)}")
+        if not re.fullmatch(r"[a-z][a-z0-9-]{0,30}", self.stage):
+            problems.append(f"LIVEDROP_STAGE={self.stage!r} must be lower-case letters, digits and dashes")
+        for key, name in self.tables.items():
+            if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", name):
+                problems.append(f"{table_env_name(key)}={name!r} is not a valid DynamoDB table name")
+        for variable, url in (("AWS_ENDPOINT_URL[_DYNAMODB]", self.dynamodb_endpoint),
+                              ("LIVEDROP_REPLAY_BASE_URL", self.replay_base_url)):
+            if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
+                problems.append(f"{variable}={url!r} is not an http(s) URL")
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":

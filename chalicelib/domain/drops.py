@@ -46,9 +46,8 @@ def plan_take(quantity: int, levels: Mapping[int, int | None], ceilings: Sequenc
     as few shards as it can; random among equals, so buyers spread over the shards. None when
     what is known can not cover the quantity.
     """
-    rng = rng or random
     order = list(levels)
-    rng.shuffle(order)
+    (rng or random).shuffle(order)
 
     def estimate(shard: int) -> int:
         level = levels[shard]
@@ -91,7 +90,7 @@ def order_id_for(shopper_id: str, idempotency_key: str) -> str:
     return "ord_" + digest[:24]
 
 
-def request_hash(body: Mapping) -> str:
+def request_hash(body: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

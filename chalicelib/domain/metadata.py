@@ -12,6 +12,7 @@ IVS takes at most 1 KB per PutMetadata and 5 requests per second per channel.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 MAX_BYTES = 1024
 MIN_INTERVAL_MS = 200  # 5 PutMetadata per second per channel
@@ -23,25 +24,25 @@ def drop_event_payload(kind: str, seq: int, at: str, product_id: str, left: int)
     return _encode({"v": VERSION, "type": kind, "seq": seq, "at": at, "product": {"id": product_id}, "left": left})
 
 
-def _encode(payload: dict) -> str:
+def _encode(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 def feature_payload(seq: int, at: str, product_id: str, title: str, image: str | None, amount: int,
                     currency: str, left: int | None) -> str:
     """The feature event, cut to fit 1 KB: the image goes first, then the title is shortened."""
-    payload = {"v": VERSION, "type": "feature", "seq": seq, "at": at,
-               "product": {"id": product_id, "title": title, "image": image},
+    product: dict[str, Any] = {"id": product_id, "title": title, "image": image}
+    payload = {"v": VERSION, "type": "feature", "seq": seq, "at": at, "product": product,
                "price": {"amount": amount, "currency": currency}, "left": left}
     encoded = _encode(payload)
     if len(encoded.encode()) > MAX_BYTES:
-        payload["product"]["image"] = None
+        product["image"] = None
         encoded = _encode(payload)
-    while len(encoded.encode()) > MAX_BYTES and payload["product"]["title"]:
+    while len(encoded.encode()) > MAX_BYTES and product["title"]:
         over = len(encoded.encode()) - MAX_BYTES
-        payload["product"]["title"] = payload["product"]["title"][: max(0, len(payload["product"]["title"]) - over - 1)] + "…"
-        if payload["product"]["title"] == "…":
-            payload["product"]["title"] = ""
+        product["title"] = product["title"][: max(0, len(product["title"]) - over - 1)] + "…"
+        if product["title"] == "…":
+            product["title"] = ""
         encoded = _encode(payload)
     if len(encoded.encode()) > MAX_BYTES:
         raise ValueError("metadata does not fit in 1 KB")

@@ -17,7 +17,7 @@ def found(record: Record | None, kind: str, ident: str, field: str | None = None
 
 
 def owned(record: Record | None, brand_id: str, kind: str, ident: str, field: str | None = None) -> Record:
-    if record is None or getattr(record, "brand_id") != brand_id:
+    if record is None or record.brand_id != brand_id:  # type: ignore[attr-defined]
         raise NotFound(kind, ident, field=field)
     return record
 

@@ -126,6 +126,15 @@ class ReservationRefused(Exception):
     limit_reached: list[tuple[str, int]] = field(default_factory=list)  # (product id, units held)
 
 
+@dataclass(frozen=True)
+class StockChange:
+    """What one stream record of a stock shard says: the drop opened, or its shard emptied."""
+    session_id: str
+    product_id: str
+    opened: bool
+    emptied: bool
+
+
 class StockRepository(Protocol):
     def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]: ...
 

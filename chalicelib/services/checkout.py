@@ -96,7 +96,7 @@ class Checkout:
     # --- reserve ---------------------------------------------------------------------------
 
     def reserve(self, shopper_id: str, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
-                body_for_hash: dict) -> tuple[Order, bool]:
+                body_for_hash: dict[str, object]) -> tuple[Order, bool]:
         """(order, replayed). Raises the refusals a buyer can meet; a retry of an order that was
         made (same key, same body) gets that order back, whatever the drop's state now."""
         order_id = order_id_for(shopper_id, idempotency_key)
@@ -133,7 +133,7 @@ class Checkout:
                 lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
                                       unit_price=drops[line.product_id].price, shards=plan,
                                       counted=drops[line.product_id].per_customer_limit is not None)
-                            for line, plan in zip(lines, plans)),
+                            for line, plan in zip(lines, plans, strict=True)),
                 total=Money(total, currency), request_hash=fingerprint, created_at=now_iso,
                 expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
             )
@@ -142,7 +142,7 @@ class Checkout:
             except ReservationRefused as refusal:
                 self._explain(refusal, drops, fingerprint, now_iso)
                 continue
-            for line, plan in zip(lines, plans):
+            for line, plan in zip(lines, plans, strict=True):
                 for shard, units in plan.items():
                     self.levels.took(drops[line.product_id], shard, units)
             return order
@@ -285,8 +285,8 @@ class Checkout:
         if not result.approved:
             self.orders.abort_payment(order, attempt)
             raise PaymentDeclined(result.reason)
-        paid = self.orders.finish_payment(order.id, result.reference or "", to_iso(self.clock.now()))
-        return paid if paid is not None else self.orders.get(order.id)  # type: ignore[return-value]  # a retry finished it
+        finished = self.orders.finish_payment(order.id, result.reference or "", to_iso(self.clock.now()))
+        return finished or self.order_for(order.id, shopper_id=shopper_id)  # a concurrent retry finished it
 
     def release_expired(self, limit: int = 100) -> int:
         """Release reservations past their time. Called every minute by the scheduled function."""

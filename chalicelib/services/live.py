@@ -3,12 +3,15 @@ IVS's stream and recording events, and the shoppable replay."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from chalicelib.domain.clock import epoch_ms, iso_ms, to_iso
 from chalicelib.domain.ids import is_id
 from chalicelib.domain.metadata import MIN_INTERVAL_MS, drop_event_payload, feature_payload
 from chalicelib.domain.ownership import found
-from chalicelib.domain.ports import Channels, Chat, ChatToken, Clock, Delivery, DropStock, LiveRepository, StockRepository
+from chalicelib.domain.ports import (
+    Channels, Chat, ChatToken, Clock, Delivery, DropStock, LiveRepository, StockChange, StockRepository,
+)
 from chalicelib.domain.records import LineupItem, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.domain.errors import ChatClosed, RateLimited, SessionNotLive
@@ -40,7 +43,9 @@ class Chapter:
 
 class LiveShow:
     def __init__(self, shows: Shows, repo: LiveRepository, stock: StockRepository, channels: Channels,
-                 chat: Chat, replay_base_url: str | None, clock: Clock) -> None:
+                 chat: Chat, replay_base_url: str | None, clock: Clock,
+                 stock_changes: Callable[[list[Any]], list[StockChange]] = lambda records: []) -> None:
+        self.stock_changes = stock_changes
         self.chat = chat
         self._viewers: dict[str, tuple[int | None, float]] = {}
         self.shows = shows
@@ -129,21 +134,19 @@ class LiveShow:
 
     # --- drop events from the stock table's stream ------------------------------------------
 
-    def on_stock_records(self, records: list[tuple[dict | None, dict | None]]) -> list[str]:
-        """DynamoDB stream records of stock shards, as (old image, new image): a drop that opened
-        or sold out goes to the stream (and the timeline) for sure; otherwise a units-left tick,
-        at most one a second per item, when the channel has a free slot. Returns what was sent."""
-        changed: dict[tuple[str, str], dict] = {}
-        for old, new in records:
-            if not new or "sessionId" not in new:
-                continue
-            key = (new["sessionId"]["S"], new["productId"]["S"])
-            seen = changed.setdefault(key, {"opened": False, "emptied": False})
-            seen["opened"] |= "opensAt" in new and not (old and "opensAt" in old)
-            seen["emptied"] |= int(new["left"]["N"]) == 0 and bool(old) and int(old["left"]["N"]) > 0
+    def on_stock_records(self, records: list[Any]) -> list[str]:
+        """The stock table's stream records (decoded by the `stock_changes` port): a drop that
+        opened or sold out goes to the stream (and the timeline) for sure; otherwise a units-left
+        tick, at most one a second per item, when the channel has a free slot. Returns what was sent."""
+        changed: dict[tuple[str, str], StockChange] = {}
+        for change in self.stock_changes(records):
+            key = (change.session_id, change.product_id)
+            seen = changed.get(key)
+            changed[key] = change if seen is None else StockChange(
+                change.session_id, change.product_id, seen.opened or change.opened, seen.emptied or change.emptied)
         sent = []
         for (session_id, product_id), seen in changed.items():
-            sent += self._drop_events(session_id, product_id, seen["opened"], seen["emptied"])
+            sent += self._drop_events(session_id, product_id, seen.opened, seen.emptied)
         return sent
 
     def announce_timed_openings(self) -> int:
@@ -223,8 +226,8 @@ class LiveShow:
             logger.info("IVS stream event ignored", extra={"channel": channel_name, "event": event_name})
             return None
         if session.status is SessionStatus.ENDED or (target is SessionStatus.LIVE and session.status is SessionStatus.LIVE):
-            return session.status.value  # late or repeated events change nothing
-        return self.shows.move(session.brand_id, session.id, target).status.value
+            return str(session.status.value)  # late or repeated events change nothing
+        return str(self.shows.move(session.brand_id, session.id, target).status.value)
 
     def on_recording_end(self, channel_name: str, bucket: str, key_prefix: str) -> str | None:
         session = self.shows.sessions.get(channel_name) if is_id(channel_name, "ses") else None

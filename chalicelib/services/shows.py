@@ -78,7 +78,7 @@ class Shows:
         products = self.products.get_many(item.product_id for item in items)
         return [(item, products.get(item.product_id)) for item in items]
 
-    def list_public(self, status: SessionStatus, limit: int, cursor: str | None):
+    def list_public(self, status: SessionStatus, limit: int, cursor: str | None) -> tuple[list[Session], str | None]:
         # Upcoming and live shows soonest first; past shows most recent first.
         return self.sessions.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
 

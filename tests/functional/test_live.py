@@ -47,7 +47,7 @@ def test_a_burst_of_features_stays_within_five_per_second_and_ends_on_the_newest
     for product in products:
         api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 1}, key=key)
     api.post(f"/v1/sessions/{session['id']}/start", key=key)
-    for round_ in range(4):
+    for _ in range(4):
         for product in products:
             assert feature(api, key, session["id"], product["id"]).status_code == 200
     live = api.get(f"/v1/sessions/{session['id']}/live").json

@@ -49,8 +49,8 @@ def test_each_request_logs_its_correlation_id_and_emits_a_latency_metric(api, mo
         assert api.get("/v1/sessions?status=live").status_code == 200
     finally:
         logger.removeHandler(capture)
-    line = json.loads([l for l in buffer.getvalue().splitlines() if '"request"' in l][-1])
+    line = json.loads([entry for entry in buffer.getvalue().splitlines() if '"request"' in entry][-1])
     assert line["route"] == "GET /v1/sessions" and line["status"] == 200 and line["correlation_id"]
-    emitted = [json.loads(l) for l in capsys.readouterr().out.splitlines() if l.startswith('{"_aws"')]
+    emitted = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
     assert emitted and emitted[-1]["route"] == "GET /v1/sessions" and emitted[-1]["statusClass"] == "2xx"
     assert emitted[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "Latency"

@@ -5,12 +5,11 @@ by live (reserved, paying, paid) orders.
 """
 import secrets
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import requests
 
-from chalicelib.bootstrap import services
 from devstack.load import buyers, shopper_token, spike
 from tests.conftest import conservation
 
@@ -155,17 +154,17 @@ def test_deleting_a_session_never_races_a_lineup_add_or_a_start(base_url, operat
     for _ in range(12):
         session = requests.post(f"{base_url}/v1/sessions", headers=auth, json={"title": "Raced"}).json()
         url = f"{base_url}/v1/sessions/{session['id']}"
-        deleted, added = _race(lambda: requests.delete(url, headers=auth),
-                               lambda: requests.post(url + "/lineup", headers=auth,
-                                                     json={"productId": product["id"], "quantity": 1}))
+        deleted, added = _race(partial(requests.delete, url, headers=auth),
+                               partial(requests.post, url + "/lineup", headers=auth,
+                                       json={"productId": product["id"], "quantity": 1}))
         assert deleted.status_code in (200, 409) and added.status_code in (201, 404, 409), (deleted.text, added.text)
         assert not (deleted.status_code == 200 and added.status_code == 201), "both won"
         outcomes.add((deleted.status_code, added.status_code))
     for _ in range(12):
         session = requests.post(f"{base_url}/v1/sessions", headers=auth, json={"title": "Raced"}).json()
         url = f"{base_url}/v1/sessions/{session['id']}"
-        deleted, started = _race(lambda: requests.delete(url, headers=auth),
-                                 lambda: requests.post(url + "/start", headers=auth))
+        deleted, started = _race(partial(requests.delete, url, headers=auth),
+                                 partial(requests.post, url + "/start", headers=auth))
         assert deleted.status_code in (200, 409) and started.status_code in (200, 404, 409)
         assert not (deleted.status_code == 200 and started.status_code == 200), "both won"
         if started.status_code == 200:

@@ -65,3 +65,15 @@ def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
     assert channels.calls == 2
     ended = Session(**{**session.__dict__, "status": SessionStatus.ENDED})
     assert show.viewers(ended) is None and channels.calls == 2
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("LIVEDROP_IVS_MODE", "embeded"), ("LIVEDROP_IVS_CHANNEL_TYPE", "standard"), ("LIVEDROP_IVS_LATENCY_MODE", "FAST"),
+    ("LIVEDROP_STAGE", "Prod!"), ("LIVEDROP_ORDERS_TABLE", "no"), ("AWS_ENDPOINT_URL", "localhost:8000"),
+])
+def test_a_typo_in_configuration_fails_at_start_naming_the_variable(variable, value):
+    from chalicelib.settings import Settings
+
+    assert Settings.from_env({})  # the defaults are valid
+    with pytest.raises(ValueError, match=variable.replace("[", r"\[").split("_URL")[0]):
+        Settings.from_env({variable: value})

@@ -28,7 +28,9 @@ from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Tra
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
 from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, PaymentInProgress
 from chalicelib.domain.money import Money
-from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
+from chalicelib.domain.ports import (
+    AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal, StockChange,
+)
 from chalicelib.domain.records import LineupItem, Order, OrderLine
 
 
@@ -47,6 +49,19 @@ def _order(row: OrderModel) -> Order:
         created_at=row.created_at, expires_at=int(row.expires_at), closed_at=row.closed_at,
         payment_reference=row.payment_reference, payment_attempt=row.payment_attempt,
     )
+
+
+def stock_changes(records: list[tuple[dict | None, dict | None]]) -> list[StockChange]:
+    """The stock table's stream records, as (old image, new image), decoded."""
+    changes = []
+    for old, new in records:
+        if not new or "sessionId" not in new:
+            continue
+        changes.append(StockChange(
+            new["sessionId"]["S"], new["productId"]["S"],
+            opened="opensAt" in new and not (old and "opensAt" in old),
+            emptied=int(new["left"]["N"]) == 0 and bool(old) and int(old["left"]["N"]) > 0))  # type: ignore[index]
+    return changes
 
 
 class StockRepository:

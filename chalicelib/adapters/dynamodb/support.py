@@ -164,7 +164,7 @@ def transact(client: Any, transaction: Transaction, attempts: int = CONFLICT_ATT
         except client.exceptions.TransactionCanceledException as error:
             reasons = error.response.get("CancellationReasons") or []
         refusals = {}
-        for (label, model, _), reason in zip(transaction.items, reasons):
+        for (label, model, _), reason in zip(transaction.items, reasons, strict=False):
             if reason.get("Code") == "ConditionalCheckFailed":
                 item = reason.get("Item")
                 refusals[label] = Refusal(label, model.from_raw_data(item) if item else None)
