@@ -32,7 +32,7 @@ def wait_for_api(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
 
 
 def start_api(env: dict[str, str], port: int, log_path=None) -> subprocess.Popen:
-    """`chalice local` (with a spike-sized listen backlog, see devstack/chalice_local.py)."""
+    """`chalice local`, refusing in problem+json and with a spike-sized backlog (devstack/chalice_local.py)."""
     output = open(log_path, "ab") if log_path else None
     return subprocess.Popen(
         [sys.executable, "-m", "devstack.chalice_local", "local", "--host", LOOPBACK, "--port", str(port),
