@@ -50,8 +50,8 @@ def test_known_routes_answer_as_before(base_url):
 def test_options_on_a_known_path_still_reaches_chalice(base_url):
     """Preflight stays Chalice's (or the route's own OPTIONS handler): no 404/405 problem."""
     response = requests.options(base_url + KNOWN)
-    assert response.status_code == 200
-    assert "OPTIONS" in response.headers["Access-Control-Allow-Methods"]
+    assert 200 <= response.status_code < 300, response.text
+    assert "Access-Control-Allow-Methods" in response.headers
 
 
 def test_head_answers_headers_only_and_the_connection_survives(base_url):
