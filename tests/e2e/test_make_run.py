@@ -24,6 +24,7 @@ from devstack.stack import LOOPBACK, ROOT, free_port
 PYTHON = ROOT / ".venv" / "bin" / "python"  # the Makefile's $(PY)
 STARTUP_LIMIT = 180  # seconds: only a bound against hanging forever, never a speed assertion
 STOP_LIMIT = 60  # seconds: run.py gives each child 10 s before SIGKILL
+EVERYTHING = ("DynamoDBLocal.jar", "moto.server", "devstack.chalice_local")  # what `make run` starts
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,10 @@ class MakeRun:
                if not name.startswith(("AWS_", "LIVEDROP_", "POWERTOOLS_"))}
         self.port = port
         self.stderr_path = log_dir / "stderr.log"
-        self.process = subprocess.Popen(
-            [str(PYTHON), "-m", "devstack.run"], cwd=ROOT, env={**env, "PYTHONPATH": ".", "PORT": str(port)},
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=open(self.stderr_path, "wb"),
-            text=True, start_new_session=True)
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen(
+                [str(PYTHON), "-m", "devstack.run"], cwd=ROOT, env={**env, "PYTHONPATH": ".", "PORT": str(port)},
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         self.lines: list[str] = []
         self.changed = threading.Condition()
         self.children: list[Child] = []  # every process seen under it, for the checks and the cleanup
@@ -182,9 +183,6 @@ def started(run: MakeRun) -> set[int]:
     ports = listening_ports([child.pid for child in run.children])
     assert run.port in ports and len(ports) >= len(EVERYTHING), ports
     return ports
-
-
-EVERYTHING = ("DynamoDBLocal.jar", "moto.server", "devstack.chalice_local")
 
 
 def run_as_printed(command: str) -> tuple[int, str]:

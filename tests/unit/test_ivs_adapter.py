@@ -146,9 +146,7 @@ def test_only_the_named_client_error_passes_as_expected(ivs):
     adapter, stubber = ivs
     stubber.add_client_error("put_metadata", "ValidationException", http_status_code=400,
                              expected_params={"channelArn": ARN, "metadata": '{"v":2}'})
-    with pytest.raises(StubAssertionError):
-        with raises_client_error("ValidationException"):
-            adapter.put_metadata(ARN, '{"v":1}')
-    with pytest.raises(AssertionError, match="ValidationException"):
-        with raises_client_error("AccessDeniedException"):
-            adapter.put_metadata(ARN, '{"v":2}')
+    with pytest.raises(StubAssertionError), raises_client_error("ValidationException"):
+        adapter.put_metadata(ARN, '{"v":1}')
+    with pytest.raises(AssertionError, match="ValidationException"), raises_client_error("AccessDeniedException"):
+        adapter.put_metadata(ARN, '{"v":2}')
