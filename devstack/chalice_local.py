@@ -1,16 +1,80 @@
-"""`chalice local` with a listen backlog sized for a spike.
+"""`chalice local`, answering what it cannot route as the API answers everything else.
 
-Chalice's local server keeps socketserver's default backlog of 5 pending connections, so a burst
-of buyers opening connections at once is reset by the kernel before the app sees it. This is the
-same `chalice` command line with a deeper backlog; nothing else changes.
+The same `chalice` command line, with Chalice's local server classes extended in two ways:
+- What API Gateway would refuse before the app sees it answers RFC 9457 problem+json: an unknown
+  path is a 404 `not_found` (Chalice imitates API Gateway's 403 "Missing Authentication Token"),
+  and a method no route can have (TRACE, PROPFIND, ...) goes to the app like any other method, so
+  it gets the app's own 405 `method_not_allowed` with `Allow` (http.server answered a 501 page).
+- A listen backlog sized for a spike: socketserver's default of 5 pending connections resets a
+  burst of buyers opening connections at once before the app sees them.
 """
 import sys
 
 from chalice import local
+from chalice.app import Chalice
+from chalice.config import Config
 
-local.ThreadedHTTPServer.request_queue_size = 1024
-local.ThreadedHTTPServer.daemon_threads = True
+from chalicelib.api.problems import problem_response
+from chalicelib.domain.errors import NotFound
 
+
+class UnknownPath(local.LocalGatewayException):
+    """A request no route matches, refused with the API's own 404 problem."""
+
+    def __init__(self, path: str) -> None:
+        path = path.split("?", 1)[0]
+        response = problem_response(NotFound("route", path, detail=f"no route matches {path}")).to_dict()
+        super().__init__(response["headers"], response["body"].encode())
+        self.CODE = response["statusCode"]
+
+
+class ProblemGateway(local.LocalGateway):
+    def _generate_lambda_event(self, method, path, headers, body):
+        try:
+            return super()._generate_lambda_event(method, path, headers, body)
+        except ValueError:  # Chalice's RouteMatcher: no route for this path
+            raise UnknownPath(path) from None
+
+
+class ProblemRequestHandler(local.ChaliceRequestHandler):
+    def __init__(self, request, client_address, server, app_object: Chalice, config: Config) -> None:
+        self.local_gateway = ProblemGateway(app_object, config)
+        # Skips ChaliceRequestHandler.__init__ (it would build its own gateway): the base class
+        # handles the request inside its constructor.
+        local.BaseHTTPRequestHandler.__init__(self, request, client_address, server)
+
+    def __getattr__(self, name: str):
+        # http.server dispatches to `do_<METHOD>` and answers 501 where there is none: every
+        # method goes through the gateway, which routes the path and lets the app refuse it.
+        if name.startswith("do_"):
+            return self._generic_handle
+        raise AttributeError(name)
+
+    def _send_http_response_with_body(self, code, headers, body) -> None:
+        if self.command != "HEAD":
+            return super()._send_http_response_with_body(code, headers, body)
+        # Headers only (RFC 9110): a body written after them would be read as the next answer
+        # on the same keep-alive connection.
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body if isinstance(body, bytes) else body.encode("utf-8"))))
+        self._send_headers(headers)
+
+
+class SpikeSizedServer(local.ThreadedHTTPServer):
+    request_queue_size = 1024
+    daemon_threads = True
+
+
+def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> local.LocalDevServer:
+    """chalice.local.create_local_server, with the classes above."""
+    local.CustomLocalChalice.__bases__ = (local.LocalChalice, app_obj.__class__)
+    app_obj.__class__ = local.CustomLocalChalice
+    return local.LocalDevServer(app_obj, config, host, port, handler_cls=ProblemRequestHandler,
+                                server_cls=SpikeSizedServer)
+
+
+# The chalice CLI builds its server through this module attribute (chalice/cli/factory.py).
+local.create_local_server = create_local_server
 
 
 def count_aws_calls(log_path: str) -> None:

@@ -32,7 +32,7 @@ def wait_for_api(url: str, process: subprocess.Popen, timeout: float = 60.0) -> 
 
 
 def start_api(env: dict[str, str], port: int, log_path=None) -> subprocess.Popen:
-    """`chalice local` (with a spike-sized listen backlog, see devstack/chalice_local.py)."""
+    """`chalice local`, refusing in problem+json and with a spike-sized backlog (devstack/chalice_local.py)."""
     output = open(log_path, "ab") if log_path else None
     return subprocess.Popen(
         [sys.executable, "-m", "devstack.chalice_local", "local", "--host", LOOPBACK, "--port", str(port),
@@ -67,6 +67,17 @@ def prepare_environment(stack: EmbeddedStack, operator_key: str) -> dict[str, st
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
     operator_key = os.environ.get("LIVEDROP_OPERATOR_KEY") or "op_" + secrets.token_urlsafe(24)
+    # Ctrl-C or a kill, also while starting: the `finally`s below (and the stack's atexit hook, if
+    # it was still starting) stop everything; an interrupted start is no error to report.
+    try:
+        return serve(port, operator_key)
+    except KeyboardInterrupt:
+        print("\nstopped", file=sys.stderr)
+        return 0
+
+
+def serve(port: int, operator_key: str) -> int:
+    """Runs until interrupted; returns (1) only if `chalice local` stops on its own."""
     base = f"http://{LOOPBACK}:{port}"
     with EmbeddedStack(log_dir=ROOT / ".local" / "logs") as stack:
         env = prepare_environment(stack, operator_key)
@@ -78,13 +89,13 @@ def main() -> int:
         try:
             wait_for_api(base + "/v1/openapi.json", api)
             print_welcome(base, operator_key, demo)
-            api.wait()
-        except KeyboardInterrupt:
-            print("\nstopping", file=sys.stderr)
+            code = api.wait()
         finally:
             sweeper.set()
             stop_api(api)
-    return 0
+    print(f"chalice local stopped by itself (exit code {code}); the embedded stack is stopped too",
+          file=sys.stderr)
+    return 1
 
 
 SWEEP_EVERY_SECONDS = 5

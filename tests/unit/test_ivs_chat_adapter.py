@@ -2,10 +2,9 @@
 from datetime import datetime, timezone
 
 import pytest
-from botocore.stub import ANY
 
-from chalicelib.adapters.ivs_chat import AwsChat
-from tests.stubs import stubbed
+from chalicelib.adapters.ivs_chat import TOKEN_MINUTES, AwsChat, ChatToken
+from tests.stubs import raises_client_error, stubbed
 
 ROOM = "arn:aws:ivschat:us-east-1:123456789012:room/g1H2I3j4k5L6"
 LATER = datetime(2026, 11, 23, tzinfo=timezone.utc)
@@ -15,7 +14,6 @@ LATER = datetime(2026, 11, 23, tzinfo=timezone.utc)
 def chat():
     with stubbed("ivschat") as (client, stubber):
         yield AwsChat(client), stubber
-        stubber.assert_no_pending_responses()
 
 
 def test_room_per_session(chat):
@@ -24,7 +22,8 @@ def test_room_per_session(chat):
                          {"name": "ses_1", "maximumMessageRatePerSecond": 10, "maximumMessageLength": 500,
                           "tags": {"livedrop:session": "ses_1", "livedrop:brand": "brd_1"}})
     stubber.add_response("delete_room", {}, {"identifier": ROOM})
-    stubber.add_client_error("delete_room", "ResourceNotFoundException", http_status_code=404)
+    stubber.add_client_error("delete_room", "ResourceNotFoundException", http_status_code=404,
+                             expected_params={"identifier": ROOM})
     assert adapter.create_room("ses_1", "brd_1") == ROOM
     adapter.delete_room(ROOM)
     adapter.delete_room(ROOM)  # already gone: fine
@@ -32,13 +31,14 @@ def test_room_per_session(chat):
 
 def test_shopper_token_can_send_messages(chat):
     adapter, stubber = chat
+    request = {"roomIdentifier": ROOM, "userId": "shp_1", "capabilities": ["SEND_MESSAGE"],
+               "sessionDurationInMinutes": TOKEN_MINUTES}
     stubber.add_response("create_chat_token", {"token": "tok", "tokenExpirationTime": LATER,
-                                               "sessionExpirationTime": LATER},
-                         {"roomIdentifier": ROOM, "userId": "shp_1", "capabilities": ["SEND_MESSAGE"],
-                          "sessionDurationInMinutes": ANY})
-    stubber.add_client_error("create_chat_token", "ResourceNotFoundException", http_status_code=404)
-    assert adapter.token(ROOM, "shp_1").token == "tok"
-    with pytest.raises(Exception):
+                                               "sessionExpirationTime": LATER}, request)
+    stubber.add_client_error("create_chat_token", "ResourceNotFoundException", http_status_code=404,
+                             expected_params=request)
+    assert adapter.token(ROOM, "shp_1") == ChatToken("tok", LATER, LATER)
+    with raises_client_error("ResourceNotFoundException"):  # a room that is gone: not a token
         adapter.token(ROOM, "shp_1")
 
 
@@ -47,10 +47,13 @@ def test_moderation(chat):
     stubber.add_response("delete_message", {"id": "ABCDEFabcdef"},
                          {"roomIdentifier": ROOM, "id": "ABCDEFabcdef", "reason": "spam"})
     stubber.add_response("disconnect_user", {}, {"roomIdentifier": ROOM, "userId": "shp_1"})
-    stubber.add_client_error("disconnect_user", "ThrottlingException", http_status_code=429)
+    stubber.add_response("disconnect_user", {}, {"roomIdentifier": ROOM, "userId": "shp_2", "reason": "abuse"})
+    stubber.add_client_error("disconnect_user", "ThrottlingException", http_status_code=429,
+                             expected_params={"roomIdentifier": ROOM, "userId": "shp_1"})
     adapter.delete_message(ROOM, "ABCDEFabcdef", "spam")
     adapter.disconnect_user(ROOM, "shp_1", None)
-    with pytest.raises(Exception):
+    adapter.disconnect_user(ROOM, "shp_2", "abuse")
+    with raises_client_error("ThrottlingException"):
         adapter.disconnect_user(ROOM, "shp_1", None)
 
 
@@ -76,16 +79,22 @@ def test_drive_every_chat_call_covers_the_adapter():
     drive_every_chat_call()
 
 
-@pytest.mark.parametrize("operation, call", [
-    ("create_room", lambda a: a.create_room("ses_1", "brd_1")),
-    ("delete_room", lambda a: a.delete_room(ROOM)),
-    ("create_chat_token", lambda a: a.token(ROOM, "shp_1")),
-    ("delete_message", lambda a: a.delete_message(ROOM, "ABCDEFabcdef", None)),
-    ("disconnect_user", lambda a: a.disconnect_user(ROOM, "shp_1", None)),
-])
-def test_access_denied_reaches_the_caller(chat, operation, call):
+CALLS = [  # (operation, the request it must send, the adapter call that sends it)
+    ("create_room", {"name": "ses_1", "maximumMessageRatePerSecond": 10, "maximumMessageLength": 500,
+                     "tags": {"livedrop:session": "ses_1", "livedrop:brand": "brd_1"}},
+     lambda a: a.create_room("ses_1", "brd_1")),
+    ("delete_room", {"identifier": ROOM}, lambda a: a.delete_room(ROOM)),
+    ("create_chat_token", {"roomIdentifier": ROOM, "userId": "shp_1", "capabilities": ["SEND_MESSAGE"],
+                           "sessionDurationInMinutes": TOKEN_MINUTES}, lambda a: a.token(ROOM, "shp_1")),
+    ("delete_message", {"roomIdentifier": ROOM, "id": "ABCDEFabcdef"},
+     lambda a: a.delete_message(ROOM, "ABCDEFabcdef", None)),
+    ("disconnect_user", {"roomIdentifier": ROOM, "userId": "shp_1"}, lambda a: a.disconnect_user(ROOM, "shp_1", None)),
+]
+
+
+@pytest.mark.parametrize("operation, request_sent, call", CALLS, ids=[case[0] for case in CALLS])
+def test_access_denied_reaches_the_caller(chat, operation, request_sent, call):
     adapter, stubber = chat
-    stubber.add_client_error(operation, "AccessDeniedException", http_status_code=403)
-    with pytest.raises(Exception) as raised:
+    stubber.add_client_error(operation, "AccessDeniedException", http_status_code=403, expected_params=request_sent)
+    with raises_client_error("AccessDeniedException"):
         call(adapter)
-    assert "AccessDenied" in str(raised.value)
