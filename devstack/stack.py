@@ -79,7 +79,7 @@ class EmbeddedStack:
         ddb_port, moto_port = free_port(), free_port()
         ddb = self._spawn(
             ["java", "-Djava.library.path=./DynamoDBLocal_lib", "-jar", "DynamoDBLocal.jar",
-             "-inMemory", "-sharedDb", "-port", str(ddb_port)],
+             "-inMemory", "-sharedDb", "-disableTelemetry", "-port", str(ddb_port)],
             cwd=dynamodb_local_dir(), name="dynamodb-local",
         )
         moto = self._spawn(
@@ -91,7 +91,7 @@ class EmbeddedStack:
         try:
             wait_until_answers(self.moto_url + "/moto-api/", moto)
             wait_until_answers(self.dynamodb_url, ddb)
-        except Exception:
+        except BaseException:  # Ctrl-C while waiting too: stop what was started
             self.stop()
             raise
         return self
