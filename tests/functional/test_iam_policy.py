@@ -82,13 +82,9 @@ def run_journey(api, operator_key, monkeypatch, clock):
     # makes (the embedded stack records them instead), driven through botocore's Stubber.
     api.post(f"/v1/sessions/{drop_session['id']}/feature", {"productId": drop_product["id"]}, key=key)
     api.get(f"/v1/sessions/{drop_session['id']}/replay")
-    from tests.unit.test_ivs_adapter import drive_every_call
-    from tests.unit.test_ivs_chat_adapter import drive_every_chat_call
-
-    aws_calls_on(api, drive_every_call)
+    drive_ivs_through_the_services(api, key, clock)
     records = stock_stream.read()
     aws_calls_on(api, lambda: bootstrap.services().live.on_stock_records(records))
-    aws_calls_on(api, drive_every_chat_call)
     shopper_for_chat = make_shopper(api)
     api.post(f"/v1/sessions/{drop_session['id']}/likes", key=shopper_for_chat["token"])
     api.get(f"/v1/sessions/{drop_session['id']}/live")
@@ -104,6 +100,54 @@ def run_journey(api, operator_key, monkeypatch, clock):
     assert api.post("/v1/sessions", {"title": "Doomed"}, key=key).status_code == 500
     assert {c["arn"] for c in boto3.client("ivs").list_channels()["channels"]} == before
     monkeypatch.undo()
+
+
+def drive_ivs_through_the_services(api, key, clock):
+    """The IVS and IVS Chat calls the AWS adapters make, reached through the API's own journeys
+    (a show from creation to deletion, with a shopper's chat token), on Stubber clients: the
+    embedded stack records these calls instead of making them."""
+    from datetime import datetime, timezone
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.ivs import AwsIvs
+    from chalicelib.adapters.ivs_chat import AwsChat
+    from tests.conftest import make_shopper
+    from tests.stubs import stubbed
+
+    channel = "arn:aws:ivs:us-east-1:123456789012:channel/abcdABCDefgh"
+    room = "arn:aws:ivschat:us-east-1:123456789012:room/g1H2I3j4k5L6"
+    later = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    with stubbed("ivs") as (ivs, video), stubbed("ivschat") as (ivschat, chat):
+        video.add_response("create_channel", {"channel": {"arn": channel, "playbackUrl": "https://p.example/x.m3u8",
+                                                          "ingestEndpoint": "i.example"}})
+        chat.add_response("create_room", {"arn": room})
+        video.add_response("list_stream_keys", {"streamKeys": [{"arn": channel.replace("channel", "stream-key")}]})
+        video.add_response("get_stream_key", {"streamKey": {"value": "sk_live_x"}})
+        video.add_response("put_metadata", {})
+        video.add_response("get_stream", {"stream": {"viewerCount": 7}})
+        chat.add_response("create_chat_token", {"token": "t", "tokenExpirationTime": later, "sessionExpirationTime": later})
+        chat.add_response("delete_message", {"id": "ABCDEFabcdef"})
+        chat.add_response("disconnect_user", {})
+        video.add_response("stop_stream", {})
+        video.add_response("delete_channel", {})
+        chat.add_response("delete_room", {})
+        bootstrap.override(clock=clock, channels=AwsIvs(ivs), chat=AwsChat(ivschat))
+        try:
+            session = make_session(api, key)
+            product = make_product(api, key, stock=2)
+            base = f"/v1/sessions/{session['id']}"
+            assert api.get(base + "/ingest", key=key).json["streamKey"] == "sk_live_x"
+            api.post(base + "/lineup", {"productId": product["id"], "quantity": 1}, key=key)
+            api.post(base + "/start", key=key)
+            assert api.post(base + "/feature", {"productId": product["id"]}, key=key).json["metadata"]["delivered"]
+            assert api.get(base + "/live").json["viewerCount"] == 7
+            assert api.post(base + "/chat-token", key=make_shopper(api)["token"]).status_code == 200
+            api.post(base + "/chat/delete-message", {"messageId": "ABCDEFabcdef"}, key=key)
+            api.post(base + "/chat/disconnect", {"userId": "shp_x"}, key=key)
+            api.post(base + "/end", key=key)
+            assert api.call("DELETE", base, key=key).status_code == 200
+        finally:
+            bootstrap.override(clock=clock)
 
 
 def test_policy_grants_exactly_the_calls_the_code_makes(api, operator_key, aws_calls, monkeypatch, clock):
