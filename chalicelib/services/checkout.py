@@ -24,7 +24,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Order, OrderLine
 
-MAX_PLANS = 40                 # transactions one checkout may try as stock moves under it
+MAX_PLANS = 8                  # plans one checkout may try as stock moves under it (conflicts are retried below)
 READ_AFTER_REFUSALS = 2        # after this many refused plans, read every shard before planning again
 SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a drop's shards
 MAX_TRANSACTION_ITEMS = 100    # DynamoDB's limit for one TransactWriteItems
@@ -101,11 +101,14 @@ class Checkout:
         made (same key, same body) gets that order back, whatever the drop's state now."""
         order_id = order_id_for(shopper_id, idempotency_key)
         fingerprint = request_hash(body_for_hash)
+        progress = _Progress()
         try:
-            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines), False
+            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines, progress), False
         except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound) as refusal:
-            # Perhaps this is a retry of a reservation that was made: one read of the buyer's
-            # own order (no write, no hot item) tells.
+            if progress.wrote:
+                raise  # the transaction's own put said no order exists under this key
+            # Refused before any write: perhaps this is a retry of a reservation that was made.
+            # One consistent read of the buyer's own order (no write, no hot item) tells.
             existing = self.orders.get(order_id)
             if existing is None or existing.shopper_id != shopper_id:
                 raise refusal
@@ -114,7 +117,7 @@ class Checkout:
             return replay.order, True
 
     def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
-                 lines: list[CheckoutLine]) -> Order:
+                 lines: list[CheckoutLine], progress: _Progress) -> Order:
         drops = self._drops_for(session_id, lines)
         currency = self._one_currency(drops)
         total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
@@ -138,6 +141,7 @@ class Checkout:
                 expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
             )
             try:
+                progress.wrote = True
                 self.orders.reserve(order, limits, now_iso)
             except ReservationRefused as refusal:
                 self._explain(refusal, drops, fingerprint, now_iso)
@@ -304,6 +308,11 @@ class Checkout:
         at = to_iso(now)
         self.orders.release(order, to, at, epoch_ms(now) // 1000, shopper_id=shopper_id)
         return replace(order, status=to, closed_at=at)
+
+
+@dataclass
+class _Progress:
+    wrote: bool = False  # whether a checkout transaction was sent (its order put answers for a replay)
 
 
 class _Replay(Exception):

@@ -135,7 +135,7 @@ class OrderRepository:
 
     def get(self, order_id: str) -> Order | None:
         try:
-            return _order(OrderModel.get(order_id))
+            return _order(OrderModel.get(order_id, consistent_read=True))  # a retry right after its order
         except OrderModel.DoesNotExist:
             return None
 
