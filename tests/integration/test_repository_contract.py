@@ -615,3 +615,22 @@ def test_likes_are_five_in_any_one_second_per_shopper(repos):
     assert live.like(session_id, fan, t + 1001, 5, 10) is None
     assert live.likes(session_id, 10) == 8
     assert live.likes(new_id("ses"), 10) == 0
+
+
+def test_the_like_window_holds_across_containers(repos):
+    """Each DynamoDB repository guesses a window's count from what it last saw; a wrong guess
+    (another container counted meanwhile) must not open the window wider."""
+    first = repos["live"]
+    store = getattr(first, "store", None) or getattr(first, "db")
+    second = type(first)(store)  # another container on the same tables
+    session_id, fan = new_id("ses"), "shp_" + secrets.token_hex(11)
+    t = 1_800_000_000_000
+    for n in range(3):
+        assert first.like(session_id, fan, t + n, 5, 10) is None
+    for n in range(3, 5):
+        assert second.like(session_id, fan, t + n, 5, 10) is None
+    assert first.like(session_id, fan, t + 500, 5, 10) == 500
+    assert second.like(session_id, fan, t + 500, 5, 10) == 500
+    assert second.like(session_id, fan, t + 1000, 5, 10) is None
+    assert first.like(session_id, fan, t + 1000, 5, 10) == 1
+    assert first.likes(session_id, 10) == second.likes(session_id, 10) == 6

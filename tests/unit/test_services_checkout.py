@@ -293,3 +293,38 @@ def test_cancel_returns_the_units_once_and_a_paid_order_can_not_be_cancelled(wor
     with pytest.raises(OrderNotCancellable):
         services.checkout.cancel(paid.id, buyer)
     assert conservation(ports, drop) == (3, 1)
+
+
+# --- wiring and threads --------------------------------------------------------------------------
+
+
+def test_services_on_fakes_build_no_real_adapter(monkeypatch):
+    from chalicelib import bootstrap
+
+    def no_adapters(settings):
+        raise AssertionError("a real adapter was built")
+
+    monkeypatch.setattr(bootstrap, "adapters", no_adapters)
+    services, ports = fake_services()
+    assert services.checkout.orders is ports.orders and services.live.channels is ports.channels
+
+
+def test_concurrent_buyers_in_two_containers_sell_every_unit_once(world):
+    from concurrent.futures import ThreadPoolExecutor
+
+    services, ports = world
+    other, _ = fake_services(**ports)
+    drop = open_drop(services, quantity=10, shards=3)
+
+    def attempt(n: int) -> str:
+        container = (services, other)[n % 2]
+        try:
+            buy(container, shopper(container), drop.session_id, {drop.product_id: 1})
+            return "sold"
+        except SoldOut:
+            return "sold_out"
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        outcomes = list(pool.map(attempt, range(40)))
+    assert outcomes.count("sold") == 10 and outcomes.count("sold_out") == 30
+    assert conservation(ports, drop) == (0, 10)
