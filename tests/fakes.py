@@ -50,7 +50,6 @@ class FakeClock:
         self._monotonic = 1000.0
         self._lock = threading.Lock()
         self._at_sleep: list[Callable[[], None]] = []
-        self.slept: list[float] = []
 
     def now(self) -> datetime:
         with self._lock:
@@ -62,7 +61,6 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         with self._lock:
-            self.slept.append(seconds)
             action = self._at_sleep.pop(0) if self._at_sleep else None
         if action is not None:
             action()
@@ -307,8 +305,10 @@ class FakeSessionRepository(FakeRepository):
         row = self._owned(brand_id, session_id)
         if row.session.status not in set(allowed_from):
             raise InvalidTransition(row.session.status.value, target.value)
-        stamp = "started_at" if target is SessionStatus.LIVE else "ended_at"
-        row.session = replace(row.session, status=target, **{stamp: getattr(row.session, stamp) or at})
+        if target is SessionStatus.LIVE:  # the first start (or end) time stays, as if_not_exists keeps it
+            row.session = replace(row.session, status=target, started_at=row.session.started_at or at)
+        else:
+            row.session = replace(row.session, status=target, ended_at=row.session.ended_at or at)
         return row.session
 
     @port_call
@@ -462,11 +462,13 @@ class FakeOrderRepository(FakeRepository):
     @port_call
     def release(self, order: Order, to: OrderStatus, at: str, now_epoch: int, shopper_id: str | None = None) -> None:
         row = self.store.orders.get(order.id)
-        releasable = (row is not None and row.order.status is OrderStatus.RESERVED
+        if row is None:
+            raise OrderNotReleasable("missing")
+        releasable = (row.order.status is OrderStatus.RESERVED
                       and (to is not OrderStatus.EXPIRED or row.order.expires_at <= now_epoch)
                       and (shopper_id is None or row.order.shopper_id == shopper_id))
         if not releasable:
-            raise OrderNotReleasable(row.order.status.value if row else "missing", row.order.closed_at if row else None)
+            raise OrderNotReleasable(row.order.status.value, row.order.closed_at)
         row.order = replace(row.order, status=to, closed_at=at)
         row.hold_until = None
         # The units go back where the given order says they came from, unconditionally, as in DynamoDB.
@@ -695,6 +697,7 @@ class FakeCharges(Recorded):
     def __init__(self, provider: FakePaymentProvider | None = None) -> None:
         super().__init__()
         self.provider = provider or FakePaymentProvider()
+        self.requests: list[tuple[str, str, Money, str]] = []  # every charge asked for, replays included
         self.recorded: dict[tuple[str, str], ChargeResult] = {}
         self._in_flight: set[tuple[str, str]] = set()
         self._lose = 0
@@ -706,6 +709,7 @@ class FakeCharges(Recorded):
         self._enter("charge")
         key = (order_id, attempt)
         with self.lock:
+            self.requests.append((order_id, attempt, amount, payment_token))
             if key in self.recorded:
                 return self.recorded[key]
             if key in self._in_flight:
@@ -786,9 +790,8 @@ def new_show(services: Any, hold_seconds: int = 600) -> tuple[str, str]:
 
 
 def add_drop(services: Any, brand_id: str, session_id: str, quantity: int = 10, shards: int = 1,
-             per_customer_limit: int | None = None, price: Money = Money(4900, "EUR"), opens_at: str | None = None,
-             title: str = "Hoodie") -> Drop:
-    product = services.catalog.create(brand_id, title, None, price, quantity, ())
+             per_customer_limit: int | None = None, opens_at: str | None = None, title: str = "Hoodie") -> Drop:
+    product = services.catalog.create(brand_id, title, None, Money(4900, "EUR"), quantity, ())
     services.shows.add_to_lineup(brand_id, session_id, product.id, None, quantity, per_customer_limit,
                                  opens_at=opens_at, shards=shards)
     return Drop(brand_id, session_id, product.id, quantity)

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import replace
 
 import pytest
+from pynamodb.exceptions import PutError
 
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.errors import (
@@ -22,13 +23,14 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, OrderLine, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import TRANSITIONS, SessionStatus
-from tests.fakes import fake_ports
+from tests.fakes import DuplicateItem, fake_ports
 
 EUR = Money(4900, "EUR")
 # ISO-8601 UTC at a fixed width: string order is time order, as the repositories compare them.
 T0, T1, T2, T3, T4 = (f"2026-11-22T2{n}:00:00.000Z" for n in range(5))
 OPEN, NOW, LATER = T0, T2, T4
 EXPIRES = 2_000_000_000  # an order's expiresAt, epoch seconds
+DUPLICATE = (DuplicateItem, PutError)  # an add of an existing id, refused by its conditional put
 
 
 @pytest.fixture(scope="module", params=["fake", "dynamodb"])
@@ -129,7 +131,7 @@ def test_brands_round_trip_and_an_id_is_added_once(repos):
     brand = a_brand(repos)
     assert repos["brands"].get(brand.id) == brand
     assert repos["brands"].get(new_id("brd")) is None
-    with pytest.raises(Exception):
+    with pytest.raises(DUPLICATE):
         repos["brands"].add(replace(brand, name="Impostor"))
     assert repos["brands"].get(brand.id) == brand
 
@@ -142,7 +144,7 @@ def test_products_round_trip_get_many_and_an_id_is_added_once(repos):
     assert repos["products"].get(new_id("prd")) is None
     assert repos["products"].get_many([first.id, second.id, first.id, new_id("prd")]) == {first.id: first, second.id: second}
     assert repos["products"].get_many([]) == {}
-    with pytest.raises(Exception):
+    with pytest.raises(DUPLICATE):
         repos["products"].add(replace(first, title="Impostor"))
     assert repos["products"].get(first.id) == first
 
@@ -199,7 +201,7 @@ def test_sessions_round_trip_and_an_id_is_added_once(repos):
     session = a_session(repos, a_brand(repos).id)
     assert repos["sessions"].get(session.id) == session
     assert repos["sessions"].get(new_id("ses")) is None
-    with pytest.raises(Exception):
+    with pytest.raises(DUPLICATE):
         repos["sessions"].add(replace(session, title="Impostor"))
     assert repos["sessions"].get(session.id) == session
 
@@ -419,7 +421,7 @@ def test_a_reservation_is_refused_outside_the_drops_window(repos):
     later = a_drop(repos, quantity=2, opens_at=LATER, session=session)
     closed = a_drop(repos, quantity=2, opens_at=OPEN, closes_at=NOW, session=session)
     for drop in (unopened, later, closed):
-        refused = refusal_of(lambda: repos["orders"].reserve(an_order([(drop, {0: 1})]), limits(drop), NOW))
+        refused = refusal_of(lambda drop=drop: repos["orders"].reserve(an_order([(drop, {0: 1})]), limits(drop), NOW))
         assert refused.short_shards == [ShardRefusal(drop.product_id, 0, 2, drop.opens_at, drop.closes_at)]
         assert left(repos, drop) == {0: 2}
     open_until_later = a_drop(repos, quantity=2, closes_at=LATER, session=session)
@@ -621,8 +623,8 @@ def test_the_like_window_holds_across_containers(repos):
     """Each DynamoDB repository guesses a window's count from what it last saw; a wrong guess
     (another container counted meanwhile) must not open the window wider."""
     first = repos["live"]
-    store = getattr(first, "store", None) or getattr(first, "db")
-    second = type(first)(store)  # another container on the same tables
+    tables = first.store if hasattr(first, "store") else first.db
+    second = type(first)(tables)  # another container on the same tables
     session_id, fan = new_id("ses"), "shp_" + secrets.token_hex(11)
     t = 1_800_000_000_000
     for n in range(3):

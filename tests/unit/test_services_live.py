@@ -7,6 +7,7 @@ test advances it.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -80,7 +81,7 @@ def test_pins_one_after_another_are_all_sent_at_most_one_per_200_ms(world, clock
         assert delivery.delivered and entry.delivery == "delivered" and 0 < size <= 1024
     times = [at for _, at in sent(ports)]
     assert [p for p, _ in sent(ports)] == products
-    assert all(later - earlier >= MIN_INTERVAL_MS for earlier, later in zip(times, times[1:]))
+    assert all(later - earlier >= MIN_INTERVAL_MS for earlier, later in pairwise(times))
     seqs = [e.seq for e in services.live.timeline(session_id)]
     assert seqs == sorted(set(seqs))  # pins of the same millisecond still get rising seqs
 
@@ -89,7 +90,7 @@ def test_a_pin_on_an_offline_channel_keeps_the_state_and_says_why(world):
     services, ports = world
     brand_id, session_id, (product_id,) = show_with(services, 1)
     ports.channels.broadcasting = False
-    entry, delivery, _ = services.live.feature(brand_id, session_id, product_id)
+    _, delivery, _ = services.live.feature(brand_id, session_id, product_id)
     assert (delivery.delivered, delivery.reason) == (False, "channel_not_broadcasting")
     assert services.shows.get_public(session_id).featured_product_id == product_id
     assert [e.delivery for e in services.live.timeline(session_id)] == ["channel_not_broadcasting"]
@@ -99,7 +100,7 @@ def test_a_pin_on_an_offline_channel_keeps_the_state_and_says_why(world):
 
 
 def test_replay_chapters_are_the_feature_windows_from_the_start_of_the_show(world, clock):
-    services, ports = world
+    services, _ = world
     brand_id, session_id, (early, ignored, a, b) = show_with(services, 4, start=False)
     services.live.feature(brand_id, session_id, ignored)
     clock.advance(1)
@@ -123,7 +124,7 @@ def test_replay_chapters_are_the_feature_windows_from_the_start_of_the_show(worl
 
 def test_replay_chapters_cover_every_pin_of_a_long_show(world, clock):
     """A two-hour show pinning every minute has 120 chapters."""
-    services, ports = world
+    services, _ = world
     brand_id, session_id, products = show_with(services, 2)
     for minute in range(120):
         clock.advance(60)
@@ -156,8 +157,8 @@ def test_a_timed_drop_is_announced_once_on_a_long_timeline(world, clock):
 
 def test_five_likes_in_any_one_second_per_shopper_across_a_second_boundary(clock):
     clock.advance(0.9)  # 20:00:00.900
-    services, ports = fake_services(clock)
-    brand_id, session_id, _ = show_with(services, 1)
+    services, _ = fake_services(clock)
+    _, session_id, _ = show_with(services, 1)
     fan, other = services.shoppers.register()[0], services.shoppers.register()[0]
     for _ in range(5):
         services.live.like(session_id, fan)
@@ -176,7 +177,7 @@ def test_five_likes_in_any_one_second_per_shopper_across_a_second_boundary(clock
 
 def test_likes_are_counted_only_during_the_show(world):
     services, ports = world
-    brand_id, session_id, _ = show_with(services, 1, start=False)
+    _, session_id, _ = show_with(services, 1, start=False)
     with pytest.raises(SessionNotLive):
         services.live.like(session_id, services.shoppers.register()[0])
     assert ports.live.calls["like"] == 0
