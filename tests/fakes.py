@@ -1,25 +1,830 @@
-"""In-memory implementations of ports, for tests that run services without I/O."""
+"""In-memory implementations of every port (chalicelib/domain/ports.py), for tests that run the
+services without I/O.
+
+Each repository keeps the rule its DynamoDB twin (chalicelib/adapters/dynamodb) states as a
+condition, and refuses with the same typed values; tests/integration/test_repository_contract.py
+runs one set of cases on both, so the two can not drift. The repositories share one `FakeStore`
+whose lock makes every call atomic, as one conditional write or one transaction is in DynamoDB.
+
+Every fake counts its calls (`calls["reserve"]`), and a test can make the next call of a method
+fail (`fail_next`) or run something just before it (`before_next`: an interleaving, without
+threads or sleeping). `fake_services()` builds the services on fakes only.
+"""
 from __future__ import annotations
 
+import copy
+import functools
+import hashlib
+import random
+import secrets
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterable
+
+from chalicelib.domain.drops import OrderStatus, count_key, shard_key, split
+from chalicelib.domain.errors import (
+    AlreadyInLineup, Busy, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
+    OrderNotPayable, PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
+)
+from chalicelib.domain.money import Money
+from chalicelib.domain.ports import (
+    AlreadyPaid, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, OrderNotReleasable,
+    ReservationRefused, ShardRefusal,
+)
+from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
+from chalicelib.domain.sessions import SessionStatus, list_key
+
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit, which the DynamoDB adapter enforces before sending
 
 
 class FakeClock:
-    """Time that moves only when a test moves it; `sleep` moves it too, so waiting costs nothing."""
+    """Time that moves only when a test moves it; `sleep` moves it too, so waiting costs nothing.
+
+    `at_next_sleep(action)` runs `action` when some code next sleeps, before time moves: the way
+    to let another request in while one waits (a burst of pins), deterministically."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime.now(timezone.utc)
         self._monotonic = 1000.0
+        self._lock = threading.Lock()
+        self._at_sleep: list[Callable[[], None]] = []
 
     def now(self) -> datetime:
-        return self._now
+        with self._lock:
+            return self._now
 
     def monotonic(self) -> float:
-        return self._monotonic
+        with self._lock:
+            return self._monotonic
 
     def sleep(self, seconds: float) -> None:
+        with self._lock:
+            action = self._at_sleep.pop(0) if self._at_sleep else None
+        if action is not None:
+            action()
         self.advance(seconds)
 
     def advance(self, seconds: float) -> None:
-        self._now += timedelta(seconds=seconds)
-        self._monotonic += seconds
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            self._monotonic += seconds
+
+    def at_next_sleep(self, action: Callable[[], None]) -> None:
+        with self._lock:
+            self._at_sleep.append(action)
+
+
+# --- call recording and fault injection ---------------------------------------------------------
+
+
+class Recorded:
+    """Counts calls by method name; `fail_next` / `before_next` queue something for the next call."""
+
+    def __init__(self, lock: threading.RLock | None = None) -> None:
+        self.lock = lock or threading.RLock()
+        self.calls: Counter[str] = Counter()
+        self._next: dict[str, list[Exception | Callable[[], None]]] = defaultdict(list)
+
+    def fail_next(self, method: str, error: Exception) -> None:
+        with self.lock:
+            self._next[method].append(error)
+
+    def before_next(self, method: str, action: Callable[[], None]) -> None:
+        """Run `action` at the start of the next call of `method`, before it reads or writes anything."""
+        with self.lock:
+            self._next[method].append(action)
+
+    def _enter(self, method: str) -> None:
+        with self.lock:
+            self.calls[method] += 1
+            queued = self._next[method].pop(0) if self._next.get(method) else None
+        if isinstance(queued, Exception):
+            raise queued
+        if queued is not None:
+            queued()  # outside the lock, as another request would run
+
+
+def port_call(method: Callable) -> Callable:
+    """Record the call, play what was queued for it, then run it atomically under the store's lock."""
+
+    @functools.wraps(method)
+    def call(self: Recorded, *args: Any, **kwargs: Any) -> Any:
+        self._enter(method.__name__)
+        with self.lock:
+            return method(self, *args, **kwargs)
+
+    return call
+
+
+# --- the store the repositories share ----------------------------------------------------------
+
+
+@dataclass
+class SessionRow:
+    session: Session
+    lineup_count: int | None = None  # drops added by add_taking_stock: a delete is conditioned on it
+    deleted_at: str | None = None
+    feature_seq: int | None = None
+
+
+@dataclass
+class ShardRow:
+    session_id: str | None
+    product_id: str | None
+    left: int
+    opens_at: str | None
+    closes_at: str | None
+
+
+@dataclass
+class OrderRow:
+    order: Order
+    hold_until: int | None  # set while reserved: what the sweeper finds
+
+
+@dataclass
+class LikeWindow:
+    count: int = 0
+    recent: list[int] = field(default_factory=list)  # the last `per_second` like times, as a ring
+
+
+class FakeCursors:
+    """Opaque cursors, each valid only for the listing partition that issued it."""
+
+    def __init__(self) -> None:
+        self._issued: dict[str, tuple[tuple[str, str], Any]] = {}
+
+    def issue(self, partition: tuple[str, str], last_key: Any) -> str:
+        token = secrets.token_urlsafe(12)
+        self._issued[token] = (partition, last_key)
+        return token
+
+    def resume(self, cursor: str | None, partition: tuple[str, str]) -> Any:
+        if cursor is None:
+            return None
+        issued = self._issued.get(cursor)
+        if issued is None or issued[0] != partition:
+            raise InvalidInput.of("cursor", "not a cursor this listing issued")
+        return issued[1]
+
+    def page(self, rows: list[Any], key: Callable[[Any], Any], limit: int, cursor: str | None,
+             partition: tuple[str, str], descending: bool = False) -> tuple[list[Any], str | None]:
+        """A page after the cursor's key. Like a DynamoDB Query with Limit, a full page carries a
+        cursor even when nothing follows it."""
+        start = self.resume(cursor, partition)
+        ordered = sorted(rows, key=key, reverse=descending)
+        if start is not None:
+            ordered = [row for row in ordered if (key(row) < start if descending else key(row) > start)]
+        items = ordered[:limit]
+        return items, (self.issue(partition, key(items[-1])) if items and len(items) == limit else None)
+
+
+class FakeStore:
+    """The tables, in memory. One re-entrant lock: a call is atomic, as one DynamoDB request is."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.cursors = FakeCursors()
+        self.brands: dict[str, Brand] = {}
+        self.products: dict[str, Product] = {}
+        self.sessions: dict[str, SessionRow] = {}
+        self.lineup: dict[tuple[str, str], LineupItem] = {}
+        self.shards: dict[str, ShardRow] = {}
+        self.purchases: dict[str, int] = {}
+        self.orders: dict[str, OrderRow] = {}
+        self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
+        self.counters: dict[str, int] = {}
+        self.like_windows: dict[str, LikeWindow] = {}
+
+
+class DuplicateItem(Exception):
+    """An add of an id that exists (DynamoDB: a failed `attribute_not_exists` put)."""
+
+
+class FakeRepository(Recorded):
+    def __init__(self, store: FakeStore) -> None:
+        super().__init__(store.lock)
+        self.store = store
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+class FakeBrandRepository(FakeRepository):
+    @port_call
+    def add(self, brand: Brand) -> None:
+        if brand.id in self.store.brands:
+            raise DuplicateItem(brand.id)
+        self.store.brands[brand.id] = brand
+
+    @port_call
+    def get(self, brand_id: str) -> Brand | None:
+        return self.store.brands.get(brand_id)
+
+
+class FakeProductRepository(FakeRepository):
+    @port_call
+    def add(self, product: Product) -> None:
+        if product.id in self.store.products:
+            raise DuplicateItem(product.id)
+        self.store.products[product.id] = product
+
+    @port_call
+    def get(self, product_id: str) -> Product | None:
+        return self.store.products.get(product_id)
+
+    @port_call
+    def get_many(self, product_ids: Iterable[str]) -> dict[str, Product]:
+        return {p: self.store.products[p] for p in dict.fromkeys(product_ids) if p in self.store.products}
+
+    @port_call
+    def list_for_brand(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Product], str | None]:
+        rows = [p for p in self.store.products.values() if p.brand_id == brand_id]
+        return self.store.cursors.page(rows, lambda p: p.id, limit, cursor, ("brandId", brand_id))
+
+    def _owned(self, brand_id: str, product_id: str) -> Product:
+        product = self.store.products.get(product_id)
+        if product is None or product.brand_id != brand_id:
+            raise NotFound("product", product_id)
+        return product
+
+    @port_call
+    def update(self, brand_id: str, product_id: str, changes: dict[str, Any], updated_at: str) -> Product:
+        product = self._owned(brand_id, product_id)
+        fields: dict[str, Any] = {"updated_at": updated_at}
+        for name, value in changes.items():
+            if name == "images":
+                fields[name] = tuple(value or ())
+            else:
+                fields[name] = value
+        self.store.products[product_id] = product = replace(product, **fields)
+        return product
+
+    @port_call
+    def adjust_stock(self, brand_id: str, product_id: str, delta: int, updated_at: str) -> Product:
+        product = self._owned(brand_id, product_id)
+        if product.stock < -delta:
+            raise InsufficientStock(product.stock)
+        self.store.products[product_id] = product = replace(product, stock=product.stock + delta,
+                                                            updated_at=updated_at)
+        return product
+
+
+class FakeSessionRepository(FakeRepository):
+    @port_call
+    def add(self, session: Session) -> None:
+        if session.id in self.store.sessions:
+            raise DuplicateItem(session.id)
+        # What DynamoDB's add stores: a new session, nothing that only later writes set.
+        self.store.sessions[session.id] = SessionRow(replace(session, started_at=None, ended_at=None,
+                                                             featured_product_id=None, replay_url=None))
+
+    @port_call
+    def get(self, session_id: str) -> Session | None:
+        row = self.store.sessions.get(session_id)
+        return row.session if row else None
+
+    @port_call
+    def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
+                       newest_first: bool) -> tuple[list[Session], str | None]:
+        rows = [r.session for r in self.store.sessions.values() if r.session.status is status]
+        return self.store.cursors.page(rows, lambda s: list_key(s.scheduled_at, s.id), limit, cursor,
+                                       ("status", status.value), descending=newest_first)
+
+    def _owned(self, brand_id: str, session_id: str) -> SessionRow:
+        row = self.store.sessions.get(session_id)
+        if row is None or row.session.brand_id != brand_id:
+            raise NotFound("session", session_id)
+        return row
+
+    @port_call
+    def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
+                    allowed_from: Iterable[SessionStatus], at: str) -> Session:
+        row = self._owned(brand_id, session_id)
+        if row.session.status not in set(allowed_from):
+            raise InvalidTransition(row.session.status.value, target.value)
+        if target is SessionStatus.LIVE:  # the first start (or end) time stays, as if_not_exists keeps it
+            row.session = replace(row.session, status=target, started_at=row.session.started_at or at)
+        else:
+            row.session = replace(row.session, status=target, ended_at=row.session.ended_at or at)
+        return row.session
+
+    @port_call
+    def close_for_deletion(self, brand_id: str, session_id: str, at: str) -> Session:
+        row = self._owned(brand_id, session_id)
+        status = row.session.status
+        if status is SessionStatus.LIVE:
+            raise SessionLive()
+        if status is SessionStatus.SCHEDULED and row.lineup_count:
+            raise SessionHasDrops()
+        row.session = replace(row.session, status=SessionStatus.ENDED, ended_at=row.session.ended_at or at)
+        row.deleted_at = row.deleted_at or at
+        return row.session
+
+    @port_call
+    def delete_closed(self, brand_id: str, session_id: str) -> bool:
+        row = self.store.sessions.get(session_id)
+        if row is None or row.session.brand_id != brand_id or row.deleted_at is None or row.lineup_count:
+            return False
+        del self.store.sessions[session_id]
+        return True
+
+    @port_call
+    def set_featured(self, brand_id: str, entry: TimelineEntry) -> TimelineEntry:
+        row = self.store.sessions.get(entry.session_id)
+        if row is None or row.session.brand_id != brand_id:
+            raise NotFound("session", entry.session_id)
+        if row.session.status is SessionStatus.ENDED:
+            raise SessionEnded("the show has ended: nothing can be featured")
+        # Above the featured seq and on a free timeline seq: where DynamoDB's retries end up.
+        seq = entry.seq if row.feature_seq is None else max(entry.seq, row.feature_seq + 1)
+        timeline = self.store.timeline[entry.session_id]
+        while seq in timeline:
+            seq += 1
+        row.feature_seq = seq
+        row.session = replace(row.session, featured_product_id=entry.product_id)
+        timeline[seq] = replace(entry, seq=seq, delivery="pending", sent_at=None)
+        return replace(entry, seq=seq)
+
+    @port_call
+    def featured_seq(self, session_id: str) -> int | None:
+        row = self.store.sessions.get(session_id)
+        return row.feature_seq if row else None
+
+    @port_call
+    def set_replay(self, session_id: str, replay_url: str) -> None:
+        row = self.store.sessions.get(session_id)
+        if row is not None:
+            row.session = replace(row.session, replay_url=replay_url)
+
+
+class FakeLineupRepository(FakeRepository):
+    @port_call
+    def list_for_session(self, session_id: str) -> list[LineupItem]:
+        return sorted((item for (s, _), item in self.store.lineup.items() if s == session_id),
+                      key=lambda item: item.product_id)
+
+    @port_call
+    def add_taking_stock(self, item: LineupItem, session_status: SessionStatus) -> None:
+        session = self.store.sessions.get(item.session_id)
+        if session is None or session.session.brand_id != item.brand_id or session.session.status is not session_status:
+            raise SessionChanged("the session changed status meanwhile (or was deleted); read it again")
+        if (item.session_id, item.product_id) in self.store.lineup:
+            raise AlreadyInLineup(item.product_id)
+        product = self.store.products.get(item.product_id)
+        if product is None or product.brand_id != item.brand_id or product.stock < item.quantity:
+            raise InsufficientStock(None if product is None else product.stock, wanted=item.quantity)
+        session.lineup_count = (session.lineup_count or 0) + 1
+        self.store.lineup[(item.session_id, item.product_id)] = item
+        for shard, units in enumerate(split(item.quantity, item.shards)):
+            self.store.shards[shard_key(item.session_id, item.product_id, shard)] = ShardRow(
+                item.session_id, item.product_id, units, item.opens_at, item.closes_at)
+        self.store.products[product.id] = replace(product, stock=product.stock - item.quantity,
+                                                  updated_at=item.added_at)
+
+
+# --- stock and orders --------------------------------------------------------------------------
+
+
+class FakeStockRepository(FakeRepository):
+    @port_call
+    def levels(self, drops: Iterable[LineupItem]) -> dict[str, DropStock]:
+        result: dict[str, DropStock] = {}
+        for drop in drops:
+            for shard in range(drop.shards):
+                row = self.store.shards.get(shard_key(drop.session_id, drop.product_id, shard))
+                if row is not None:
+                    stock = result.setdefault(drop.product_id, DropStock({}, row.opens_at, row.closes_at))
+                    stock.left[shard] = row.left
+        return result
+
+    @port_call
+    def set_window_edge(self, drops: Iterable[LineupItem], opens_at: str | None = None,
+                        closes_at: str | None = None) -> None:
+        for drop in drops:
+            for shard in range(drop.shards):
+                row = self.store.shards.get(shard_key(drop.session_id, drop.product_id, shard))
+                if row is None:
+                    continue
+                if opens_at is not None and row.opens_at is None:
+                    row.opens_at = opens_at
+                if closes_at is not None and (row.closes_at is None or row.closes_at > closes_at):
+                    row.closes_at = closes_at  # only ever earlier
+
+
+class FakeOrderRepository(FakeRepository):
+    @port_call
+    def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
+        items = 1 + sum(len(line.shards) for line in order.lines) + sum(
+            1 for line in order.lines if limits.get(line.product_id) is not None)
+        if items > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"{items} items: DynamoDB takes at most {MAX_TRANSACTION_ITEMS} in a transaction")
+        refusal = ReservationRefused()
+        existing = self.store.orders.get(order.id)
+        if existing is not None:
+            refusal.existing_order = existing.order
+        for line in order.lines:
+            for shard, units in line.shards.items():
+                row = self.store.shards.get(shard_key(order.session_id, line.product_id, shard))
+                takeable = (row is not None and row.left >= units and row.opens_at is not None
+                            and row.opens_at <= now and (row.closes_at is None or row.closes_at > now))
+                if not takeable:
+                    refusal.short_shards.append(ShardRefusal(
+                        line.product_id, shard, None if row is None else row.left,
+                        None if row is None else row.opens_at, None if row is None else row.closes_at))
+            limit = limits.get(line.product_id)
+            if limit is not None:
+                bought = self.store.purchases.get(count_key(order.session_id, line.product_id, order.shopper_id))
+                if bought is not None and bought > limit - line.quantity:
+                    refusal.limit_reached.append((line.product_id, bought))
+        if refusal.existing_order or refusal.short_shards or refusal.limit_reached:
+            raise refusal
+        self.store.orders[order.id] = OrderRow(copy.deepcopy(order), hold_until=order.expires_at)
+        for line in order.lines:
+            for shard, units in line.shards.items():
+                self.store.shards[shard_key(order.session_id, line.product_id, shard)].left -= units
+            if limits.get(line.product_id) is not None:
+                key = count_key(order.session_id, line.product_id, order.shopper_id)
+                self.store.purchases[key] = self.store.purchases.get(key, 0) + line.quantity
+
+    @port_call
+    def get(self, order_id: str) -> Order | None:
+        row = self.store.orders.get(order_id)
+        return row.order if row else None
+
+    @port_call
+    def list_for_session(self, session_id: str, limit: int, cursor: str | None) -> tuple[list[Order], str | None]:
+        rows = [r.order for r in self.store.orders.values() if r.order.session_id == session_id]
+        return self.store.cursors.page(rows, lambda o: (o.created_at, o.id), limit, cursor, ("sessionId", session_id))
+
+    @port_call
+    def release(self, order: Order, to: OrderStatus, at: str, now_epoch: int, shopper_id: str | None = None) -> None:
+        row = self.store.orders.get(order.id)
+        if row is None:
+            raise OrderNotReleasable("missing")
+        releasable = (row.order.status is OrderStatus.RESERVED
+                      and (to is not OrderStatus.EXPIRED or row.order.expires_at <= now_epoch)
+                      and (shopper_id is None or row.order.shopper_id == shopper_id))
+        if not releasable:
+            raise OrderNotReleasable(row.order.status.value, row.order.closed_at)
+        row.order = replace(row.order, status=to, closed_at=at)
+        row.hold_until = None
+        # The units go back where the given order says they came from, unconditionally, as in DynamoDB.
+        for line in order.lines:
+            for shard, units in line.shards.items():
+                key = shard_key(order.session_id, line.product_id, shard)
+                shard_row = self.store.shards.setdefault(key, ShardRow(None, None, 0, None, None))
+                shard_row.left += units
+            if line.counted:
+                key = count_key(order.session_id, line.product_id, order.shopper_id)
+                self.store.purchases[key] = self.store.purchases.get(key, 0) - line.quantity
+
+    @port_call
+    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
+        row = self.store.orders.get(order_id)
+        if row is None or row.order.shopper_id != shopper_id:
+            raise NotFound("order", order_id)
+        order = row.order
+        if ((order.status is OrderStatus.RESERVED and order.expires_at > now_epoch)
+                or (order.status is OrderStatus.PAYING and order.payment_attempt == attempt)):
+            row.order = replace(order, status=OrderStatus.PAYING, payment_attempt=attempt)
+            row.hold_until = None
+            return row.order
+        if order.status is OrderStatus.PAID and order.payment_attempt == attempt:
+            raise AlreadyPaid(order)
+        if order.status is OrderStatus.RESERVED:
+            raise OrderExpired()
+        if order.status is OrderStatus.PAYING:
+            raise PaymentInProgress()
+        raise OrderNotPayable(order.status.value)
+
+    @port_call
+    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
+        row = self.store.orders.get(order_id)
+        if row is None or row.order.status is not OrderStatus.PAYING:
+            return None
+        row.order = replace(row.order, status=OrderStatus.PAID, closed_at=at, payment_reference=reference)
+        return row.order
+
+    @port_call
+    def abort_payment(self, order: Order, attempt: str) -> None:
+        row = self.store.orders.get(order.id)
+        if row is None or row.order.status is not OrderStatus.PAYING or row.order.payment_attempt != attempt:
+            return  # the attempt is no longer under way: nothing to put back
+        row.order = replace(row.order, status=OrderStatus.RESERVED)
+        row.hold_until = order.expires_at
+
+    @port_call
+    def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
+        due = sorted((r for r in self.store.orders.values() if r.hold_until is not None and r.hold_until <= now_epoch),
+                     key=lambda r: r.hold_until)  # type: ignore[arg-type, return-value]
+        return [r.order for r in due[:limit]]
+
+
+# --- the live layer ----------------------------------------------------------------------------
+
+
+class FakeLiveRepository(FakeRepository):
+    def _claim(self, key: str, now_ms: int, interval_ms: int) -> tuple[bool, int]:
+        last = self.store.counters.get(key)
+        if last is not None and last > now_ms - interval_ms:
+            return False, max(1, last + interval_ms - now_ms)
+        self.store.counters[key] = now_ms
+        return True, 0
+
+    @port_call
+    def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int]:
+        return self._claim(f"metadata-slot#{session_id}", now_ms, min_interval_ms)
+
+    @port_call
+    def claim_ticker(self, session_id: str, product_id: str, now_ms: int, every_ms: int) -> bool:
+        return self._claim(f"ticker#{session_id}#{product_id}", now_ms, every_ms)[0]
+
+    @port_call
+    def append(self, entry: TimelineEntry) -> TimelineEntry:
+        timeline = self.store.timeline[entry.session_id]
+        for seq in range(entry.seq, entry.seq + 20):
+            if seq not in timeline:
+                timeline[seq] = replace(entry, seq=seq)
+                return timeline[seq]
+        raise Busy("timeline contention; try again")
+
+    @port_call
+    def mark_delivery(self, session_id: str, seq: int, delivery: str, sent_at: int | None) -> None:
+        timeline = self.store.timeline[session_id]
+        if seq in timeline:
+            entry = timeline[seq]
+            timeline[seq] = replace(entry, delivery=delivery, sent_at=entry.sent_at if sent_at is None else sent_at)
+
+    @port_call
+    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]:
+        # The first `limit` by seq, as the DynamoDB query reads them.
+        return [entry for _, entry in sorted(self.store.timeline[session_id].items())][:limit]
+
+    @port_call
+    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
+        window = self.store.like_windows.setdefault(f"likerate#{session_id}#{shopper_id}", LikeWindow())
+        slot = window.count % per_second
+        oldest = window.recent[slot] if slot < len(window.recent) else None
+        if oldest is not None and oldest > now_ms - 1000:
+            return max(1, oldest + 1000 - now_ms)
+        if oldest is None:
+            window.recent.append(now_ms)
+        else:
+            window.recent[slot] = now_ms
+        window.count += 1
+        key = f"likes#{session_id}#{random.randrange(shards)}"
+        self.store.counters[key] = self.store.counters.get(key, 0) + 1
+        return None
+
+    @port_call
+    def likes(self, session_id: str, shards: int) -> int:
+        return sum(self.store.counters.get(f"likes#{session_id}#{shard}", 0) for shard in range(shards))
+
+
+# --- video, chat, payments ---------------------------------------------------------------------
+
+
+class FakeChannels(Recorded):
+    """IVS channels in memory. `metadata` lists every PutMetadata as (channel, payload, epoch ms
+    by the clock); `broadcasting=False` answers as IVS does for an offline channel."""
+
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        super().__init__()
+        self.clock = clock
+        self.broadcasting = True
+        self.viewers: dict[str, int] = {}
+        self.created: list[Channel] = []
+        self.deleted: list[str] = []
+        self.stopped: list[str] = []
+        self.metadata: list[tuple[str, str, int | None]] = []
+
+    @port_call
+    def create(self, session_id: str, brand_id: str, channel_type: str, latency_mode: str,
+               recording_configuration_arn: str | None = None) -> Channel:
+        channel_id = hashlib.sha256(session_id.encode()).hexdigest()[:12]
+        channel = Channel(arn=f"arn:aws:ivs:us-east-1:000000000000:channel/{channel_id}",
+                          playback_url=f"https://fake.live-video.net/{channel_id}.m3u8",
+                          ingest_endpoint=f"{channel_id}.global-contribute.live-video.net")
+        self.created.append(channel)
+        return channel
+
+    @port_call
+    def delete(self, channel_arn: str) -> None:
+        self.deleted.append(channel_arn)
+
+    @port_call
+    def stream_key(self, channel_arn: str) -> str:
+        return "sk_fake_" + hashlib.sha256(channel_arn.encode()).hexdigest()[:24]
+
+    @port_call
+    def stop_stream(self, channel_arn: str) -> bool:
+        self.stopped.append(channel_arn)
+        return self.broadcasting
+
+    @port_call
+    def put_metadata(self, channel_arn: str, payload: str) -> Delivery:
+        at = int(self.clock.now().timestamp() * 1000) if self.clock else None
+        self.metadata.append((channel_arn, payload, at))
+        return Delivery(True) if self.broadcasting else Delivery(False, "channel_not_broadcasting")
+
+    @port_call
+    def viewer_count(self, channel_arn: str) -> int | None:
+        return self.viewers.get(channel_arn) if self.broadcasting else None
+
+
+class FakeChat(Recorded):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rooms: list[str] = []
+        self.deleted: list[str] = []
+        self.tokens: list[tuple[str, str]] = []
+        self.deleted_messages: list[tuple[str, str, str | None]] = []
+        self.disconnected: list[tuple[str, str, str | None]] = []
+
+    @port_call
+    def create_room(self, session_id: str, brand_id: str) -> str:
+        room = f"arn:aws:ivschat:us-east-1:000000000000:room/{hashlib.sha256(session_id.encode()).hexdigest()[:12]}"
+        self.rooms.append(room)
+        return room
+
+    @port_call
+    def delete_room(self, room_arn: str) -> None:
+        self.deleted.append(room_arn)
+
+    @port_call
+    def token(self, room_arn: str, shopper_id: str) -> ChatToken:
+        self.tokens.append((room_arn, shopper_id))
+        now = datetime.now(timezone.utc)
+        return ChatToken("fake-chat-token." + secrets.token_urlsafe(8), now + timedelta(hours=1),
+                         now + timedelta(hours=3))
+
+    @port_call
+    def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None:
+        self.deleted_messages.append((room_arn, message_id, reason))
+
+    @port_call
+    def disconnect_user(self, room_arn: str, user_id: str, reason: str | None) -> None:
+        self.disconnected.append((room_arn, user_id, reason))
+
+
+class FakePaymentProvider(Recorded):
+    """Approves "ok", declines anything else; like a card processor, one charge per idempotency
+    key. `charged` lists the charges actually made (a replayed key adds none)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.charged: list[tuple[str, Money, str]] = []
+        self._by_key: dict[str, ChargeResult] = {}
+
+    @port_call
+    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
+        if idempotency_key not in self._by_key:
+            self.charged.append((idempotency_key, amount, payment_token))
+            self._by_key[idempotency_key] = (
+                ChargeResult(approved=True, reference="fake_ch_" + secrets.token_hex(6)) if payment_token == "ok"
+                else ChargeResult(approved=False, reason="card_declined" if payment_token == "decline" else "invalid_token"))
+        return self._by_key[idempotency_key]
+
+
+class FakeCharges(Recorded):
+    """Charges recorded by (order, attempt), as IdempotentCharges records them with Powertools: a
+    retry replays the recorded result and never reaches the provider. `lose_next_outcome()` makes
+    the next charge reach the provider and then fail to be recorded (ChargeOutcomeUnknown)."""
+
+    def __init__(self, provider: FakePaymentProvider | None = None) -> None:
+        super().__init__()
+        self.provider = provider or FakePaymentProvider()
+        self.requests: list[tuple[str, str, Money, str]] = []  # every charge asked for, replays included
+        self.recorded: dict[tuple[str, str], ChargeResult] = {}
+        self._in_flight: set[tuple[str, str]] = set()
+        self._lose = 0
+
+    def lose_next_outcome(self) -> None:
+        self._lose += 1
+
+    def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult:
+        self._enter("charge")
+        key = (order_id, attempt)
+        with self.lock:
+            self.requests.append((order_id, attempt, amount, payment_token))
+            if key in self.recorded:
+                return self.recorded[key]
+            if key in self._in_flight:
+                raise PaymentInProgress()
+            self._in_flight.add(key)
+        try:
+            result = self.provider.charge(f"{order_id}:{attempt}", amount, payment_token)
+            with self.lock:
+                if self._lose:
+                    self._lose -= 1
+                    raise ChargeOutcomeUnknown("the charge may have gone through")
+                self.recorded[key] = result
+            return result
+        finally:
+            with self.lock:
+                self._in_flight.discard(key)
+
+    def register_lambda_context(self, context: Any) -> None:
+        self._enter("register_lambda_context")
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+
+class Ports(dict):
+    """The ports by name (as bootstrap.build takes them), also readable as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def fake_ports(clock: FakeClock | None = None) -> Ports:
+    """A fake for every name in bootstrap.PORTS, the repositories sharing one store."""
+    clock = clock or FakeClock()
+    store = FakeStore()
+    return Ports(
+        clock=clock, store=store,
+        brands=FakeBrandRepository(store), products=FakeProductRepository(store),
+        sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store),
+        stock=FakeStockRepository(store), orders=FakeOrderRepository(store), live=FakeLiveRepository(store),
+        channels=FakeChannels(clock), chat=FakeChat(), charges=FakeCharges(),
+        operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
+    )
+
+
+def fake_services(clock: FakeClock | None = None, **replace_ports: Any):
+    """(services, ports): the services built by bootstrap.build on fakes only, nothing real built.
+    `fake_services(**ports)` builds another container on the same ports (a cold memory, the same store)."""
+    from chalicelib import bootstrap
+    from chalicelib.settings import Settings
+
+    clock = clock or replace_ports.pop("clock", None) or FakeClock()
+    replace_ports.pop("clock", None)
+    ports = Ports({**fake_ports(clock), **replace_ports, "clock": clock})
+    wired = {name: ports[name] for name in bootstrap.PORTS}
+    assert set(wired) == bootstrap.PORTS  # all overridden: build makes no real adapter
+    return bootstrap.build(Settings.from_env({"LIVEDROP_STAGE": "fake"}), **wired), ports
+
+
+# --- scenes: a brand, a show and its drops, through the services -------------------------------
+
+
+@dataclass(frozen=True)
+class Drop:
+    brand_id: str
+    session_id: str
+    product_id: str
+    quantity: int
+
+
+def new_show(services: Any, hold_seconds: int = 600) -> tuple[str, str]:
+    """(brand id, session id) of a scheduled show."""
+    brand, _ = services.brands.create("Acme")
+    return brand.id, services.shows.schedule(brand.id, "Friday drop", None, hold_seconds=hold_seconds).id
+
+
+def add_drop(services: Any, brand_id: str, session_id: str, quantity: int = 10, shards: int = 1,
+             per_customer_limit: int | None = None, opens_at: str | None = None, title: str = "Hoodie") -> Drop:
+    product = services.catalog.create(brand_id, title, None, Money(4900, "EUR"), quantity, ())
+    services.shows.add_to_lineup(brand_id, session_id, product.id, None, quantity, per_customer_limit,
+                                 opens_at=opens_at, shards=shards)
+    return Drop(brand_id, session_id, product.id, quantity)
+
+
+def open_drop(services: Any, quantity: int = 10, shards: int = 1, per_customer_limit: int | None = None,
+              hold_seconds: int = 600, start: bool = True) -> Drop:
+    """A show with one drop, live unless `start=False`."""
+    brand_id, session_id = new_show(services, hold_seconds)
+    drop = add_drop(services, brand_id, session_id, quantity, shards, per_customer_limit)
+    if start:
+        services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+    return drop
+
+
+def buy(services: Any, shopper_id: str, session_id: str, items: dict[str, int], key: str | None = None):
+    """(order, replayed) for {product id: quantity}, with the body the API would hash."""
+    from chalicelib.services.checkout import CheckoutLine
+
+    body = {"sessionId": session_id, "items": [{"productId": p, "quantity": q} for p, q in items.items()]}
+    return services.checkout.reserve(shopper_id, key or secrets.token_hex(8), session_id,
+                                     [CheckoutLine(p, q) for p, q in items.items()], body)
+
+
+def conservation(ports: Ports, drop: Drop) -> tuple[int, int]:
+    """(units left over all shards, units held by reserved, paying and paid orders)."""
+    from chalicelib.domain.drops import HOLDING
+
+    store: FakeStore = ports.store
+    with store.lock:
+        left = sum(row.left for row in store.shards.values()
+                   if row.session_id == drop.session_id and row.product_id == drop.product_id)
+        held = sum(line.quantity for row in store.orders.values()
+                   if row.order.session_id == drop.session_id and row.order.status in HOLDING
+                   for line in row.order.lines if line.product_id == drop.product_id)
+    return left, held
