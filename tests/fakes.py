@@ -374,8 +374,10 @@ class FakeLineupRepository(FakeRepository):
         if (item.session_id, item.product_id) in self.store.lineup:
             raise AlreadyInLineup(item.product_id)
         product = self.store.products.get(item.product_id)
-        if product is None or product.brand_id != item.brand_id or product.stock < item.quantity:
-            raise InsufficientStock(None if product is None else product.stock, wanted=item.quantity)
+        if product is None or product.brand_id != item.brand_id:
+            raise NotFound("product", item.product_id, field="productId")
+        if product.stock < item.quantity:
+            raise InsufficientStock(product.stock, wanted=item.quantity)
         session.lineup_count = (session.lineup_count or 0) + 1
         self.store.lineup[(item.session_id, item.product_id)] = item
         for shard, units in enumerate(split(item.quantity, item.shards)):
@@ -559,9 +561,12 @@ class FakeLiveRepository(FakeRepository):
             timeline[seq] = replace(entry, delivery=delivery, sent_at=entry.sent_at if sent_at is None else sent_at)
 
     @port_call
-    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]:
-        # The first `limit` by seq, as the DynamoDB query reads them.
-        return [entry for _, entry in sorted(self.store.timeline[session_id].items())][:limit]
+    def timeline(self, session_id: str) -> list[TimelineEntry]:
+        return [entry for _, entry in sorted(self.store.timeline[session_id].items())]
+
+    @port_call
+    def recent(self, session_id: str, limit: int) -> list[TimelineEntry]:
+        return self.timeline(session_id)[-limit:]
 
     @port_call
     def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
@@ -755,6 +760,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         stock=FakeStockRepository(store), orders=FakeOrderRepository(store), live=FakeLiveRepository(store),
         channels=FakeChannels(clock), chat=FakeChat(), charges=FakeCharges(),
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
+        stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
     )
 
 

@@ -195,7 +195,13 @@ class LiveRepository(Protocol):
 
     def mark_delivery(self, session_id: str, seq: int, delivery: str, sent_at: int | None) -> None: ...
 
-    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]: ...
+    def timeline(self, session_id: str) -> list[TimelineEntry]:
+        """Every entry, oldest first (replay chapters and announcements need all of a long show)."""
+        ...
+
+    def recent(self, session_id: str, limit: int) -> list[TimelineEntry]:
+        """The newest `limit` entries, oldest first: what a late joiner needs, in one read."""
+        ...
 
     def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
         """Count a like unless the shopper liked `per_second` times in the last second: None if

@@ -21,7 +21,8 @@ from chalicelib.services.shows import Shows
 SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
 LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
 LIKES_PER_SHOPPER_PER_SECOND = 5
-VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel and container
+VIEWER_COUNT_SECONDS = 10
+TIMELINE_IN_LIVE = 100  # /live carries the newest entries of the timeline, for late joiners  # GetStream is asked at most this often per channel and container
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ class LiveShow:
         stock = self.stock.levels(item for item, _ in lineup)
         return LiveState(session=session,
                          drops=[(item, product, stock.get(item.product_id)) for item, product in lineup],
-                         timeline=self.repo.timeline(session_id), viewers=self.viewers(session),
+                         timeline=self.repo.recent(session_id, TIMELINE_IN_LIVE), viewers=self.viewers(session),
                          likes=self.likes(session_id))
 
     def replay(self, session_id: str) -> tuple[Session, list[Chapter]]:

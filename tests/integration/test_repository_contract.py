@@ -343,9 +343,12 @@ def test_a_lineup_add_is_refused_whole_and_says_why(repos):
     with pytest.raises(InsufficientStock) as short:
         add(replace(item, quantity=5), SessionStatus.SCHEDULED)
     assert short.value.stock == 3
-    with pytest.raises(InsufficientStock) as missing:
+    with pytest.raises(NotFound) as missing:  # missing, or another brand's: the same answer, no stock level
         add(replace(item, product_id=new_id("prd")), SessionStatus.SCHEDULED)
-    assert missing.value.stock is None
+    assert missing.value.facts() == {"field": "productId"}
+    foreign = a_product(repos, other.id, stock=50)
+    with pytest.raises(NotFound):
+        add(replace(item, product_id=foreign.id), SessionStatus.SCHEDULED)
     with pytest.raises(SessionChanged):  # read as live, but it is scheduled
         add(item, SessionStatus.LIVE)
     with pytest.raises(SessionChanged):  # and that first, whatever else fails too
@@ -600,7 +603,8 @@ def test_append_takes_the_next_free_seq_and_the_timeline_reads_the_first_in_seq_
     assert [(e.seq, e.type, e.delivery, e.sent_at) for e in live.timeline(session_id)] == [
         (100, "drop_open", "pending", None), (500, "drop_open", "pending", None),
         (501, "sold_out", "throttled", 123_456)]
-    assert [e.seq for e in live.timeline(session_id, limit=2)] == [100, 500]  # the first, not the newest
+    assert [e.seq for e in live.recent(session_id, 2)] == [500, 501]  # the newest two, oldest first
+    assert [e.seq for e in live.recent(session_id, 10)] == [100, 500, 501]
     assert live.timeline(new_id("ses")) == []
 
 

@@ -148,7 +148,7 @@ def test_a_timed_drop_is_announced_once_on_a_long_timeline(world, clock):
     clock.advance(31)
     assert services.live.announce_timed_openings() == 1
     assert services.live.announce_timed_openings() == 0  # announced already
-    opened = [e for e in ports.live.timeline(session_id, limit=1000) if e.type == "drop_open"]
+    opened = [e for e in ports.live.timeline(session_id) if e.type == "drop_open"]
     assert [e.product_id for e in opened] == [timed.product_id]
 
 

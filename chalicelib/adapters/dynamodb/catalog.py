@@ -294,4 +294,6 @@ class LineupRepository:
             if "lineup" in cancelled:
                 raise AlreadyInLineup(item.product_id) from None
             old = cancelled.old("product")
-            raise InsufficientStock(None if old is None else int(old.stock), wanted=item.quantity) from None
+            if old is None or old.brand_id != item.brand_id:
+                raise NotFound("product", item.product_id, field="productId") from None
+            raise InsufficientStock(int(old.stock), wanted=item.quantity) from None

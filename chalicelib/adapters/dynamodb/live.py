@@ -69,10 +69,18 @@ class LiveRepository:
         actions = [TimelineModel.delivery.set(delivery)]
         if sent_at is not None:
             actions.append(TimelineModel.sent_at.set(sent_at))
-        TimelineModel(session_id=session_id, seq=seq).update(actions=actions)
+        try:  # only an entry that exists: an update would otherwise create half of one
+            update_or_old(TimelineModel, session_id, range_key=seq, actions=actions,
+                          condition=TimelineModel.seq.exists())
+        except ConditionFailed:
+            pass
 
-    def timeline(self, session_id: str, limit: int = 100) -> list[TimelineEntry]:
-        return [_entry(row) for row in TimelineModel.query(session_id, limit=limit)]
+    def timeline(self, session_id: str) -> list[TimelineEntry]:
+        return [_entry(row) for row in TimelineModel.query(session_id)]  # PynamoDB follows every page
+
+    def recent(self, session_id: str, limit: int) -> list[TimelineEntry]:
+        newest = TimelineModel.query(session_id, scan_index_forward=False, limit=limit, page_size=limit)
+        return [_entry(row) for row in newest][::-1]
 
     def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
         """A sliding window: the shopper's last `per_second` like times in a ring, `count` likes so

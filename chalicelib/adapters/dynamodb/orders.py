@@ -211,14 +211,18 @@ class OrderRepository:
             return None
 
     def abort_payment(self, order: Order, attempt: str) -> None:
-        """Back to reserved, on hold until its original expiry (the sweeper may then release it)."""
-        update_or_old(
+        """Back to reserved, on hold until its original expiry (the sweeper may then release it).
+        An attempt no longer under way (a concurrent retry aborted or finished it) is left as is."""
+        try:
+            update_or_old(
             OrderModel, order.id,
             actions=[OrderModel.status.set(OrderStatus.RESERVED.value),
                      OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
                      OrderModel.hold_until.set(order.expires_at)],
             condition=(OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt),
-        )
+            )
+        except ConditionFailed:
+            pass
 
     def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
         due: list[Order] = []
