@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -52,9 +52,9 @@ def contract_url(aws_stack, tmp_path_factory):
 class ContractWorld:
     """Credentials for every security scheme of the document, and real ids to aim requests at."""
     url: str
-    operator_key: str
-    brand_key: str
-    shopper_token: str
+    operator_key: str = field(repr=False)  # credentials stay out of failure reports
+    brand_key: str = field(repr=False)
+    shopper_token: str = field(repr=False)
     product_id: str
     scheduled_session_id: str  # with the product in its lineup, not started
     live_session_id: str  # started, with the product in its lineup: orders can be reserved
