@@ -110,6 +110,28 @@ export class Livedrop {
   }
 }
 
+/** A brand sets up a drop and a shopper reserves a unit: each call goes on with what the last returned. */
+export async function reserveFirstUnit(api: Livedrop, brandKey: string): Promise<string> {
+  const product = await api.createProduct(brandKey, {
+    title: "Aurora hoodie", price: { amount: 5900, currency: "EUR" }, stock: 100,
+  });
+  if (!product.ok) return product.problem.detail;
+  const renamed = await api.renameProduct(brandKey, product.value.id, "Aurora hoodie, green");
+  if (!renamed.ok) return renamed.problem.detail;
+  const session = await api.createSession(brandKey, "Friday drop");
+  if (!session.ok) return session.problem.detail;
+  const added = await api.addToLineup(brandKey, session.value.id, product.value.id, 50);
+  if (!added.ok) return added.problem.detail;
+  const shopper = await api.createShopper();
+  if (!shopper.ok) return shopper.problem.detail;
+  const order = await api.createOrder(shopper.value.token, crypto.randomUUID(), {
+    sessionId: session.value.id, items: [{ productId: product.value.id, quantity: 1 }],
+  });
+  if (!order.ok) return explain(order.problem);
+  const total: Schemas["MoneyOut"] = order.value.total;
+  return `${order.replayed ? "already reserved" : "reserved"} ${order.value.id}: ${total.amount} ${total.currency}`;
+}
+
 /** The refusals a checkout screen handles are declared, with a problem body. */
 export type OrderRefusal = Declared<ProblemResponse<CreateOrder, 400 | 404 | 409 | 422>>;
 
