@@ -27,7 +27,8 @@ from chalicelib.api.schemas import Problem, ProblemError
 
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 400: "Invalid input",
-               401: "Missing or invalid credentials", 402: "Payment declined", 404: "Not found", 405: "Method not allowed",
+               401: "Missing or invalid credentials", 402: "Payment declined", 404: "Not found",
+               405: "Method not allowed",
                409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
                422: "Idempotency-Key reused", 429: "Too many requests", 503: "Busy; retry"}
 SECURITY = {"operator": [{"operatorKey": []}], "brand": [{"brandKey": []}],
@@ -152,17 +153,29 @@ def _error_response(spec: RouteSpec, status: int, codes: list[str]) -> dict[str,
 
 
 def _links(spec: RouteSpec) -> dict[str, Any]:
-    """A created resource's `id` is the path id of the operations under its collection."""
+    """Where a created thing leads: its `id` is the path id of the operations under its collection;
+    and a sibling operation whose body asks only for fields of the answer (a lineup item's
+    productId, to feature it) gets them, with the same path ids."""
     models = _models_of(spec.response)
-    if spec.status != 201 or not models or "id" not in models[0].model_fields:
+    if spec.status != 201 or not models:
         return {}
+    answer = {field.alias or to_camel(name) for name, field in models[0].model_fields.items()}
     links = {}
     for other in ROUTES:
         params = other.path_params
-        if other.path.startswith(spec.path + "/{") and len(params) == 1:
+        if "id" in answer and other.path.startswith(spec.path + "/{") and len(params) == 1:
             links[_operation_id(other)] = {
                 "operationId": _operation_id(other), "parameters": {params[0]: "$response.body#/id"},
                 "description": f"{other.method} {other.path} with the id of the created resource"}
+        elif (other is not spec and other.request is not None and params and params == spec.path_params
+              and other.path.rsplit("/", 1)[0] == spec.path.rsplit("/", 1)[0]):
+            body = {field.alias or to_camel(name) for name, field in other.request.model_fields.items()}
+            if body <= answer:
+                links[_operation_id(other)] = {
+                    "operationId": _operation_id(other),
+                    "parameters": {name: f"$request.path.{name}" for name in params},
+                    "requestBody": {name: f"$response.body#/{name}" for name in sorted(body)},
+                    "description": f"{other.method} {other.path} with what was just created"}
     return links
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Callable, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.clock import to_iso
@@ -42,7 +42,9 @@ def _aware(moment: datetime) -> datetime:
 
 
 Moment = Annotated[datetime, AfterValidator(_aware), Field(
-    description="ISO 8601 with a time zone, from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z")]
+    description="ISO 8601 with a time zone, from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z",
+    # What a pattern can say of that window: the year as written (the offset is the description's).
+    json_schema_extra={"pattern": "^20[0-9]{2}-"})]
 # What the API writes: ISO 8601 UTC with milliseconds and a Z.
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
@@ -54,8 +56,12 @@ _HIDDEN = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
 _HIDDEN_IN_TEXT = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
 ONE_LINE_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
 TEXT_PATTERN = rf"^[^{_HIDDEN_IN_TEXT}]*$"
-# Visible ASCII (percent-encode the rest); a host before the first / ? or #.
-IMAGE_URL_PATTERN = r"^https://[\x21\x22\x24-\x2E\x30-\x3E\x40-\x7E]+([/?#][\x21-\x7E]*)?$"
+# An https URL in RFC 3986's characters (percent-encode the rest): a host name, a port that can be
+# one, then path, query and fragment. Anything it admits, urllib.parse reads with that host.
+_URL_CHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+IMAGE_URL_PATTERN = (rf"^https://[A-Za-z0-9.-]+(?::{_PORT})?(?:/(?:{_URL_CHAR}|/)*)?"
+                     rf"(?:\?(?:{_URL_CHAR}|[/?])*)?(?:#(?:{_URL_CHAR}|[/?])*)?$")
 
 
 def _checked(pattern: str, message: str, also: Callable[[str], bool] = lambda _: True):
@@ -91,17 +97,23 @@ Description = Annotated[str, Field(max_length=5000),
                                                 "line breaks and tabs are fine")]
 Reason = _one_line(256)
 ImageUrl = Annotated[str, Field(max_length=2048, json_schema_extra={"format": "uri"}),
-                     *_checked(IMAGE_URL_PATTERN, "must be an https URL with a host, in visible ASCII", _has_host)]
+                     *_checked(IMAGE_URL_PATTERN, "must be an https URL with a host (percent-encode spaces "
+                                                  "and non-ASCII)", _has_host)]
 Images = Annotated[list[ImageUrl], Field(max_length=10)]
 Currency = Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code",
                                 json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)})]
-Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+# JSON has one kind of number, and JSON Schema (so the document) counts 2.0 as an integer: so does
+# the API. 1.5, "2" and true are still refused.
+# (After the bounds in each Annotated, so that the bounds stay minimum/maximum in the document.)
+WHOLE = BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS), WHOLE]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class RequestModel(BaseModel):
-    # Strict: "12" is not a number and 1.0 is not an integer; unknown fields are mistakes.
+    # Strict: "12" is not a number, true is not 1, 1.5 is not an integer; unknown fields are mistakes.
     model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
 
 
 class ResponseModel(BaseModel):
@@ -110,7 +122,7 @@ class ResponseModel(BaseModel):
 
 
 class MoneyIn(RequestModel):
-    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Integer amount of minor units (cents)")]
+    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Integer amount of minor units (cents)"), WHOLE]
     currency: Annotated[Currency, AfterValidator(_known_currency)]
 
     def to_domain(self) -> Money:
@@ -201,7 +213,7 @@ class ProductPatch(RequestModel):
 
 class StockAdjust(RequestModel):
     delta: Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (negative to remove), not 0",
-                                json_schema_extra={"not": {"const": 0}})]
+                                json_schema_extra={"not": {"const": 0}}), WHOLE]
 
     @field_validator("delta")
     @classmethod
@@ -254,7 +266,8 @@ class ProductPage(ResponseModel):
 class SessionCreate(RequestModel):
     title: Title
     scheduled_at: Moment | None = None
-    hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units")] = 600
+    hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units"),
+                            WHOLE] = 600
     channel_type: Literal["BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"] | None = Field(
         None, description="IVS channel type; the deployment's default if absent")
     latency_mode: Literal["LOW", "NORMAL"] | None = Field(None, description="IVS latency mode")
@@ -266,15 +279,16 @@ class SessionCreate(RequestModel):
 class LineupAdd(RequestModel):
     product_id: ResourceId
     price: MoneyIn | None = Field(None, description="Session price; the product's price if absent")
-    quantity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = Field(
+    quantity: Annotated[int, Field(ge=1, le=MAX_UNITS), WHOLE] | None = Field(
         None, description="Units taken from the product's stock for this show; all of it if absent")
-    per_customer_limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
         None, description="Most units one shopper may buy; no limit if absent")
     opens_at: Moment | None = Field(None, description="When the drop opens; when the session goes live if absent")
-    closes_at: Moment | None = Field(None, description="When the drop closes; when the session ends if absent")
-    shards: Annotated[int, Field(ge=1, le=50)] | None = Field(
+    closes_at: Moment | None = Field(None, description="When the drop closes, after opensAt; when the session ends "
+                                                       "if absent")
+    shards: Annotated[int, Field(ge=1, le=50), WHOLE] | None = Field(
         None, description="Stock items the quantity is spread over; from expectedOrdersPerSecond if absent")
-    expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+    expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
         None, description="Expected peak demand: one shard per 250 orders/s")
 
     @field_validator("closes_at")
@@ -380,7 +394,7 @@ class ShopperCreated(ResponseModel):
 
 class OrderItemIn(RequestModel):
     product_id: ResourceId
-    quantity: Annotated[int, Field(ge=1, le=1000)]
+    quantity: Annotated[int, Field(ge=1, le=1000), WHOLE]
 
 
 class OrderCreate(RequestModel):

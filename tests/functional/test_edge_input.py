@@ -103,3 +103,15 @@ def test_idempotency_key_is_1_to_255_visible_ascii_characters(api, brand, shoppe
         response = api.post("/v1/orders", body, key=shopper["token"], headers={"Idempotency-Key": value})
         assert response.status_code == 400 and response.json["field"] == "Idempotency-Key", (value, response.body)
     assert order(api, shopper, session["id"], product["id"], key="K" * 254 + "~").status_code == 201
+
+
+def test_a_number_with_a_zero_fraction_is_an_integer_as_in_json_schema(api, brand):
+    key = brand["apiKey"]
+    product = api.post("/v1/products", {"title": "t", "price": {"amount": 4900.0, "currency": "EUR"}, "stock": 3.0},
+                       key=key)
+    assert product.status_code == 201 and product.json["price"]["amount"] == 4900 and product.json["stock"] == 3
+    adjusted = api.post(f"/v1/products/{product.json['id']}/stock", {"delta": -1.0}, key=key)
+    assert adjusted.status_code == 200 and adjusted.json["stock"] == 2
+    for wrong in (1.5, "2", True):
+        refused = api.post(f"/v1/products/{product.json['id']}/stock", {"delta": wrong}, key=key)
+        assert refused.status_code == 400 and refused.json["field"] == "delta", wrong

@@ -227,3 +227,35 @@ def test_problem_types_and_their_statuses_are_listed(document):
         assert listed[PROBLEM_BASE + code] == status
     conflict = document["paths"]["/v1/products/{product_id}/stock"]["post"]["responses"]["409"]["description"]
     assert "insufficient_stock" in conflict
+
+
+def test_image_urls_the_document_admits_are_those_the_server_admits(api, brand, document):
+    item = document["components"]["schemas"]["ProductCreate"]["properties"]["images"]["items"]
+    refused = ["https://C`K?qYBb", "https:///a.png", "https://a:65536/a.png", "https://a/%zz", "https://a#b#c",
+               "https://a/{x}", "https://a/<b>", "http://a/b.png", "https://[::1/a.png", "https://a b/c"]
+    admitted = ["https://cdn.example.com:8443/p/hoodie%20blue.png?w=800&h=600#front", "https://a.b/c(1),d;e=f~g",
+                "https://IMG.example.com", "https://a:65535/?q=/x?y#/f?g"]
+    for url in refused + admitted:
+        response = api.post("/v1/products", {"title": "t", "price": {"amount": 1, "currency": "EUR"}, "stock": 1,
+                                             "images": [url]}, key=brand["apiKey"])
+        assert valid(document, item, url) == (url in admitted) == (response.status_code == 201), (url, response.body)
+
+
+def test_a_lineup_item_links_to_featuring_it_and_the_link_works(api, brand, document):
+    key = brand["apiKey"]
+    session, product = make_session(api, key), make_product(api, key)
+    added = api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 1}, key=key)
+    link = document["paths"]["/v1/sessions/{session_id}/lineup"]["post"]["responses"]["201"]["links"][
+        "post_v1_sessions_session_id_feature"]
+    assert link["parameters"] == {"session_id": "$request.path.session_id"}
+    body = {name: added.json[expression.rsplit("/", 1)[1]] for name, expression in link["requestBody"].items()}
+    assert valid(document, schema_of(document, "FeatureIn"), body)
+    assert api.post(f"/v1/sessions/{session['id']}/feature", body, key=key).status_code == 200
+
+
+def test_the_timestamp_window_is_stated_as_the_server_applies_it(api, brand, document):
+    schema = document["components"]["schemas"]["SessionCreate"]["properties"]["scheduledAt"]
+    for moment in ("0001-01-01T00:00:00+01:00", "0149-06-21T02:55:37Z", "1999-12-31T23:59:59Z",
+                   "2100-01-01T00:00:00Z", "2026-12-01T18:00:00Z", "2099-12-31T22:00:00-01:00"):
+        accepted = api.post("/v1/sessions", {"title": "x", "scheduledAt": moment}, key=brand["apiKey"]).status_code
+        assert valid(document, schema, moment) == (accepted == 201), moment

@@ -30,11 +30,12 @@ def test_answers_and_errors_over_http_carry_cors_and_caching(base_url):
     assert refused.headers["Access-Control-Allow-Origin"] == CONSOLE
     assert "Retry-After" in refused.headers["Access-Control-Expose-Headers"]
     assert refused.headers["Cache-Control"] == "no-store"
-    missing = requests.get(base_url + "/v1/sessions/" + "x" * 3000 + "/live", headers={"Origin": "https://shop.example"},
-                           timeout=30)
+    missing = requests.get(base_url + "/v1/sessions/" + "x" * 3000 + "/live",
+                           headers={"Origin": "https://shop.example"}, timeout=30)
     assert missing.status_code == 404 and missing.json()["field"] == "sessionId"
     assert missing.headers["Access-Control-Allow-Origin"] == "*"
-    listing = requests.get(base_url + "/v1/sessions?status=live", headers={"Origin": "https://shop.example"}, timeout=30)
+    listing = requests.get(base_url + "/v1/sessions?status=live", headers={"Origin": "https://shop.example"},
+                           timeout=30)
     assert listing.status_code == 200 and listing.headers["Cache-Control"].startswith("public, max-age=")
     token = requests.post(base_url + "/v1/shoppers", headers={"Origin": "https://shop.example"}, timeout=30)
     assert token.status_code == 201 and token.headers["Cache-Control"] == "no-store"
