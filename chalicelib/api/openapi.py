@@ -26,7 +26,7 @@ from chalicelib.api.routing import (
 from chalicelib.api.schemas import Problem, ProblemError
 
 REF = "#/components/schemas/{model}"
-STATUS_TEXT = {200: "OK", 201: "Created", 204: "No content", 400: "Invalid input",
+STATUS_TEXT = {200: "OK", 201: "Created", 400: "Invalid input",
                401: "Missing or invalid credentials", 402: "Payment declined", 404: "Not found",
                405: "Method not allowed",
                409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
@@ -254,7 +254,7 @@ def openapi_document() -> dict[str, Any]:
                  "description": INFO_DESCRIPTION.format(allowed=cors_allowed_headers(),
                                                         exposed=", ".join(CORS_EXPOSED_HEADERS)),
                  "contact": {"name": "Livedrop", "url": "https://livedrop.dev"},
-                 "license": {"name": "Proprietary", "url": "https://livedrop.dev/license"}},
+                 "license": {"name": "Proprietary"}},  # the repository names no licence yet
         "servers": [{"url": "/"}],
         "tags": TAGS,
         "paths": paths,
