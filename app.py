@@ -5,16 +5,19 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import brands, meta, orders, products, sessions
 from chalicelib.api.problems import chalice_errors_as_problems
-from chalicelib.observability import logger, observe_http
+from chalicelib.api.routing import install_edge
+from chalicelib.observability import observe_event, observe_http
 
 app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
+install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
 for module in (brands, products, sessions, orders, meta):
     app.register_blueprint(module.bp)
 
 
 @app.on_cw_event({"source": ["aws.ivs"], "detail-type": ["IVS Stream State Change", "IVS Recording State Change"]})
+@observe_event
 def ivs_events(event):
     """IVS tells when a stream starts and ends (the session follows) and when a recording ends
     (the session gets its replay). Events may come late or twice: each handler is idempotent."""
@@ -35,14 +38,17 @@ def ivs_events(event):
 if os.environ.get("LIVEDROP_STOCK_STREAM_ARN"):
     @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_STOCK_STREAM_ARN"], batch_size=100,
                             maximum_batching_window_in_seconds=1)
+    @observe_event
     def stock_ticker(event):
         """Drop opened, sold out, and a units-left tick per item per second, as timed metadata."""
         from chalicelib.bootstrap import services
 
-        return services().live.on_stock_records([(record.old_image, record.new_image) for record in event])
+        records = [(record.old_image, record.new_image) for record in event]
+        return {"records": len(records), "sent": services().live.on_stock_records(records)}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
 def announce_timed_drops(event):
     """Tell the players of live shows about drops whose own opening time has come."""
     from chalicelib.bootstrap import services
@@ -51,10 +57,9 @@ def announce_timed_drops(event):
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
 def release_expired_reservations(event):
     """Give the units of reservations past their time back to their drops."""
     from chalicelib.bootstrap import services
 
-    released = services().checkout.release_expired(limit=500)
-    logger.info("released expired reservations", extra={"released": released})
-    return {"released": released}
+    return {"released": services().checkout.release_expired(limit=500)}

@@ -1,10 +1,11 @@
-"""Structured logs and metrics (Powertools), wired as Chalice middleware in app.py.
+"""Structured logs and metrics (Powertools), wired as Chalice middleware and decorators in app.py.
 
-Log lines carry the API Gateway request id as correlation id. They never carry headers or bodies:
-those hold API keys and stream keys.
+Log lines carry a correlation id: the API Gateway request id for HTTP, the event's own id for the
+event handlers. They never carry headers or bodies: those hold API keys and stream keys.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 from aws_lambda_powertools import Logger
@@ -34,3 +35,32 @@ def observe_http(event, get_response):
     request_metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=elapsed_ms)
     request_metrics.flush_metrics()
     return response
+
+
+def event_id(event) -> str | None:
+    """The id AWS gives what triggered an event handler: an EventBridge event or schedule's id,
+    or the first record's eventID for a stream batch."""
+    if getattr(event, "event_id", None):
+        return event.event_id
+    first = next(iter(event), None) if hasattr(event, "__iter__") else None
+    return getattr(first, "event_id", None)
+
+
+def observe_event(handler):
+    """Event handlers get what HTTP gets: the correlation id, and one structured line per
+    invocation saying what the handler did (its result) and how long it took."""
+    @functools.wraps(handler)
+    def observed(event):
+        logger.set_correlation_id(event_id(event))
+        started = time.perf_counter()
+        try:
+            result = handler(event)
+        except Exception:
+            logger.exception("event failed", extra={"handler": handler.__name__,
+                                                    "ms": round((time.perf_counter() - started) * 1000, 1)})
+            raise
+        logger.info("event", extra={"handler": handler.__name__, "result": result,
+                                    "ms": round((time.perf_counter() - started) * 1000, 1)})
+        return result
+
+    return observed

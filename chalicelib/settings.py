@@ -42,6 +42,9 @@ class Settings:
     ivs_recording_configuration_arn: str | None
     embedded_secret: str
     replay_base_url: str | None
+    # Browser origins allowed by CORS, per audience: "shop" (public and shopper routes) and
+    # "console" (brand and operator routes); comma-separated in the environment, `*` for any.
+    cors_origins: Mapping[str, tuple[str, ...]]
 
     def __post_init__(self) -> None:
         """A typo in configuration fails at start, loudly, naming the variable: not a silent
@@ -84,6 +87,12 @@ class Settings:
             ivs_recording_configuration_arn=env.get("LIVEDROP_IVS_RECORDING_CONFIGURATION_ARN") or None,
             embedded_secret=env.get("LIVEDROP_EMBEDDED_SECRET", "livedrop-embedded"),
             replay_base_url=env.get("LIVEDROP_REPLAY_BASE_URL") or None,
+            cors_origins={
+                audience: tuple(o.strip() for o in env.get(name, default).split(",") if o.strip())
+                for audience, name, default in (
+                    ("shop", "LIVEDROP_CORS_ORIGINS", "*"),
+                    ("console", "LIVEDROP_CONSOLE_CORS_ORIGINS", "http://127.0.0.1:8001,http://localhost:8001"))
+            },
         )
 
 

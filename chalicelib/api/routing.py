@@ -1,29 +1,84 @@
 """How a route is declared, once, for both Chalice and the OpenAPI document.
 
 `api_route` registers a thin handler with Chalice and records its contract (auth, request and
-response models, query model, error statuses) for chalicelib/api/openapi.py. Around every handler
-it does what no handler should repeat: authentication, the body size and media type, parsing
-through the request model, and mapping domain errors to problem+json.
+response models, query model, path ids, required headers, caching, error statuses) for
+chalicelib/api/openapi.py. Around every handler it does what no handler should repeat:
+authentication, bounded path ids, required headers, the body size and media type, parsing through
+the request model, and mapping domain errors to problem+json.
+
+`install_edge` adds what every HTTP answer needs whoever produced it (a handler, a CORS preflight,
+Chalice's own 405): CORS headers and the caching headers of the route's rule.
 """
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 from chalice import Response
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 
 from chalicelib.api.problems import PayloadTooLarge, UnsupportedMediaType, error_response, invalid_input
 from chalicelib.bootstrap import is_transient, services
-from chalicelib.domain.errors import InvalidInput
+from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.records import Brand
 from chalicelib.observability import logger
+from chalicelib.settings import get_settings
 
 Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
+
+# Every id in a path. Ours are 26 to 28 characters; DynamoDB refuses keys over 2 KB, so a longer
+# or stranger one could only fail deeper down.
+PATH_ID = "[A-Za-z0-9_-]{1,64}"
+
+# Who calls a route from a browser: a shop front-end, or the brands' console (CORS origins of each
+# come from the settings). Routes that take either credential are called from both.
+AUDIENCES: dict[str, frozenset[str]] = {
+    "public": frozenset({"shop"}), "shopper": frozenset({"shop"}),
+    "operator": frozenset({"console"}), "brand": frozenset({"console"}),
+    "optional-brand": frozenset({"shop", "console"}), "shopper-or-brand": frozenset({"shop", "console"}),
+}
+ERROR_CACHE_CONTROL = "no-store"  # a refusal is about one request at one moment
+DEFAULT_MAX_AGE = 5
+CORS_EXPOSED_HEADERS = ("Idempotent-Replayed", "Retry-After")
+CORS_MAX_AGE_SECONDS = 600
+
+
+def cache_rule(auth: Auth, method: str, secret: bool, max_age: int) -> str:
+    """The Cache-Control of a route's success, the one rule for every route: an answer carrying a
+    secret is never stored; one that depends on the credential is for that client alone and
+    revalidated; a public read may be served by any cache for `max_age` seconds; anything else is
+    a write, not stored."""
+    if secret:
+        return "no-store"
+    if auth != "public":
+        return "private, no-cache"
+    return f"public, max-age={max_age}" if method == "GET" else "no-store"
+
+
+@dataclass(frozen=True)
+class HeaderSpec:
+    """A required request header: the same rule checks it and describes it in the document."""
+    name: str
+    description: str
+    chars: str = "[!-~]"  # visible ASCII: what every HTTP stack carries unchanged
+    max_length: int = 255
+
+    @property
+    def pattern(self) -> str:
+        return f"^{self.chars}{{1,{self.max_length}}}$"
+
+    def read(self, request) -> str:
+        value = (request.headers.get(self.name) or "").strip(" \t")  # HTTP's own whitespace, no other
+        if not re.fullmatch(f"{self.chars}{{1,{self.max_length}}}", value):
+            raise InvalidInput(f"the {self.name} header is required (1 to {self.max_length} visible ASCII characters)",
+                               [{"field": self.name, "message": "missing or invalid header"}])
+        return value
 
 
 @dataclass(frozen=True)
@@ -31,6 +86,7 @@ class RouteSpec:
     method: str
     path: str
     summary: str
+    description: str
     auth: Auth
     status: int
     request: type[BaseModel] | None
@@ -38,7 +94,17 @@ class RouteSpec:
     query: type[BaseModel] | None
     errors: tuple[int, ...]
     tag: str
-    headers: tuple[tuple[str, str], ...] = ()  # required request headers: (name, description)
+    headers: tuple[HeaderSpec, ...] = ()
+    cache_control: str = "no-store"  # of a success (see cache_rule); errors are ERROR_CACHE_CONTROL
+    response_headers: tuple[tuple[str, str, dict], ...] = ()  # a success's own: (name, description, JSON schema)
+
+    @property
+    def path_params(self) -> list[str]:
+        return re.findall(r"{(\w+)}", self.path)
+
+    @property
+    def varies_by_credential(self) -> bool:
+        return self.auth != "public"
 
 
 ROUTES: list[RouteSpec] = []
@@ -53,6 +119,7 @@ class ApiRequest:
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def bearer_token(request) -> str | None:
@@ -74,19 +141,19 @@ def parse_body(request, model: type[BaseModel]) -> BaseModel:
         raise invalid_input(error, "body") from None
 
 
-def required_header(request, name: str, max_length: int = 255) -> str:
-    value = (request.headers.get(name) or "").strip()
-    if not value or len(value) > max_length or not value.isprintable():
-        raise InvalidInput(f"the {name} header is required (1 to {max_length} printable characters)",
-                           [{"field": name, "message": "missing or invalid header"}])
-    return value
-
-
 def parse_query(request, model: type[BaseModel]) -> BaseModel:
     try:
         return model.model_validate(dict(request.query_params or {}))
     except ValidationError as error:
         raise invalid_input(error, "query") from None
+
+
+def check_path_ids(path_params: dict[str, str]) -> None:
+    """An id that can not exist is reported as a missing one, before it reaches a key."""
+    for name, value in path_params.items():
+        if not re.fullmatch(PATH_ID, value or ""):
+            kind = name.removesuffix("_id")
+            raise NotFound(kind, "", field=to_camel(name), detail=f"no {kind} has this id")
 
 
 def authenticate(req: ApiRequest, auth: Auth) -> None:
@@ -101,35 +168,50 @@ def authenticate(req: ApiRequest, auth: Auth) -> None:
             req.shopper_id = services().shoppers.authenticate(token)
     elif auth == "shopper":
         req.shopper_id = services().shoppers.authenticate(token)
-    elif auth == "brand" or (auth == "optional-brand" and req.raw.headers.get("authorization")):
+    elif auth == "optional-brand":
+        # A shopper's token says nothing to a brand route: the shopper sees the public view.
+        if req.raw.headers.get("authorization") and not (token or "").startswith("shp."):
+            req.brand = services().brands.authenticate(token)
+    elif auth == "brand":
         req.brand = services().brands.authenticate(token)
 
 
 def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: int = 200,
               request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
-              headers: tuple[tuple[str, str], ...] = ()):
-    """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`."""
-    implied = {400} if request or query else set()
+              headers: tuple[HeaderSpec, ...] = (), secret: bool = False, max_age: int = DEFAULT_MAX_AGE,
+              response_headers: tuple[tuple[str, str, dict], ...] = ()):
+    """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`.
+
+    The handler's docstring is the operation's description. `secret=True`: the answer carries a
+    credential (never stored by any cache); `max_age`: how long a cache may serve a public read."""
+    implied = {400} if request or query or headers else set()
     implied |= {401} if auth != "public" else set()
     implied |= {404} if "{" in path else set()
     implied |= {413, 415} if request else set()
     implied |= {503}  # a backing AWS service throttled or failed: retry later
-    spec = RouteSpec(method, path, summary, auth, status, request, response, query,
-                     tuple(sorted(implied | set(errors))), tag, headers)
-    ROUTES.append(spec)
 
     def register(handler: Callable[[ApiRequest], BaseModel | None]):
+        description = inspect.getdoc(handler)
+        if not description:
+            raise TypeError(f"{handler.__name__}: its docstring is the OpenAPI description; write one")
+        spec = RouteSpec(method, path, summary, description, auth, status, request, response, query,
+                         tuple(sorted(implied | set(errors))), tag, headers, cache_rule(auth, method, secret, max_age),
+                         response_headers)
+        ROUTES.append(spec)
+
         @functools.wraps(handler)
         def view(**path_params: str) -> Response:
             raw = app.current_request
             try:
                 req = ApiRequest(raw=raw, path=path_params)
                 authenticate(req, auth)
+                check_path_ids(path_params)
                 if query is not None:
                     req.query = parse_query(raw, query)
                 if request is not None:
                     req.body = parse_body(raw, request)
+                req.headers = {header.name: header.read(raw) for header in headers}
                 result = handler(req)
             except Exception as error:
                 return error_response(error, is_transient, logger)
@@ -143,3 +225,83 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
         return handler
 
     return register
+
+
+# --- the edge: CORS and caching on every answer ----------------------------------------------------
+
+
+def routes_by_path() -> dict[str, dict[str, RouteSpec]]:
+    by_path: dict[str, dict[str, RouteSpec]] = {}
+    for spec in ROUTES:
+        by_path.setdefault(spec.path, {})[spec.method] = spec
+    return by_path
+
+
+def cors_allowed_headers() -> str:
+    """What a browser may send: the credential, the JSON body's type, and every declared header."""
+    names = ["Authorization", "Content-Type"]
+    names += sorted({header.name for spec in ROUTES for header in spec.headers})
+    return ", ".join(names)
+
+
+def allowed_origin(audiences: frozenset[str], origin: str | None) -> tuple[str | None, bool]:
+    """(the Access-Control-Allow-Origin to send, if any; whether the answer depends on Origin)."""
+    allowed = {o for audience in audiences for o in get_settings().cors_origins.get(audience, ())}
+    if "*" in allowed:
+        return "*", False
+    return (origin if origin in allowed else None), True
+
+
+def _add_vary(headers: dict[str, str], names: list[str]) -> None:
+    present = [v.strip() for v in headers.get("Vary", "").split(",") if v.strip()]
+    merged = present + [name for name in names if name.lower() not in {p.lower() for p in present}]
+    if merged:
+        headers["Vary"] = ", ".join(merged)
+
+
+def edge_headers(event, get_response):
+    """Chalice http middleware: CORS and Cache-Control/Vary on every answer, errors included (a
+    browser can read no error without them). A preflight takes the rule of the method it asks
+    about; a method the path does not have (405) takes those of all the path's routes."""
+    response = get_response(event)
+    on_path = routes_by_path().get((getattr(event, "context", None) or {}).get("resourcePath"), {})
+    asked = (event.headers.get("access-control-request-method") or "").upper() if event.method == "OPTIONS" else ""
+    spec = on_path.get(asked or event.method)
+    specs = [spec] if spec else list(on_path.values())
+    origin, varies_by_origin = allowed_origin(frozenset().union(*(AUDIENCES[s.auth] for s in specs)),
+                                              event.headers.get("origin"))
+    headers = dict(response.headers)
+    if origin:
+        headers["Access-Control-Allow-Origin"] = origin
+    vary = ["Origin"] if varies_by_origin else []
+    if event.method != "OPTIONS":
+        if origin:
+            headers["Access-Control-Expose-Headers"] = ", ".join(CORS_EXPOSED_HEADERS)
+        ok = spec is not None and response.status_code < 400
+        headers["Cache-Control"] = spec.cache_control if ok else ERROR_CACHE_CONTROL
+        vary = (["Authorization"] if any(s.varies_by_credential for s in specs) else []) + vary
+    _add_vary(headers, vary)
+    response.headers = headers
+    return response
+
+
+def _preflight(path: str, methods: list[str]):
+    allow = ", ".join(methods + ["OPTIONS"])
+
+    def preflight(**_path_params: str) -> Response:
+        # Origin, Vary and caching are added by edge_headers, as on every answer.
+        return Response(body="", status_code=204, headers={
+            "Allow": allow, "Access-Control-Allow-Methods": allow,
+            "Access-Control-Allow-Headers": cors_allowed_headers(),
+            "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)})
+
+    preflight.__name__ = "preflight" + re.sub(r"\W+", "_", path)
+    return preflight
+
+
+def install_edge(app) -> None:
+    """CORS preflights answered by the function (API Gateway then deploys an OPTIONS method per
+    path; Chalice's own CORSConfig takes a single origin), and the edge headers on every answer."""
+    app.register_middleware(edge_headers, "http")
+    for path, on_path in routes_by_path().items():
+        app.route(path, methods=["OPTIONS"], content_types=["*/*"])(_preflight(path, sorted(on_path)))

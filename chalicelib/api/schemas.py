@@ -6,14 +6,16 @@ an API key hash, stock) can not reach a public response.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.money import MAX_AMOUNT, Money, is_currency
+from chalicelib.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money, is_currency
 from chalicelib.domain.records import LineupItem, LiveSession, Product
 
 MAX_UNITS = 1_000_000_000
@@ -25,33 +27,103 @@ def _known_currency(code: str) -> str:
     return code
 
 
+# Moments a show can have: beyond them, a date is a typo (and year 1 or 9999 overflows in UTC).
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)  # exclusive
+
+
 def _aware(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError("must include a time zone, such as 2026-12-01T18:00:00Z")
+    # Compared before any conversion: converting year 1 or 9999 to UTC can overflow.
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError("must be from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z")
     return moment
 
 
-Title = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
-Description = Annotated[str, Field(max_length=5000)]
-ImageUrl = Annotated[str, Field(max_length=2048, pattern=r"^https://[^\s]+$")]
+Moment = Annotated[datetime, AfterValidator(_aware), Field(
+    description="ISO 8601 with a time zone, from 2000-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z",
+    # What a pattern can say of that window: the year as written (the offset is the description's).
+    json_schema_extra={"pattern": "^20[0-9]{2}-"})]
+# What the API writes: ISO 8601 UTC with milliseconds and a Z.
+Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+# Free text refuses what can hide or reorder what a reader sees: C0 and C1 controls and DEL, and the
+# Unicode bidi overrides and isolates. A description keeps its line breaks and tabs; one line
+# (a title, a name, a reason) keeps none, and shows at least one visible character. Each pattern
+# is both the check and, as written, the document's `pattern` (valid in Python, ECMA-262 and Rust).
+_HIDDEN = r"\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
+_HIDDEN_IN_TEXT = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069"
+ONE_LINE_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
+TEXT_PATTERN = rf"^[^{_HIDDEN_IN_TEXT}]*$"
+# An https URL in RFC 3986's characters (percent-encode the rest): a host name, a port that can be
+# one, then path, query and fragment. Anything it admits, urllib.parse reads with that host.
+_URL_CHAR = r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[0-9]{1,4})"
+IMAGE_URL_PATTERN = (rf"^https://[A-Za-z0-9.-]+(?::{_PORT})?(?:/(?:{_URL_CHAR}|/)*)?"
+                     rf"(?:\?(?:{_URL_CHAR}|[/?])*)?(?:#(?:{_URL_CHAR}|[/?])*)?$")
+
+
+def _checked(pattern: str, message: str, also: Callable[[str], bool] = lambda _: True):
+    """A string rule: the check, and the same pattern in the document."""
+    compiled = re.compile(pattern)
+
+    def check(text: str) -> str:
+        if not (compiled.fullmatch(text) and also(text)):
+            raise ValueError(message)
+        return text
+
+    return [AfterValidator(check), Field(json_schema_extra={"pattern": pattern})]
+
+
+def _has_host(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # a port that is not a number raises here
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def _one_line(max_length: int):
+    return Annotated[str, Field(min_length=1, max_length=max_length),
+                     *_checked(ONE_LINE_PATTERN, "one line of visible text: no control characters "
+                                                 "(NUL, ESC, CR, LF, ...) nor bidi overrides")]
+
+
+Title = _one_line(200)
+Description = Annotated[str, Field(max_length=5000),
+                        *_checked(TEXT_PATTERN, "no control characters (NUL, ESC, ...) nor bidi overrides; "
+                                                "line breaks and tabs are fine")]
+Reason = _one_line(256)
+ImageUrl = Annotated[str, Field(max_length=2048, json_schema_extra={"format": "uri"}),
+                     *_checked(IMAGE_URL_PATTERN, "must be an https URL with a host (percent-encode spaces "
+                                                  "and non-ASCII)", _has_host)]
 Images = Annotated[list[ImageUrl], Field(max_length=10)]
-Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+Currency = Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code",
+                                json_schema_extra={"enum": sorted(CURRENCY_EXPONENTS)})]
+# JSON has one kind of number, and JSON Schema (so the document) counts 2.0 as an integer: so does
+# the API. 1.5, "2" and true are still refused.
+# (After the bounds in each Annotated, so that the bounds stay minimum/maximum in the document.)
+WHOLE = BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_integer() else v)
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS), WHOLE]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class RequestModel(BaseModel):
-    # Strict: "12" is not a number and 1.0 is not an integer; unknown fields are mistakes.
+    # Strict: "12" is not a number, true is not 1, 1.5 is not an integer; unknown fields are mistakes.
     model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+    # Closed: the owner's and the public views of one thing can never be mistaken for each other.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
 
 
 class MoneyIn(RequestModel):
-    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Integer amount of minor units (cents)")]
-    currency: Annotated[str, Field(min_length=3, max_length=3, description="ISO 4217 code"),
-                        AfterValidator(_known_currency)]
+    amount: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Integer amount of minor units (cents)"), WHOLE]
+    currency: Annotated[Currency, AfterValidator(_known_currency)]
 
     def to_domain(self) -> Money:
         return Money(self.amount, self.currency)
@@ -59,21 +131,28 @@ class MoneyIn(RequestModel):
 
 class MoneyOut(ResponseModel):
     amount: int
-    currency: str
+    currency: Currency
 
     @classmethod
     def of(cls, money: Money) -> "MoneyOut":
         return cls(amount=money.amount, currency=money.currency)
 
 
+class ProblemError(ResponseModel):
+    field: str = Field(description="Where: a body field (dotted, e.g. price.currency), a query parameter or a header")
+    message: str
+
+
 class Problem(ResponseModel):
-    """RFC 9457 problem details."""
+    """RFC 9457 problem details. Besides these, a problem may carry facts of its own type (e.g.
+    productId and left for sold_out, retryAfter for busy); a fact that has no value is left out."""
+    model_config = ConfigDict(extra="allow")
     type: str
     title: str
     status: int
     detail: str
-    field: str | None = Field(None, description="The first offending field, for invalid input")
-    errors: list[dict[str, str]] | None = None
+    field: str = Field(None, description="The first offending field or parameter (invalid input, not found)")
+    errors: list[ProblemError] = Field(None, description="Every offending field, for invalid input")
 
 
 # --- queries --------------------------------------------------------------------------------
@@ -82,7 +161,8 @@ class Problem(ResponseModel):
 class PageQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    cursor: Annotated[str, Field(max_length=2048)] | None = None
+    cursor: Annotated[str, Field(min_length=1, max_length=2048,
+                                 description="nextCursor of the previous page; absent for the first")] = None
 
 
 class SessionListQuery(PageQuery):
@@ -93,14 +173,14 @@ class SessionListQuery(PageQuery):
 
 
 class BrandCreate(RequestModel):
-    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
+    name: _one_line(100)
 
 
 class BrandCreated(ResponseModel):
     id: str
     name: str
     api_key: str = Field(description="Shown once; Livedrop keeps only a hash of it")
-    created_at: str
+    created_at: Timestamp
 
 
 # --- products -------------------------------------------------------------------------------
@@ -115,24 +195,25 @@ class ProductCreate(RequestModel):
 
 
 class ProductPatch(RequestModel):
-    """Fields to change; `description: null` removes it. Stock changes go through /stock."""
-    title: Title | None = None
+    """Fields to change, at least one; `description: null` removes it (the others can not be null).
+    Stock changes go through /stock."""
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    # Absent means unchanged; the types refuse null, except the description's.
+    title: Title = None
     description: Description | None = None
-    price: MoneyIn | None = None
-    images: Images | None = None
+    price: MoneyIn = None
+    images: Images = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ProductPatch":
         if not self.model_fields_set:
             raise ValueError("name at least one field to change")
-        for name in ("title", "price", "images"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} can not be null")
         return self
 
 
 class StockAdjust(RequestModel):
-    delta: Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (negative to remove)")]
+    delta: Annotated[int, Field(ge=-MAX_UNITS, le=MAX_UNITS, description="Units to add (negative to remove), not 0",
+                                json_schema_extra={"not": {"const": 0}}), WHOLE]
 
     @field_validator("delta")
     @classmethod
@@ -150,8 +231,8 @@ class ProductView(ResponseModel):
     price: MoneyOut
     stock: int
     images: list[str]
-    created_at: str
-    updated_at: str
+    created_at: Timestamp
+    updated_at: Timestamp
 
     @classmethod
     def of(cls, product: Product) -> "ProductView":
@@ -184,8 +265,9 @@ class ProductPage(ResponseModel):
 
 class SessionCreate(RequestModel):
     title: Title
-    scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = None
-    hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units")] = 600
+    scheduled_at: Moment | None = None
+    hold_seconds: Annotated[int, Field(ge=5, le=86400, description="How long a reservation holds its units"),
+                            WHOLE] = 600
     channel_type: Literal["BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"] | None = Field(
         None, description="IVS channel type; the deployment's default if absent")
     latency_mode: Literal["LOW", "NORMAL"] | None = Field(None, description="IVS latency mode")
@@ -197,17 +279,16 @@ class SessionCreate(RequestModel):
 class LineupAdd(RequestModel):
     product_id: ResourceId
     price: MoneyIn | None = Field(None, description="Session price; the product's price if absent")
-    quantity: Annotated[int, Field(ge=1, le=MAX_UNITS)] | None = Field(
+    quantity: Annotated[int, Field(ge=1, le=MAX_UNITS), WHOLE] | None = Field(
         None, description="Units taken from the product's stock for this show; all of it if absent")
-    per_customer_limit: Annotated[int, Field(ge=1, le=1000)] | None = Field(
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
         None, description="Most units one shopper may buy; no limit if absent")
-    opens_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
-        None, description="When the drop opens; when the session goes live if absent")
-    closes_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
-        None, description="When the drop closes; when the session ends if absent")
-    shards: Annotated[int, Field(ge=1, le=50)] | None = Field(
+    opens_at: Moment | None = Field(None, description="When the drop opens; when the session goes live if absent")
+    closes_at: Moment | None = Field(None, description="When the drop closes, after opensAt; when the session ends "
+                                                       "if absent")
+    shards: Annotated[int, Field(ge=1, le=50), WHOLE] | None = Field(
         None, description="Stock items the quantity is spread over; from expectedOrdersPerSecond if absent")
-    expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = Field(
+    expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
         None, description="Expected peak demand: one shard per 250 orders/s")
 
     @field_validator("closes_at")
@@ -236,9 +317,9 @@ class PublicLineupItem(ResponseModel):
 class LineupItemView(PublicLineupItem):
     """The owner brand's view adds the quantity allocated to the show and the drop settings."""
     quantity: int
-    added_at: str
-    opens_at: str | None
-    closes_at: str | None
+    added_at: Timestamp
+    opens_at: Timestamp | None
+    closes_at: Timestamp | None
     shards: int
 
     @classmethod
@@ -253,9 +334,9 @@ class PublicSessionSummary(ResponseModel):
     brand_id: str
     title: str
     status: Literal["scheduled", "live", "ended"]
-    scheduled_at: str
-    started_at: str | None
-    ended_at: str | None
+    scheduled_at: Timestamp
+    started_at: Timestamp | None
+    ended_at: Timestamp | None
     playback_url: str
 
     @classmethod
@@ -279,7 +360,7 @@ class PublicSessionView(PublicSessionSummary):
 
 class SessionView(PublicSessionSummary):
     """The owner brand's view: the lineup with quantities. Never the stream key (see /ingest)."""
-    created_at: str
+    created_at: Timestamp
     hold_seconds: int
     channel_type: str
     latency_mode: str
@@ -308,12 +389,12 @@ class IngestView(ResponseModel):
 class ShopperCreated(ResponseModel):
     shopper_id: str
     token: str = Field(description="Send as `Authorization: Bearer <token>` on shopper routes")
-    expires_at: str
+    expires_at: Timestamp
 
 
 class OrderItemIn(RequestModel):
     product_id: ResourceId
-    quantity: Annotated[int, Field(ge=1, le=1000)]
+    quantity: Annotated[int, Field(ge=1, le=1000), WHOLE]
 
 
 class OrderCreate(RequestModel):
@@ -346,9 +427,9 @@ class OrderView(ResponseModel):
     status: Literal["reserved", "paying", "paid", "cancelled", "expired"]
     items: list[OrderLineView]
     total: MoneyOut
-    created_at: str
-    expires_at: str = Field(description="Until when a reserved order holds its units")
-    closed_at: str | None
+    created_at: Timestamp
+    expires_at: Timestamp = Field(description="Until when a reserved order holds its units")
+    closed_at: Timestamp | None
 
     @classmethod
     def of(cls, order) -> "OrderView":
@@ -373,8 +454,8 @@ class OrderListQuery(PageQuery):
 class LiveLineupItem(PublicLineupItem):
     stock_left: int = Field(description="Units left over all the drop's shards")
     sold_out: bool
-    opens_at: str | None = Field(description="null: not open yet (it opens when the session goes live)")
-    closes_at: str | None
+    opens_at: Timestamp | None = Field(description="null: not open yet (it opens when the session goes live)")
+    closes_at: Timestamp | None
 
 
 class FeatureIn(RequestModel):
@@ -385,7 +466,7 @@ class TimelineItem(ResponseModel):
     seq: int
     type: Literal["feature", "drop_open", "sold_out"]
     product_id: str
-    at: str
+    at: Timestamp
     price: MoneyOut
     delivery: str = Field(description="delivered, recorded_locally, channel_not_broadcasting, throttled, "
                                       "superseded (a newer state went out instead), queued or pending")
@@ -448,19 +529,19 @@ class ReplayView(ResponseModel):
 
 class ChatTokenView(ResponseModel):
     token: str = Field(description="For the IVS Chat client SDK; lets this shopper send messages")
-    token_expires_at: str
-    session_expires_at: str
+    token_expires_at: Timestamp
+    session_expires_at: Timestamp
 
 
 class ModerateMessage(RequestModel):
     message_id: Annotated[str, Field(min_length=12, max_length=12, pattern=r"^[a-zA-Z0-9]+$",
                                      description="The IVS Chat message id")]
-    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    reason: Reason | None = None
 
 
 class ModerateUser(RequestModel):
     user_id: Annotated[str, Field(min_length=1, max_length=128)]
-    reason: Annotated[str, Field(min_length=1, max_length=256)] | None = None
+    reason: Reason | None = None
 
 
 class ModerationDone(ResponseModel):

@@ -18,6 +18,8 @@ bp = Blueprint(__name__)
 @api_route(bp, "/v1/sessions", "POST", summary="Schedule a live session and create its IVS channel",
            auth="brand", status=201, request=SessionCreate, response=SessionView, tag="sessions")
 def create_session(req: ApiRequest) -> SessionView:
+    """Schedule a show: the session (status `scheduled`), its IVS channel (type and latency from the
+    request or the deployment's defaults), its chat room and `playbackUrl`."""
     body: SessionCreate = req.body
     session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds,
                                         body.channel_type, body.latency_mode)
@@ -27,6 +29,8 @@ def create_session(req: ApiRequest) -> SessionView:
 @api_route(bp, "/v1/sessions", "GET", summary="List sessions by status (public)", auth="public",
            query=SessionListQuery, response=SessionPage, tag="sessions")
 def list_sessions(req: ApiRequest) -> SessionPage:
+    """Sessions of every brand by status (default `live`): scheduled and live ones soonest first,
+    ended ones newest first, a page at a time."""
     query: SessionListQuery = req.query
     items, cursor = services().shows.list_public(SessionStatus(query.status), query.limit, query.cursor)
     return SessionPage(items=[PublicSessionSummary.of(s) for s in items], next_cursor=cursor)
@@ -36,6 +40,8 @@ def list_sessions(req: ApiRequest) -> SessionPage:
            summary="A session with its lineup: the owner's view with the brand's key, else the public view",
            auth="optional-brand", response=SessionView | PublicSessionView, tag="sessions")
 def get_session(req: ApiRequest):
+    """A session and its lineup (title, image, session price of each product). The owner brand's
+    key adds quantities, drop windows and channel settings; another brand's key answers 404."""
     shows = services().shows
     session_id = req.path["session_id"]
     if req.brand is None:
@@ -47,8 +53,11 @@ def get_session(req: ApiRequest):
 
 @api_route(bp, "/v1/sessions/{session_id}/live", "GET",
            summary="What a player shows now: status and each drop's price, units left and window (public)",
-           auth="public", response=LiveView, tag="sessions")
+           auth="public", response=LiveView, tag="sessions", max_age=2)
 def get_live(req: ApiRequest) -> LiveView:
+    """What a player shows now, for every viewer alike (a CDN may serve it for 2 s): status, the
+    featured product, the timeline of pins and drop events, viewers, likes, and per drop its
+    session price, units left over all shards, whether it sold out, and its window."""
     return LiveView.of(services().live.state(req.path["session_id"]))
 
 
@@ -56,6 +65,8 @@ def get_live(req: ApiRequest) -> LiveView:
            summary="Pin a lineup product on the stream: stored, then sent to every player as IVS timed metadata",
            auth="brand", request=FeatureIn, response=FeatureView, errors=(409,), tag="live")
 def feature_product(req: ApiRequest) -> FeatureView:
+    """Pin a lineup product: stored with a timeline entry first (so /live shows it at once), then
+    sent as IVS timed metadata; `metadata` says whether it reached the stream, and why not."""
     entry, delivery, size = services().live.feature(req.brand.id, req.path["session_id"], req.body.product_id)
     return FeatureView(featured=TimelineItem.of(entry),
                        metadata=MetadataDelivery(delivered=delivery.delivered, reason=delivery.reason, bytes=size))
@@ -65,6 +76,8 @@ def feature_product(req: ApiRequest) -> FeatureView:
            summary="The replay and its chapters (the feature windows), to buy what was shown when",
            auth="public", response=ReplayView, tag="live")
 def get_replay(req: ApiRequest) -> ReplayView:
+    """The recording's URL once IVS reports it ended (null until then), and the chapters: which
+    product was featured from when to when, as offsets from the show's start."""
     session, chapters = services().live.replay(req.path["session_id"])
     return ReplayView(session_id=session.id, replay_url=session.replay_url,
                       chapters=[ChapterView(product_id=c.product_id, start_offset_ms=c.start_offset_ms,
@@ -73,8 +86,10 @@ def get_replay(req: ApiRequest) -> ReplayView:
 
 @api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",
            summary="The ingest endpoint and stream key for the broadcaster (owner only)", auth="brand",
-           response=IngestView, tag="sessions")
+           response=IngestView, tag="sessions", secret=True)
 def get_ingest(req: ApiRequest) -> IngestView:
+    """Where and with what key the broadcaster streams. The stream key is fetched from IVS on each
+    call, stored nowhere, shown nowhere else, and never cached."""
     endpoint, stream_key = services().shows.ingest(req.brand.id, req.path["session_id"])
     return IngestView(ingest_endpoint=endpoint, stream_key=stream_key)
 
@@ -83,6 +98,9 @@ def get_ingest(req: ApiRequest) -> IngestView:
            summary="Add one of the brand's products to the show, allocating its drop quantity from stock",
            auth="brand", status=201, request=LineupAdd, response=LineupItemView, errors=(409,), tag="sessions")
 def add_to_lineup(req: ApiRequest) -> LineupItemView:
+    """Put one of the brand's products in the show as a drop: its quantity is taken from the
+    product's stock in one transaction (all of it if absent), with an optional session price,
+    per-customer limit, opening window and shard count."""
     body: LineupAdd = req.body
     shows = services().shows
     item, product = shows.add_to_lineup(
@@ -96,12 +114,16 @@ def add_to_lineup(req: ApiRequest) -> LineupItemView:
 @api_route(bp, "/v1/sessions/{session_id}/start", "POST", summary="Go live (repeating it is harmless)",
            auth="brand", response=SessionView, errors=(409,), tag="sessions")
 def start_session(req: ApiRequest) -> SessionView:
+    """Move the session to `live`; drops without an opening time of their own open now. Starting a
+    live session again changes nothing."""
     return _moved(req, SessionStatus.LIVE)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/end", "POST", summary="End the show (repeating it is harmless)",
            auth="brand", response=SessionView, errors=(409,), tag="sessions")
 def end_session(req: ApiRequest) -> SessionView:
+    """Move the session to `ended` (a scheduled one too: a cancelled show); drops without a closing
+    time of their own close now. Ending it again changes nothing."""
     return _moved(req, SessionStatus.ENDED)
 
 
@@ -115,6 +137,8 @@ def _moved(req: ApiRequest, target: SessionStatus) -> SessionView:
            summary="Delete the session's IVS channel and chat room (and the session, if it sold nothing)",
            auth="brand", response=SessionDeleted, errors=(409,), tag="sessions")
 def delete_session(req: ApiRequest) -> SessionDeleted:
+    """Delete the session's IVS channel and chat room, and the session itself if it never held a
+    drop (otherwise its record stays for orders and the replay). Not while it is live."""
     removed = services().shows.delete(req.brand.id, req.path["session_id"])
     return SessionDeleted(id=req.path["session_id"], record_deleted=removed, channel_deleted=True,
                           chat_room_deleted=True)
@@ -122,8 +146,10 @@ def delete_session(req: ApiRequest) -> SessionDeleted:
 
 @api_route(bp, "/v1/sessions/{session_id}/chat-token", "POST",
            summary="A token for the session's IVS Chat room, allowed to send messages", auth="shopper",
-           response=ChatTokenView, errors=(409,), tag="live")
+           response=ChatTokenView, errors=(409,), tag="live", secret=True)
 def chat_token(req: ApiRequest) -> ChatTokenView:
+    """A token for the IVS Chat client SDK that lets this shopper send messages in the session's
+    room (409 once the chat is closed). The token is a credential: never cached."""
     token = services().live.chat_token(req.path["session_id"], req.shopper_id)
     return ChatTokenView(token=token.token, token_expires_at=to_iso(token.token_expires_at),
                          session_expires_at=to_iso(token.session_expires_at))
@@ -133,6 +159,7 @@ def chat_token(req: ApiRequest) -> ChatTokenView:
            summary="Moderation: delete a chat message for everyone", auth="brand", request=ModerateMessage,
            response=ModerationDone, errors=(409,), tag="live")
 def delete_chat_message(req: ApiRequest) -> ModerationDone:
+    """Delete a message from the session's chat for everyone, with an optional reason."""
     services().live.moderate(req.brand.id, req.path["session_id"], message_id=req.body.message_id,
                              reason=req.body.reason)
     return ModerationDone(action="message_deleted", target=req.body.message_id)
@@ -142,6 +169,7 @@ def delete_chat_message(req: ApiRequest) -> ModerationDone:
            summary="Moderation: disconnect a user from the chat", auth="brand", request=ModerateUser,
            response=ModerationDone, errors=(409,), tag="live")
 def disconnect_chat_user(req: ApiRequest) -> ModerationDone:
+    """Disconnect a user from the session's chat, with an optional reason."""
     services().live.moderate(req.brand.id, req.path["session_id"], user_id=req.body.user_id, reason=req.body.reason)
     return ModerationDone(action="user_disconnected", target=req.body.user_id)
 
@@ -150,4 +178,6 @@ def disconnect_chat_user(req: ApiRequest) -> ModerationDone:
            summary="Like the show (at most 5 per second per shopper)", auth="shopper", response=LikesView,
            errors=(409, 429), tag="live")
 def like_session(req: ApiRequest) -> LikesView:
+    """One like from this shopper (at most 5 per second, else 429 with Retry-After); the answer is
+    the session's like count."""
     return LikesView(likes=services().live.like(req.path["session_id"], req.shopper_id))

@@ -1,5 +1,6 @@
 """Nothing a client sends produces a 500: random JSON, random bytes, random ids and queries."""
 import re
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,10 +13,17 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
     max_leaves=12,
 )
+# Any moment Python can write, at any offset, and often the first and last days Python has: years 1
+# and 9999 overflow when converted to UTC.
+_days_at_the_ends = (st.datetimes(max_value=datetime(1, 1, 1, 23, 59)) |
+                     st.datetimes(min_value=datetime(9999, 12, 31)))
+timestamps = st.builds(lambda moment, minutes: moment.replace(tzinfo=timezone(timedelta(minutes=minutes))).isoformat(),
+                       st.datetimes() | _days_at_the_ends, st.integers(min_value=-1439, max_value=1439))
 # Bodies shaped like the real ones, with wrong values, reach deeper than random JSON does.
 field_names = st.sampled_from(["title", "price", "amount", "currency", "stock", "images", "delta", "productId",
-                               "quantity", "perCustomerLimit", "scheduledAt", "name", "description"])
-shaped_bodies = st.dictionaries(field_names, json_values | st.fixed_dictionaries(
+                               "quantity", "perCustomerLimit", "scheduledAt", "opensAt", "closesAt", "name",
+                               "description", "reason", "userId"])
+shaped_bodies = st.dictionaries(field_names, json_values | timestamps | st.fixed_dictionaries(
     {"amount": json_values, "currency": json_values}), max_size=6)
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
@@ -96,3 +104,45 @@ def test_random_ids_and_queries(api, brand, shopper):
 
 def test_every_body_route_was_fuzzed():
     assert {s.path for s in body_routes()} >= {"/v1/brands", "/v1/products", "/v1/sessions"}
+
+
+def test_random_ids_on_every_route(api, brand, shopper):
+    """Ids of any length and characters, on every route and method: a 404 naming the parameter when
+    no id could look like that, never a 500 (DynamoDB refuses keys over 2 KB)."""
+    from chalicelib.api.routing import PATH_ID
+
+    ids = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF, exclude_characters="/?#%"),
+                  min_size=1, max_size=40) | st.integers(min_value=65, max_value=4000).map(lambda n: "x" * n)
+
+    @FUZZ
+    @given(spec=st.sampled_from([s for s in ROUTES if "{" in s.path]), ident=ids)
+    def check(spec, ident):
+        path = concrete(spec.path, {"product_id": ident, "session_id": ident, "order_id": ident})
+        response = api.call(spec.method, path, body={} if spec.request else None, key=key_for(spec, brand, shopper))
+        assert_client_error_or_success(response, (spec.method, path[:100]))
+        if not re.fullmatch(PATH_ID, ident):
+            assert response.status_code == 404 and response.json["field"].endswith("Id"), (spec.path, response.body)
+
+    check()
+
+
+def test_random_timestamps_in_otherwise_valid_bodies(api, brand):
+    """Any moment, at any offset, where a body takes one: accepted, or 400 naming the field."""
+    from tests.conftest import make_product, make_session
+
+    key = brand["apiKey"]
+    session, product = make_session(api, key), make_product(api, key, stock=1000)
+
+    @FUZZ
+    @given(moment=timestamps, name=st.sampled_from(["scheduledAt", "opensAt", "closesAt"]))
+    def check(moment, name):
+        if name == "scheduledAt":
+            response = api.post("/v1/sessions", {"title": "t", name: moment}, key=key)
+        else:
+            response = api.post(f"/v1/sessions/{session['id']}/lineup",
+                                {"productId": product["id"], "quantity": 1, name: moment}, key=key)
+        assert_client_error_or_success(response, (name, moment))
+        if response.status_code == 400:
+            assert response.json["field"] == name, response.body
+
+    check()

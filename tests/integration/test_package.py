@@ -29,3 +29,14 @@ def test_chalice_package_builds_the_prod_deployment(tmp_path):
     assert "release_expired_reservations" in everything and "rate(1 minute)" in everything
     assert '"aws.ivs"' in everything and "IVS Stream State Change" in everything
     assert stream in everything
+    # CORS: every path has an OPTIONS method answered by the function (the preflight), and the stage's
+    # own origins are in its environment.
+    from chalicelib.api.routing import ROUTES
+
+    paths = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["paths"]
+    for path in {spec.path for spec in ROUTES}:
+        integration = paths[path]["options"]["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy", path
+    variables = function["Environment"]["Variables"]
+    assert variables["LIVEDROP_CORS_ORIGINS"] == "https://shop.example.com"
+    assert "*" not in variables["LIVEDROP_CONSOLE_CORS_ORIGINS"]
