@@ -79,10 +79,10 @@ def _checked(pattern: str, message: str, also: Callable[[str], bool] = lambda _:
 def _has_host(url: str) -> bool:
     try:
         parts = urlsplit(url)
-        parts.port  # a port that is not a number raises here
+        has_valid_port = parts.port is None or parts.port > 0  # a port that is not a number raises here
     except ValueError:
         return False
-    return parts.scheme == "https" and bool(parts.hostname)
+    return parts.scheme == "https" and bool(parts.hostname) and has_valid_port
 
 
 def _one_line(max_length: int):

@@ -105,4 +105,4 @@ def test_the_stock_ticker_logs_its_batch_under_the_first_record_id(api):
     line = the_line(lines, "stock_ticker")
     assert line["correlation_id"] == "c4ca4238a0b923820dcc509a6f75849b"
     assert line["result"] == {"records": 2, "sent": []}  # no such drop: nothing to send
-    assert [l for l in done.stdout.splitlines() if l.startswith("RESULT ")] == ['RESULT {"records": 2, "sent": []}']
+    assert [out for out in done.stdout.splitlines() if out.startswith("RESULT ")] == ['RESULT {"records": 2, "sent": []}']
