@@ -284,8 +284,8 @@ class LineupAdd(RequestModel):
     per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
         None, description="Most units one shopper may buy; no limit if absent")
     opens_at: Moment | None = Field(None, description="When the drop opens; when the session goes live if absent")
-    closes_at: Moment | None = Field(None, description="When the drop closes, after opensAt; when the session ends "
-                                                       "if absent")
+    closes_at: Moment | None = Field(None, description="When the drop closes, strictly after opensAt (a rule JSON "
+                                                       "Schema can not state); when the session ends if absent")
     shards: Annotated[int, Field(ge=1, le=50), WHOLE] | None = Field(
         None, description="Stock items the quantity is spread over; from expectedOrdersPerSecond if absent")
     expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
@@ -399,7 +399,9 @@ class OrderItemIn(RequestModel):
 
 class OrderCreate(RequestModel):
     session_id: ResourceId
-    items: Annotated[list[OrderItemIn], Field(min_length=1, max_length=20)]
+    items: Annotated[list[OrderItemIn], Field(
+        min_length=1, max_length=20,
+        description="Each product at most once (add up its quantity instead): JSON Schema can not say so")]
 
     @field_validator("items")
     @classmethod
