@@ -19,6 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK_SERVICES = ("dynamodb", "ssm")
 
 
+TIERS = ("unit", "integration", "e2e", "contract")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each test's tier is its folder (tests/<tier>/...), so `pytest -m <tier>` runs one tier."""
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in TIERS:
+            item.add_marker(getattr(pytest.mark, parts[0]))
+
+
 def pytest_addoption(parser):
     parser.addoption("--localstack", action="store_true",
                      help="run AWS-backed tests against a LocalStack container (needs docker)")
@@ -272,7 +283,7 @@ def _scan(ddb, table):
 @pytest.fixture
 def clock(aws_stack):
     """A clock the test moves, under the in-process app (`api`): expiry, memory windows and rate
-    windows without sleeping. Real HTTP tests (tests/integration) keep the real clock."""
+    windows without sleeping. Real HTTP tests (tests/e2e) keep the real clock."""
     from chalicelib import bootstrap
     from tests.fakes import FakeClock
 

@@ -2,7 +2,7 @@
 TypeScript client (openapi-typescript + tsc).
 
 The API runs under `chalice local` on a free loopback port over the session's AWS stack, as in
-tests/integration. `contract_world` makes the identities and resources that the generated requests
+tests/e2e. `contract_world` makes the identities and resources that the generated requests
 need to get past authentication and 404s.
 """
 from __future__ import annotations

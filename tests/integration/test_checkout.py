@@ -1,4 +1,4 @@
-"""Checkout, one request at a time: the rules a buyer meets. Concurrency is in tests/integration."""
+"""Checkout, one request at a time: the rules a buyer meets. Concurrency over real HTTP is in tests/e2e."""
 
 import pytest
 
