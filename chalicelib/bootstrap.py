@@ -12,9 +12,9 @@ from typing import Any
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
-from chalicelib.services.live import LiveShow
+from chalicelib.services.live import Live
 from chalicelib.services.shoppers import Shoppers
-from chalicelib.services.shows import ChannelDefaults, Shows
+from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.settings import Settings, get_settings
 
 
@@ -22,10 +22,10 @@ from chalicelib.settings import Settings, get_settings
 class Services:
     brands: Brands
     catalog: Catalog
-    shows: Shows
+    sessions: Sessions
     shoppers: Shoppers
     checkout: Checkout
-    live: LiveShow
+    live: Live
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -68,17 +68,17 @@ def build(settings: Settings, **overrides: Any) -> Services:
     clock = ports["clock"]
     defaults = ChannelDefaults(settings.ivs_channel_type, settings.ivs_latency_mode,
                                settings.ivs_recording_configuration_arn)
-    shows = Shows(ports["sessions"], ports["lineup"], ports["products"], ports["stock"], ports["channels"],
-                  ports["chat"], defaults, clock)
+    sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
+                        ports["channels"], ports["chat"], defaults, clock)
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),
-        shows=shows,
-        live=LiveShow(shows, ports["live"], ports["stock"], ports["channels"], ports["chat"],
-                      settings.replay_base_url, clock, ports["stock_changes"]),
+        sessions=sessions,
+        live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
+                  settings.replay_base_url, clock, ports["stock_changes"]),
         shoppers=Shoppers(ports["shopper_token_secret"], clock),
         checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], ports["charges"],
-                          session_owner=shows.get_owned, clock=clock),
+                          session_owner=sessions.get_owned, clock=clock),
     )
 
 

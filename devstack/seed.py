@@ -26,8 +26,8 @@ def seed_demo() -> dict[str, str]:
         for index, (title, description, amount, stock) in enumerate(PRODUCTS)
     ]
     starts = to_iso(datetime.now(timezone.utc) + timedelta(hours=1))
-    session = app.shows.schedule(brand.id, "Friday night drop", starts)
+    session = app.sessions.schedule(brand.id, "Friday night drop", starts)
     for product, quantity, drop_price in zip(products, (100, 50, 200), (5900, 12900, None), strict=True):
-        app.shows.add_to_lineup(brand.id, session.id, product.id,
+        app.sessions.add_to_lineup(brand.id, session.id, product.id,
                                 Money(drop_price, "EUR") if drop_price else None, quantity, 2)
     return {"brand_id": brand.id, "api_key": api_key, "session_id": session.id}

@@ -291,3 +291,16 @@ def clock(aws_stack):
     bootstrap.override(clock=fake)
     yield fake
     bootstrap.override()
+
+
+def ivs_channels() -> list[dict]:
+    """Every channel on the embedded IVS (moto pages its answer, and the suite makes many)."""
+    import boto3
+
+    ivs, channels, token = boto3.client("ivs"), [], None
+    while True:
+        page = ivs.list_channels(**({"nextToken": token} if token else {}))
+        channels += page["channels"]
+        token = page.get("nextToken")
+        if not token:
+            return channels

@@ -792,13 +792,13 @@ class Drop:
 def new_show(services: Any, hold_seconds: int = 600) -> tuple[str, str]:
     """(brand id, session id) of a scheduled show."""
     brand, _ = services.brands.create("Acme")
-    return brand.id, services.shows.schedule(brand.id, "Friday drop", None, hold_seconds=hold_seconds).id
+    return brand.id, services.sessions.schedule(brand.id, "Friday drop", None, hold_seconds=hold_seconds).id
 
 
 def add_drop(services: Any, brand_id: str, session_id: str, quantity: int = 10, shards: int = 1,
              per_customer_limit: int | None = None, opens_at: str | None = None, title: str = "Hoodie") -> Drop:
     product = services.catalog.create(brand_id, title, None, Money(4900, "EUR"), quantity, ())
-    services.shows.add_to_lineup(brand_id, session_id, product.id, None, quantity, per_customer_limit,
+    services.sessions.add_to_lineup(brand_id, session_id, product.id, None, quantity, per_customer_limit,
                                  opens_at=opens_at, shards=shards)
     return Drop(brand_id, session_id, product.id, quantity)
 
@@ -809,7 +809,7 @@ def open_drop(services: Any, quantity: int = 10, shards: int = 1, per_customer_l
     brand_id, session_id = new_show(services, hold_seconds)
     drop = add_drop(services, brand_id, session_id, quantity, shards, per_customer_limit)
     if start:
-        services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+        services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     return drop
 
 

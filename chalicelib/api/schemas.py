@@ -16,7 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.clock import to_iso
 from chalicelib.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money, is_currency
-from chalicelib.domain.records import LineupItem, LiveSession, Product
+from chalicelib.domain.records import LineupItem, Session, Product
 
 MAX_UNITS = 1_000_000_000
 
@@ -340,13 +340,13 @@ class PublicSessionSummary(ResponseModel):
     playback_url: str
 
     @classmethod
-    def fields_of(cls, session: LiveSession) -> dict:
+    def fields_of(cls, session: Session) -> dict:
         return dict(id=session.id, brand_id=session.brand_id, title=session.title, status=session.status.value,
                     scheduled_at=session.scheduled_at, started_at=session.started_at,
                     ended_at=session.ended_at, playback_url=session.channel.playback_url)
 
     @classmethod
-    def of(cls, session: LiveSession) -> "PublicSessionSummary":
+    def of(cls, session: Session) -> "PublicSessionSummary":
         return cls(**cls.fields_of(session))
 
 
@@ -354,7 +354,7 @@ class PublicSessionView(PublicSessionSummary):
     lineup: list[PublicLineupItem]
 
     @classmethod
-    def with_lineup(cls, session: LiveSession, lineup) -> "PublicSessionView":
+    def with_lineup(cls, session: Session, lineup) -> "PublicSessionView":
         return cls(**cls.fields_of(session), lineup=[PublicLineupItem.of(i, p) for i, p in lineup])
 
 
@@ -367,7 +367,7 @@ class SessionView(PublicSessionSummary):
     lineup: list[LineupItemView]
 
     @classmethod
-    def with_lineup(cls, session: LiveSession, lineup) -> "SessionView":
+    def with_lineup(cls, session: Session, lineup) -> "SessionView":
         return cls(**cls.fields_of(session), created_at=session.created_at, hold_seconds=session.hold_seconds,
                    channel_type=session.channel_type, latency_mode=session.latency_mode,
                    lineup=[LineupItemView.of(i, p) for i, p in lineup])

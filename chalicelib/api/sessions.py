@@ -21,7 +21,7 @@ def create_session(req: ApiRequest) -> SessionView:
     """Schedule a show: the session (status `scheduled`), its IVS channel (type and latency from the
     request or the deployment's defaults), its chat room and `playbackUrl`."""
     body: SessionCreate = req.body
-    session = services().shows.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds,
+    session = services().sessions.schedule(req.brand.id, body.title, body.scheduled_iso(), body.hold_seconds,
                                         body.channel_type, body.latency_mode)
     return SessionView.with_lineup(session, [])
 
@@ -32,7 +32,7 @@ def list_sessions(req: ApiRequest) -> SessionPage:
     """Sessions of every brand by status (default `live`): scheduled and live ones soonest first,
     ended ones newest first, a page at a time."""
     query: SessionListQuery = req.query
-    items, cursor = services().shows.list_public(SessionStatus(query.status), query.limit, query.cursor)
+    items, cursor = services().sessions.list_public(SessionStatus(query.status), query.limit, query.cursor)
     return SessionPage(items=[PublicSessionSummary.of(s) for s in items], next_cursor=cursor)
 
 
@@ -42,13 +42,13 @@ def list_sessions(req: ApiRequest) -> SessionPage:
 def get_session(req: ApiRequest):
     """A session and its lineup (title, image, session price of each product). The owner brand's
     key adds quantities, drop windows and channel settings; another brand's key answers 404."""
-    shows = services().shows
+    sessions = services().sessions
     session_id = req.path["session_id"]
     if req.brand is None:
-        session = shows.get_public(session_id)
-        return PublicSessionView.with_lineup(session, shows.lineup_of(session.id))
-    session = shows.get_owned(req.brand.id, session_id)
-    return SessionView.with_lineup(session, shows.lineup_of(session.id))
+        session = sessions.get_public(session_id)
+        return PublicSessionView.with_lineup(session, sessions.lineup_of(session.id))
+    session = sessions.get_owned(req.brand.id, session_id)
+    return SessionView.with_lineup(session, sessions.lineup_of(session.id))
 
 
 @api_route(bp, "/v1/sessions/{session_id}/live", "GET",
@@ -90,7 +90,7 @@ def get_replay(req: ApiRequest) -> ReplayView:
 def get_ingest(req: ApiRequest) -> IngestView:
     """Where and with what key the broadcaster streams. The stream key is fetched from IVS on each
     call, stored nowhere, shown nowhere else, and never cached."""
-    endpoint, stream_key = services().shows.ingest(req.brand.id, req.path["session_id"])
+    endpoint, stream_key = services().sessions.ingest(req.brand.id, req.path["session_id"])
     return IngestView(ingest_endpoint=endpoint, stream_key=stream_key)
 
 
@@ -102,8 +102,8 @@ def add_to_lineup(req: ApiRequest) -> LineupItemView:
     product's stock in one transaction (all of it if absent), with an optional session price,
     per-customer limit, opening window and shard count."""
     body: LineupAdd = req.body
-    shows = services().shows
-    item, product = shows.add_to_lineup(
+    sessions = services().sessions
+    item, product = sessions.add_to_lineup(
         req.brand.id, req.path["session_id"], body.product_id, body.price.to_domain() if body.price else None,
         body.quantity, body.per_customer_limit, opens_at=to_iso(body.opens_at) if body.opens_at else None,
         closes_at=to_iso(body.closes_at) if body.closes_at else None, shards=body.shards,
@@ -128,9 +128,9 @@ def end_session(req: ApiRequest) -> SessionView:
 
 
 def _moved(req: ApiRequest, target: SessionStatus) -> SessionView:
-    shows = services().shows
-    session = shows.move(req.brand.id, req.path["session_id"], target)
-    return SessionView.with_lineup(session, shows.lineup_of(session.id))
+    sessions = services().sessions
+    session = sessions.move(req.brand.id, req.path["session_id"], target)
+    return SessionView.with_lineup(session, sessions.lineup_of(session.id))
 
 
 @api_route(bp, "/v1/sessions/{session_id}", "DELETE",
@@ -139,7 +139,7 @@ def _moved(req: ApiRequest, target: SessionStatus) -> SessionView:
 def delete_session(req: ApiRequest) -> SessionDeleted:
     """Delete the session's IVS channel and chat room, and the session itself if it never held a
     drop (otherwise its record stays for orders and the replay). Not while it is live."""
-    removed = services().shows.delete(req.brand.id, req.path["session_id"])
+    removed = services().sessions.delete(req.brand.id, req.path["session_id"])
     return SessionDeleted(id=req.path["session_id"], record_deleted=removed, channel_deleted=True,
                           chat_room_deleted=True)
 

@@ -108,5 +108,3 @@ class TimelineEntry:
     delivery: str = "pending"
     sent_at: int | None = None
 
-
-LiveSession = Session  # the old name, until chalicelib/api/schemas.py moves to Session (merge in progress)

@@ -16,7 +16,7 @@ from chalicelib.domain.records import LineupItem, Product, Session, TimelineEntr
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.domain.errors import ChatClosed, RateLimited, SessionNotLive
 from chalicelib.observability import logger
-from chalicelib.services.shows import Shows
+from chalicelib.services.sessions import Sessions
 
 SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
 LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
@@ -42,14 +42,14 @@ class Chapter:
     end_offset_ms: int | None
 
 
-class LiveShow:
-    def __init__(self, shows: Shows, repo: LiveRepository, stock: StockRepository, channels: Channels,
+class Live:
+    def __init__(self, sessions: Sessions, repo: LiveRepository, stock: StockRepository, channels: Channels,
                  chat: Chat, replay_base_url: str | None, clock: Clock,
                  stock_changes: Callable[[list[Any]], list[StockChange]] = lambda records: []) -> None:
         self.stock_changes = stock_changes
         self.chat = chat
         self._viewers: dict[str, tuple[int | None, float]] = {}
-        self.shows = shows
+        self.sessions = sessions
         self.repo = repo
         self.stock = stock
         self.channels = channels
@@ -61,11 +61,11 @@ class LiveShow:
 
     def feature(self, brand_id: str, session_id: str, product_id: str) -> tuple[TimelineEntry, Delivery, int]:
         """Pin a lineup product: stored first (so /live shows it at once), then sent to the stream."""
-        session = self.shows.get_owned(brand_id, session_id)
-        lineup = {item.product_id: (item, product) for item, product in self.shows.lineup_of(session_id)}
+        session = self.sessions.get_owned(brand_id, session_id)
+        lineup = {item.product_id: (item, product) for item, product in self.sessions.lineup_of(session_id)}
         item, product = found(lineup.get(product_id), "product in this lineup", product_id, field="productId")
         now = self.clock.now()
-        entry = self.shows.sessions.set_featured(brand_id, TimelineEntry(
+        entry = self.sessions.repo.set_featured(brand_id, TimelineEntry(
             session_id=session_id, seq=epoch_ms(now), type="feature", product_id=product_id,
             at=to_iso(now), price=item.price))
         stock = self.stock.levels([item]).get(product_id)
@@ -78,8 +78,8 @@ class LiveShow:
         return replace(entry, delivery=outcome, sent_at=sent_at), delivery, len(payload.encode())
 
     def state(self, session_id: str) -> LiveState:
-        session = self.shows.get_public(session_id)
-        lineup = self.shows.lineup_of(session_id)
+        session = self.sessions.get_public(session_id)
+        lineup = self.sessions.lineup_of(session_id)
         stock = self.stock.levels(item for item, _ in lineup)
         return LiveState(session=session,
                          drops=[(item, product, stock.get(item.product_id)) for item, product in lineup],
@@ -87,7 +87,7 @@ class LiveShow:
                          likes=self.likes(session_id))
 
     def replay(self, session_id: str) -> tuple[Session, list[Chapter]]:
-        session = self.shows.get_public(session_id)
+        session = self.sessions.get_public(session_id)
         return session, self.chapters(session)
 
     def timeline(self, session_id: str) -> list[TimelineEntry]:
@@ -105,7 +105,7 @@ class LiveShow:
     # --- engagement and chat ---------------------------------------------------------------------
 
     def like(self, session_id: str, shopper_id: str) -> int:
-        session = self.shows.get_public(session_id)
+        session = self.sessions.get_public(session_id)
         if session.status is not SessionStatus.LIVE:
             raise SessionNotLive("likes are counted during the show")
         wait_ms = self.repo.like(session.id, shopper_id, self._now_ms(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS)
@@ -118,14 +118,14 @@ class LiveShow:
         return self.repo.likes(session_id, LIKE_SHARDS)
 
     def chat_token(self, session_id: str, shopper_id: str) -> ChatToken:
-        session = self.shows.get_public(session_id)
+        session = self.sessions.get_public(session_id)
         if session.status is SessionStatus.ENDED or not session.chat_room_arn:
             raise ChatClosed()
         return self.chat.token(session.chat_room_arn, shopper_id)
 
     def moderate(self, brand_id: str, session_id: str, message_id: str | None = None,
                  user_id: str | None = None, reason: str | None = None) -> None:
-        session = self.shows.get_owned(brand_id, session_id)
+        session = self.sessions.get_owned(brand_id, session_id)
         if not session.chat_room_arn:
             raise ChatClosed()
         if message_id is not None:
@@ -158,9 +158,9 @@ class LiveShow:
         announced = 0
         cursor = None
         while True:
-            sessions, cursor = self.shows.sessions.list_by_status(SessionStatus.LIVE, 100, cursor, newest_first=False)
+            sessions, cursor = self.sessions.repo.list_by_status(SessionStatus.LIVE, 100, cursor, newest_first=False)
             for session in sessions:
-                due = [d for d in self.shows.lineup.list_for_session(session.id)
+                due = [d for d in self.sessions.lineup.list_for_session(session.id)
                        if d.opens_at and d.opens_at <= now and (d.closes_at is None or now < d.closes_at)]
                 if not due:
                     continue
@@ -173,8 +173,8 @@ class LiveShow:
                 return announced
 
     def _drop_events(self, session_id: str, product_id: str, opened: bool, emptied: bool) -> list[str]:
-        session = self.shows.sessions.get(session_id)
-        drop = next((item for item in self.shows.lineup.list_for_session(session_id)
+        session = self.sessions.repo.get(session_id)
+        drop = next((item for item in self.sessions.lineup.list_for_session(session_id)
                      if item.product_id == product_id), None)
         if session is None or drop is None:
             return []
@@ -210,7 +210,7 @@ class LiveShow:
             now_ms = self._now_ms()
             claimed, wait_ms = self.repo.claim_send_slot(session.id, now_ms, MIN_INTERVAL_MS)
             if claimed:
-                if newest_only is not None and self.shows.sessions.featured_seq(session.id) not in (None, newest_only):
+                if newest_only is not None and self.sessions.repo.featured_seq(session.id) not in (None, newest_only):
                     return Delivery(False, "superseded"), None
                 return self.channels.put_metadata(session.channel.arn, payload), now_ms
             if wait:
@@ -222,21 +222,21 @@ class LiveShow:
     def on_stream_state(self, channel_name: str, event_name: str) -> str | None:
         """IVS names the channel after the session: Stream Start -> live, Stream End -> ended."""
         target = {"Stream Start": SessionStatus.LIVE, "Stream End": SessionStatus.ENDED}.get(event_name)
-        session = self.shows.sessions.get(channel_name) if is_id(channel_name, "ses") else None
+        session = self.sessions.repo.get(channel_name) if is_id(channel_name, "ses") else None
         if target is None or session is None:
             logger.info("IVS stream event ignored", extra={"channel": channel_name, "event": event_name})
             return None
         if session.status is SessionStatus.ENDED or (target is SessionStatus.LIVE and session.status is SessionStatus.LIVE):
             return str(session.status.value)  # late or repeated events change nothing
-        return str(self.shows.move(session.brand_id, session.id, target).status.value)
+        return str(self.sessions.move(session.brand_id, session.id, target).status.value)
 
     def on_recording_end(self, channel_name: str, bucket: str, key_prefix: str) -> str | None:
-        session = self.shows.sessions.get(channel_name) if is_id(channel_name, "ses") else None
+        session = self.sessions.repo.get(channel_name) if is_id(channel_name, "ses") else None
         if session is None:
             return None
         base = self.replay_base_url or f"https://{bucket}.s3.amazonaws.com"
         url = f"{base.rstrip('/')}/{key_prefix}/media/hls/master.m3u8"
-        self.shows.sessions.set_replay(session.id, url)
+        self.sessions.repo.set_replay(session.id, url)
         return url
 
     def chapters(self, session: Session) -> list[Chapter]:

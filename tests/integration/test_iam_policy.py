@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from chalicelib.adapters.dynamodb import SessionRepository
-from tests.conftest import make_brand, make_product, make_session
+from tests.conftest import ivs_channels, make_brand, make_product, make_session
 
 CHALICE = Path(__file__).resolve().parents[2] / ".chalice"
 # Not calls of ours: Lambda writes its logs; IVS asks for TagResource when a channel is created with tags.
@@ -96,9 +96,9 @@ def run_journey(api, operator_key, monkeypatch, clock):
         raise RuntimeError("injected DynamoDB failure")
 
     monkeypatch.setattr(SessionRepository, "add", failing_add)
-    before = {c["arn"] for c in boto3.client("ivs").list_channels()["channels"]}
+    before = {c["arn"] for c in ivs_channels()}
     assert api.post("/v1/sessions", {"title": "Doomed"}, key=key).status_code == 500
-    assert {c["arn"] for c in boto3.client("ivs").list_channels()["channels"]} == before
+    assert {c["arn"] for c in ivs_channels()} == before
     monkeypatch.undo()
 
 

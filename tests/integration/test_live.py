@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from tests.conftest import live_drop, make_product, make_session
+from tests.conftest import ivs_channels, live_drop, make_product, make_session
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "eventbridge"
 
@@ -155,16 +155,15 @@ def test_likes_are_bounded_to_five_in_any_one_second_per_shopper(api, brand, clo
 
 
 def test_deleting_a_session_removes_its_channel(api, brand):
-    import boto3
 
     from tests.conftest import make_session
 
     empty = make_session(api, brand["apiKey"])
-    arns = {c["name"]: c["arn"] for c in boto3.client("ivs").list_channels()["channels"]}
+    arns = {c["name"]: c["arn"] for c in ivs_channels()}
     assert empty["id"] in arns
     response = api.call("DELETE", f"/v1/sessions/{empty['id']}", key=brand["apiKey"])
     assert response.status_code == 200 and response.json["recordDeleted"] is True
-    assert empty["id"] not in {c["name"] for c in boto3.client("ivs").list_channels()["channels"]}
+    assert empty["id"] not in {c["name"] for c in ivs_channels()}
     assert api.get(f"/v1/sessions/{empty['id']}").status_code == 404
 
     live, _ = live_drop(api, brand["apiKey"], quantity=1)

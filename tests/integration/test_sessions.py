@@ -1,14 +1,13 @@
 """Live sessions: scheduling with an IVS channel, lineup, status, public views."""
-import boto3
 import pytest
 
-from tests.conftest import make_product, make_session
+from tests.conftest import ivs_channels, make_product, make_session
 
 
 def test_scheduling_creates_an_ivs_channel_and_hides_the_stream_key(api, brand):
     session = make_session(api, brand["apiKey"], scheduledAt="2026-12-24T18:00:00+01:00")
     assert session["status"] == "scheduled" and session["scheduledAt"] == "2026-12-24T17:00:00.000Z"
-    channels = boto3.client("ivs").list_channels()["channels"]
+    channels = ivs_channels()
     assert session["id"] in [c["name"] for c in channels]
 
     ingest = api.get(f"/v1/sessions/{session['id']}/ingest", key=brand["apiKey"])

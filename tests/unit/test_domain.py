@@ -44,7 +44,7 @@ def test_session_transitions(current, target, allowed):
 def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
     from chalicelib.domain.records import Channel, Session
     from chalicelib.domain.sessions import SessionStatus
-    from chalicelib.services.live import LiveShow
+    from chalicelib.services.live import Live
     from tests.fakes import FakeClock
 
     class CountingChannels:
@@ -56,7 +56,7 @@ def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
 
     clock = FakeClock()
     channels = CountingChannels()
-    show = LiveShow(None, None, None, channels, None, None, clock)
+    show = Live(None, None, None, channels, None, None, clock)
     session = Session("ses_1", "brd_1", "t", SessionStatus.LIVE, "s", "c", "s", None,
                       Channel("arn:channel", "https://p", "ingest"))
     assert [show.viewers(session) for _ in range(5)] == [42] * 5 and channels.calls == 1

@@ -116,7 +116,7 @@ def test_an_order_needing_more_than_100_transaction_items_is_too_large_without_a
     brand_id, session_id = new_show(services)
     a = add_drop(services, brand_id, session_id, quantity=50, shards=50, title="A")  # one unit a shard
     b = add_drop(services, brand_id, session_id, quantity=50, shards=50, title="B")
-    services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     with pytest.raises(OrderTooLarge):  # 1 order + 100 shards = 101 items
         buy(services, shopper(services), session_id, {a.product_id: 50, b.product_id: 50})
     assert reserves(ports) == 0
@@ -166,7 +166,7 @@ def test_a_retry_after_the_show_ended_replays_the_order(world):
     drop = open_drop(services, quantity=5)
     buyer = shopper(services)
     first, _ = buy(services, buyer, drop.session_id, {drop.product_id: 2}, key="k-1")
-    services.shows.move(drop.brand_id, drop.session_id, SessionStatus.ENDED)
+    services.sessions.move(drop.brand_id, drop.session_id, SessionStatus.ENDED)
     with pytest.raises(DropClosed):
         buy(services, shopper(services), drop.session_id, {drop.product_id: 1})
     again, replayed = buy(services, buyer, drop.session_id, {drop.product_id: 2}, key="k-1")

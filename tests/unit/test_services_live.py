@@ -37,7 +37,7 @@ def show_with(services, products: int, start: bool = True):
     brand_id, session_id = new_show(services)
     ids = [add_drop(services, brand_id, session_id, quantity=1, title=f"P{n}").product_id for n in range(products)]
     if start:
-        services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+        services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     return brand_id, session_id, ids
 
 
@@ -68,7 +68,7 @@ def test_a_burst_of_pins_sends_the_newest_and_supersedes_the_ones_it_overtook(wo
     assert sent(ports) == [(first, t0), (newest, t0 + MIN_INTERVAL_MS)]
     assert answers[newest][1].delivered and answers[first][1].delivered
     assert [answers[p][1].reason for p in burst[:-1]] == ["superseded"] * 3
-    assert services.shows.get_public(session_id).featured_product_id == newest
+    assert services.sessions.get_public(session_id).featured_product_id == newest
     deliveries = {e.product_id: e.delivery for e in services.live.timeline(session_id)}
     assert deliveries == {first: "delivered", **{p: "superseded" for p in burst[:-1]}, newest: "delivered"}
 
@@ -92,7 +92,7 @@ def test_a_pin_on_an_offline_channel_keeps_the_state_and_says_why(world):
     ports.channels.broadcasting = False
     _, delivery, _ = services.live.feature(brand_id, session_id, product_id)
     assert (delivery.delivered, delivery.reason) == (False, "channel_not_broadcasting")
-    assert services.shows.get_public(session_id).featured_product_id == product_id
+    assert services.sessions.get_public(session_id).featured_product_id == product_id
     assert [e.delivery for e in services.live.timeline(session_id)] == ["channel_not_broadcasting"]
 
 
@@ -107,14 +107,14 @@ def test_replay_chapters_are_the_feature_windows_from_the_start_of_the_show(worl
     services.live.feature(brand_id, session_id, early)  # the last pin before the show: on screen at 0
     assert services.live.replay(session_id)[1] == []  # not started: no chapters
     clock.advance(5)
-    services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     clock.advance(10)
     services.live.feature(brand_id, session_id, a)
     clock.advance(20)
     services.live.feature(brand_id, session_id, b)
     assert services.live.replay(session_id)[1][-1] == Chapter(b, 30_000, None)  # still on air: open-ended
     clock.advance(30)
-    services.shows.move(brand_id, session_id, SessionStatus.ENDED)
+    services.sessions.move(brand_id, session_id, SessionStatus.ENDED)
     session, chapters = services.live.replay(session_id)
     assert chapters == [Chapter(early, 0, 10_000), Chapter(a, 10_000, 30_000), Chapter(b, 30_000, 60_000)]
     assert session.replay_url is None
@@ -130,7 +130,7 @@ def test_replay_chapters_cover_every_pin_of_a_long_show(world, clock):
         clock.advance(60)
         services.live.feature(brand_id, session_id, products[minute % 2])
     clock.advance(60)
-    services.shows.move(brand_id, session_id, SessionStatus.ENDED)
+    services.sessions.move(brand_id, session_id, SessionStatus.ENDED)
     chapters = services.live.replay(session_id)[1]
     assert len(chapters) == 120
     assert chapters[-1] == Chapter(products[1], 120 * 60_000, 121 * 60_000)

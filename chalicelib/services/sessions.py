@@ -24,12 +24,12 @@ class ChannelDefaults:
     recording_configuration_arn: str | None = None
 
 
-class Shows:
-    def __init__(self, sessions: SessionRepository, lineup: LineupRepository, products: ProductRepository,
+class Sessions:
+    def __init__(self, repo: SessionRepository, lineup: LineupRepository, products: ProductRepository,
                  stock: StockRepository, channels: Channels, chat: Chat, defaults: ChannelDefaults,
                  clock: Clock) -> None:
         self.chat = chat
-        self.sessions = sessions
+        self.repo = repo
         self.stock = stock
         self.lineup = lineup
         self.products = products
@@ -56,7 +56,7 @@ class Shows:
             hold_seconds=hold_seconds, channel_type=channel_type, latency_mode=latency_mode, chat_room_arn=room_arn,
         )
         try:
-            self.sessions.add(session)
+            self.repo.add(session)
         except Exception:
             # Leave no channel or room behind a session that was not stored.
             self.channels.delete(channel.arn)
@@ -65,7 +65,7 @@ class Shows:
         return session
 
     def _load(self, session_id: str) -> Session | None:
-        return self.sessions.get(session_id) if well_formed(session_id, "ses") else None
+        return self.repo.get(session_id) if well_formed(session_id, "ses") else None
 
     def get_public(self, session_id: str) -> Session:
         return found(self._load(session_id), "session", session_id)
@@ -80,7 +80,7 @@ class Shows:
 
     def list_public(self, status: SessionStatus, limit: int, cursor: str | None) -> tuple[list[Session], str | None]:
         # Upcoming and live shows soonest first; past shows most recent first.
-        return self.sessions.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
+        return self.repo.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
 
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
                       quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,
@@ -109,7 +109,7 @@ class Shows:
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> Session:
         require_well_formed(session_id, "ses", "session")
         at = to_iso(self.clock.now())
-        session = self.sessions.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
+        session = self.repo.move_status(brand_id, session_id, target, TRANSITIONS[target], at)
         # Drops without their own times open when the show goes live and close when it ends.
         # After the status write, so a retried start or end finishes what a failed one began.
         drops = self.lineup.list_for_session(session_id)
@@ -128,13 +128,13 @@ class Shows:
         session (its status and its drop count): one of the two loses, and no unit moves. The
         channel goes only after that, so a failed request is finished by its retry."""
         require_well_formed(session_id, "ses", "session")
-        session = self.sessions.close_for_deletion(brand_id, session_id, to_iso(self.clock.now()))
+        session = self.repo.close_for_deletion(brand_id, session_id, to_iso(self.clock.now()))
         self.channels.delete(session.channel.arn)
         if session.chat_room_arn:
             self.chat.delete_room(session.chat_room_arn)
         if self.lineup.list_for_session(session_id):
             return False  # sessions stored before drops were counted
-        return self.sessions.delete_closed(brand_id, session_id)
+        return self.repo.delete_closed(brand_id, session_id)
 
     def ingest(self, brand_id: str, session_id: str) -> tuple[str, str]:
         """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""

@@ -1,4 +1,4 @@
-"""Shows on fakes: a delete racing a lineup add, decided by whichever writes first; no unit lost.
+"""Sessions on fakes: a delete racing a lineup add, decided by whichever writes first; no unit lost.
 
 The race is an interleaving: `before_next` runs the other request just before a repository call,
 after the first request has read what it needed.
@@ -33,12 +33,12 @@ def test_a_delete_that_writes_first_wins_over_a_lineup_add(world):
     services, ports = world
     brand_id, session_id = new_show(services)
     product_id = product(services, brand_id)
-    session = services.shows.get_public(session_id)
+    session = services.sessions.get_public(session_id)
     deleted = []
     # The add has read the session (scheduled) and the product; the delete writes before the add does.
-    ports.lineup.before_next("add_taking_stock", lambda: deleted.append(services.shows.delete(brand_id, session_id)))
+    ports.lineup.before_next("add_taking_stock", lambda: deleted.append(services.sessions.delete(brand_id, session_id)))
     with pytest.raises(SessionChanged):
-        services.shows.add_to_lineup(brand_id, session_id, product_id, None, 4, None)
+        services.sessions.add_to_lineup(brand_id, session_id, product_id, None, 4, None)
     assert deleted == [True] and ports.sessions.get(session_id) is None
     assert units(services, ports, session_id, product_id) == (10, 0)
     assert ports.channels.deleted == [session.channel.arn] and ports.chat.deleted == [session.chat_room_arn]
@@ -48,11 +48,11 @@ def test_a_lineup_add_that_writes_first_wins_over_a_delete(world):
     services, ports = world
     brand_id, session_id = new_show(services)
     product_id = product(services, brand_id)
-    ports.sessions.before_next("close_for_deletion", lambda: services.shows.add_to_lineup(
+    ports.sessions.before_next("close_for_deletion", lambda: services.sessions.add_to_lineup(
         brand_id, session_id, product_id, None, 4, None))
     with pytest.raises(SessionHasDrops):
-        services.shows.delete(brand_id, session_id)
-    assert services.shows.get_public(session_id).status is SessionStatus.SCHEDULED
+        services.sessions.delete(brand_id, session_id)
+    assert services.sessions.get_public(session_id).status is SessionStatus.SCHEDULED
     assert units(services, ports, session_id, product_id) == (6, 4)
     assert ports.channels.deleted == [] and ports.chat.deleted == []  # the show keeps its channel
 
@@ -61,16 +61,16 @@ def test_a_deleted_session_takes_no_drop_and_a_live_one_is_not_deleted(world):
     services, ports = world
     brand_id, session_id = new_show(services)
     product_id = product(services, brand_id)
-    services.shows.add_to_lineup(brand_id, session_id, product_id, None, 4, None)
-    services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+    services.sessions.add_to_lineup(brand_id, session_id, product_id, None, 4, None)
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     with pytest.raises(SessionLive):
-        services.shows.delete(brand_id, session_id)
-    services.shows.move(brand_id, session_id, SessionStatus.ENDED)
-    assert services.shows.delete(brand_id, session_id) is False  # its drops keep the record, for its orders
-    assert services.shows.get_public(session_id).status is SessionStatus.ENDED
+        services.sessions.delete(brand_id, session_id)
+    services.sessions.move(brand_id, session_id, SessionStatus.ENDED)
+    assert services.sessions.delete(brand_id, session_id) is False  # its drops keep the record, for its orders
+    assert services.sessions.get_public(session_id).status is SessionStatus.ENDED
     assert len(ports.channels.deleted) == 1
     with pytest.raises(SessionNotEditable):
-        services.shows.add_to_lineup(brand_id, session_id, product(services, brand_id), None, 1, None)
+        services.sessions.add_to_lineup(brand_id, session_id, product(services, brand_id), None, 1, None)
     assert units(services, ports, session_id, product_id) == (6, 4)
 
 
@@ -78,11 +78,11 @@ def test_going_live_opens_the_drops_and_ending_closes_them_and_cuts_the_stream(w
     services, ports = world
     brand_id, session_id = new_show(services)
     product_id = product(services, brand_id)
-    services.shows.add_to_lineup(brand_id, session_id, product_id, None, 4, None, shards=2)
+    services.sessions.add_to_lineup(brand_id, session_id, product_id, None, 4, None, shards=2)
     drops = ports.lineup.list_for_session(session_id)
     assert ports.stock.levels(drops)[product_id].opens_at is None  # not on sale before the show
-    live = services.shows.move(brand_id, session_id, SessionStatus.LIVE)
+    live = services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
     assert ports.stock.levels(drops)[product_id].opens_at == live.started_at
-    ended = services.shows.move(brand_id, session_id, SessionStatus.ENDED)
+    ended = services.sessions.move(brand_id, session_id, SessionStatus.ENDED)
     assert ports.stock.levels(drops)[product_id].closes_at == ended.ended_at
     assert ports.channels.stopped == [live.channel.arn]
