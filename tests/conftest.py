@@ -179,6 +179,24 @@ class Api:
 
 
 @pytest.fixture(scope="session")
+def base_url(aws_stack, tmp_path_factory):
+    """Real HTTP: `chalice local` (what `make run` serves) on a free loopback port, on the same
+    AWS stack, one per run for the e2e and contract tiers."""
+    from devstack.run import start_api, stop_api, wait_for_api
+    from devstack.stack import LOOPBACK, free_port
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
+    process = start_api({**os.environ, **aws_stack}, port, log_path=log)
+    url = f"http://{LOOPBACK}:{port}"
+    try:
+        wait_for_api(url + "/v1/openapi.json", process)
+        yield url
+    finally:
+        stop_api(process)
+
+
+@pytest.fixture(scope="session")
 def api(aws_stack, aws_calls):
     from chalice.test import Client
 

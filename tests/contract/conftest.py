@@ -7,7 +7,6 @@ need to get past authentication and 404s.
 """
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,8 +14,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from devstack.run import start_api, stop_api, wait_for_api
-from devstack.stack import LOOPBACK, free_port
 
 CONTRACT_DIR = Path(__file__).resolve().parent
 OPENAPI_PATH = "/v1/openapi.json"
@@ -33,19 +30,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if CONTRACT_DIR in item.path.parents and not hasattr(item, "_nodeid"):
             item._nodeid = item.nodeid
-
-
-@pytest.fixture(scope="session")
-def contract_url(aws_stack, tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("contract-chalice-local") / "chalice-local.log"
-    process = start_api({**os.environ, **aws_stack}, port, log_path=log)
-    url = f"http://{LOOPBACK}:{port}"
-    try:
-        wait_for_api(url + OPENAPI_PATH, process)
-        yield url
-    finally:
-        stop_api(process)
 
 
 @dataclass(frozen=True)
@@ -70,23 +54,23 @@ def _call(url: str, method: str, path: str, body=None, key: str | None = None, h
 
 
 @pytest.fixture(scope="session")
-def contract_world(contract_url, aws_stack) -> ContractWorld:
+def contract_world(base_url, aws_stack) -> ContractWorld:
     operator_key = aws_stack["LIVEDROP_OPERATOR_KEY"]
-    brand = _call(contract_url, "POST", "/v1/brands", {"name": "Contract"}, key=operator_key)
+    brand = _call(base_url, "POST", "/v1/brands", {"name": "Contract"}, key=operator_key)
     key = brand["apiKey"]
-    product = _call(contract_url, "POST", "/v1/products",
+    product = _call(base_url, "POST", "/v1/products",
                     {"title": "Hoodie", "price": {"amount": 4900, "currency": "EUR"}, "stock": 1000}, key=key)
     sessions = []
     for title in ("Scheduled show", "Live show"):
-        session = _call(contract_url, "POST", "/v1/sessions", {"title": title}, key=key)
-        _call(contract_url, "POST", f"/v1/sessions/{session['id']}/lineup",
+        session = _call(base_url, "POST", "/v1/sessions", {"title": title}, key=key)
+        _call(base_url, "POST", f"/v1/sessions/{session['id']}/lineup",
               {"productId": product["id"], "quantity": 200}, key=key)
         sessions.append(session["id"])
-    _call(contract_url, "POST", f"/v1/sessions/{sessions[1]}/start", key=key)
-    shopper = _call(contract_url, "POST", "/v1/shoppers")
-    order = _call(contract_url, "POST", "/v1/orders",
+    _call(base_url, "POST", f"/v1/sessions/{sessions[1]}/start", key=key)
+    shopper = _call(base_url, "POST", "/v1/shoppers")
+    order = _call(base_url, "POST", "/v1/orders",
                   {"sessionId": sessions[1], "items": [{"productId": product["id"], "quantity": 1}]},
                   key=shopper["token"], headers={"Idempotency-Key": secrets.token_hex(8)})
-    return ContractWorld(url=contract_url, operator_key=operator_key, brand_key=key, shopper_token=shopper["token"],
+    return ContractWorld(url=base_url, operator_key=operator_key, brand_key=key, shopper_token=shopper["token"],
                          product_id=product["id"], scheduled_session_id=sessions[0], live_session_id=sessions[1],
                          order_id=order["id"])

@@ -5,7 +5,6 @@ own memory of shard levels. Time moves only when a test moves the FakeClock.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 import pytest
 
@@ -15,19 +14,8 @@ from chalicelib.domain.errors import (
     PaymentDeclined, PaymentOutcomeUnknown, SoldOut,
 )
 from chalicelib.domain.sessions import SessionStatus
-from tests.fakes import FakeClock, add_drop, buy, conservation, fake_services, new_show, open_drop
+from tests.fakes import add_drop, buy, conservation, fake_services, new_show, open_drop
 
-START = datetime(2026, 11, 22, 20, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def clock():
-    return FakeClock(START)
-
-
-@pytest.fixture
-def world(clock):
-    return fake_services(clock)
 
 
 def shopper(services) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 
@@ -17,19 +17,9 @@ from chalicelib.domain.errors import RateLimited, SessionNotLive
 from chalicelib.domain.metadata import MIN_INTERVAL_MS
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.services.live import Chapter
-from tests.fakes import FakeClock, add_drop, fake_services, new_show
+from tests.fakes import add_drop, fake_services, new_show
 
-START = datetime(2026, 11, 22, 20, 0, 0, tzinfo=timezone.utc)
-
-
-@pytest.fixture
-def clock():
-    return FakeClock(START)
-
-
-@pytest.fixture
-def world(clock):
-    return fake_services(clock)
+from tests.unit.conftest import START
 
 
 def show_with(services, products: int, start: bool = True):
