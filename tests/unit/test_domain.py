@@ -77,3 +77,13 @@ def test_a_typo_in_configuration_fails_at_start_naming_the_variable(variable, va
     assert Settings.from_env({})  # the defaults are valid
     with pytest.raises(ValueError, match=variable.replace("[", r"\[").split("_URL")[0]):
         Settings.from_env({variable: value})
+
+
+def test_timestamps_always_have_four_digit_years_so_string_order_is_time_order():
+    from datetime import datetime, timezone
+
+    from chalicelib.domain.clock import to_iso
+
+    early, late = datetime(999, 12, 31, 23, 59, tzinfo=timezone.utc), datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert to_iso(early) == "0999-12-31T23:59:00.000Z"
+    assert to_iso(early) < to_iso(late)
