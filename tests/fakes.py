@@ -36,7 +36,7 @@ from chalicelib.domain.ports import (
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
-MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit, which the DynamoDB adapter enforces before sending
+from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS  # the DynamoDB adapter enforces it before sending
 
 
 class FakeClock:

@@ -60,8 +60,8 @@ class AwsIvs:
             self.client.stop_stream(channelArn=channel_arn)
             return True
         except ClientError as error:
-            if _error_code(error) in ("ChannelNotBroadcasting", "StreamUnavailable"):
-                return False
+            if _error_code(error) in ("ChannelNotBroadcasting", "StreamUnavailable", "ResourceNotFoundException"):
+                return False  # nothing is broadcasting (or the channel is gone): the goal is met
             raise
 
     def put_metadata(self, channel_arn: str, payload: str) -> Delivery:

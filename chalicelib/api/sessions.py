@@ -86,7 +86,7 @@ def get_replay(req: ApiRequest) -> ReplayView:
 
 @api_route(bp, "/v1/sessions/{session_id}/ingest", "GET",
            summary="The ingest endpoint and stream key for the broadcaster (owner only)", auth="brand",
-           response=IngestView, tag="sessions", secret=True)
+           response=IngestView, errors=(409,), tag="sessions", secret=True)
 def get_ingest(req: ApiRequest) -> IngestView:
     """Where and with what key the broadcaster streams. The stream key is fetched from IVS on each
     call, stored nowhere, shown nowhere else, and never cached."""

@@ -25,6 +25,3 @@ def epoch_ms(moment: datetime) -> int:
 def iso_ms(iso: str) -> int:
     return epoch_ms(parse_iso(iso))
 
-
-def from_epoch(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=timezone.utc)

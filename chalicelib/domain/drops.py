@@ -66,6 +66,9 @@ def plan_take(quantity: int, levels: Mapping[int, int | None], ceilings: Sequenc
     return None
 
 
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
+
+
 def transaction_items(shards_per_line: Sequence[int], counted_lines: int) -> int:
     """Items a checkout transaction holds: the order, one per shard taken, one per limit counted."""
     return 1 + sum(shards_per_line) + counted_lines
@@ -81,6 +84,10 @@ class OrderStatus(str, Enum):
 
 # Orders whose units are out of stock: what conservation counts.
 HOLDING = frozenset({OrderStatus.RESERVED, OrderStatus.PAYING, OrderStatus.PAID})
+
+
+def is_order_id(value: str) -> bool:
+    return len(value) == 28 and value.startswith("ord_") and all(c in "0123456789abcdef" for c in value[4:])
 
 
 def order_id_for(shopper_id: str, idempotency_key: str) -> str:

@@ -93,7 +93,7 @@ class InsufficientStock(DomainError):
 
 
 class InvalidTransition(DomainError):
-    """A session (or an order) is in a status the action can not start from."""
+    """A session is in a status the action can not start from."""
 
     def __init__(self, current: str, target: str) -> None:
         super().__init__(f"a session that is {current} can not become {target}", currentStatus=current)

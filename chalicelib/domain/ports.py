@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.money import Money
@@ -17,9 +17,6 @@ from chalicelib.domain.records import (
     Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
 )
 from chalicelib.domain.sessions import SessionStatus
-
-Page = tuple[list[Any], str | None]  # (items, next cursor)
-
 
 class Clock(Protocol):
     """Every rule that reads the time reads it here, so tests move time instead of sleeping."""
@@ -281,5 +278,3 @@ class Charges(Protocol):
 
     def register_lambda_context(self, context: Any) -> None: ...
 
-
-Secret = Callable[[], str]

@@ -54,6 +54,7 @@ class Session:
     featured_product_id: str | None = None
     replay_url: str | None = None
     chat_room_arn: str | None = None
+    deleted_at: str | None = None  # its IVS channel and chat room are gone (the record stays for its orders)
 
 
 @dataclass(frozen=True)

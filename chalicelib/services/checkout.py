@@ -11,7 +11,8 @@ from typing import Callable
 
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import (
-    OrderStatus, drop_state, order_id_for, plan_take, request_hash, split, transaction_items,
+    MAX_TRANSACTION_ITEMS, OrderStatus, drop_state, is_order_id, order_id_for, plan_take, request_hash, split,
+    transaction_items,
 )
 from chalicelib.domain.errors import (
     Busy, DropClosed, DropNotOpen, IdempotencyKeyReused, InvalidInput, LimitExceeded, NotFound,
@@ -27,7 +28,6 @@ from chalicelib.domain.records import LineupItem, Order, OrderLine
 MAX_PLANS = 8                  # plans one checkout may try as stock moves under it (conflicts are retried below)
 READ_AFTER_REFUSALS = 2        # after this many refused plans, read every shard before planning again
 SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a drop's shards
-MAX_TRANSACTION_ITEMS = 100    # DynamoDB's limit for one TransactWriteItems
 
 
 class DropConfigs:
@@ -101,14 +101,11 @@ class Checkout:
         made (same key, same body) gets that order back, whatever the drop's state now."""
         order_id = order_id_for(shopper_id, idempotency_key)
         fingerprint = request_hash(body_for_hash)
-        progress = _Progress()
         try:
-            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines, progress), False
+            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines), False
         except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound) as refusal:
-            if progress.wrote:
-                raise  # the transaction's own put said no order exists under this key
-            # Refused before any write: perhaps this is a retry of a reservation that was made.
-            # One consistent read of the buyer's own order (no write, no hot item) tells.
+            # Perhaps this is a retry of a reservation that was made (even by a request racing
+            # this one): one consistent read of the buyer's own order (no write, no hot item) tells.
             existing = self.orders.get(order_id)
             if existing is None or existing.shopper_id != shopper_id:
                 raise refusal
@@ -117,7 +114,7 @@ class Checkout:
             return replay.order, True
 
     def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
-                 lines: list[CheckoutLine], progress: _Progress) -> Order:
+                 lines: list[CheckoutLine]) -> Order:
         drops = self._drops_for(session_id, lines)
         currency = self._one_currency(drops)
         total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
@@ -141,7 +138,6 @@ class Checkout:
                 expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
             )
             try:
-                progress.wrote = True
                 self.orders.reserve(order, limits, now_iso)
             except ReservationRefused as refusal:
                 self._explain(refusal, drops, fingerprint, now_iso)
@@ -242,7 +238,7 @@ class Checkout:
 
     def order_for(self, order_id: str, shopper_id: str | None = None, brand_id: str | None = None) -> Order:
         """The order, for its shopper or for the brand that sold it; anyone else: not found."""
-        order = self.orders.get(order_id) if order_id.startswith("ord_") and len(order_id) <= 64 else None
+        order = self.orders.get(order_id) if is_order_id(order_id) else None
         if order is None or not (order.shopper_id == shopper_id or (brand_id and order.brand_id == brand_id)):
             raise NotFound("order", order_id)
         return order
@@ -265,10 +261,14 @@ class Checkout:
             raise OrderNotCancellable(refused.status) from None
 
     def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
-        """reserved -> paying -> paid; a decline or provider failure puts it back to reserved.
-        The same token retried re-enters its own attempt and gets the first charge's result, and
-        after it paid, the paid order."""
-        if not order_id.startswith("ord_") or len(order_id) > 64:
+        """reserved -> paying -> paid; a decline puts it back to reserved. The same token retried
+        re-enters its own attempt and gets the first charge's result, and after it paid, the paid
+        order.
+
+        Only a decline puts the order back: any other failure leaves it `paying` (503), because a
+        concurrent request of the same attempt may be charging right now, and putting the order
+        back would let the sweeper release units that are being paid for. The retry finishes it."""
+        if not is_order_id(order_id):
             raise NotFound("order", order_id)
         attempt = hashlib.sha256(payment_token.encode()).hexdigest()[:20]
         try:
@@ -283,14 +283,16 @@ class Checkout:
             # Charged or not, we can not tell: the order stays `paying` (its units held, never
             # released) until a retry with the same token learns the outcome.
             raise PaymentOutcomeUnknown() from None
-        except Exception:
-            self.orders.abort_payment(order, attempt)  # nothing was charged: the reservation stands
-            raise
         if not result.approved:
             self.orders.abort_payment(order, attempt)
             raise PaymentDeclined(result.reason)
         finished = self.orders.finish_payment(order.id, result.reference or "", to_iso(self.clock.now()))
-        return finished or self.order_for(order.id, shopper_id=shopper_id)  # a concurrent retry finished it
+        if finished is not None:
+            return finished
+        current = self.order_for(order.id, shopper_id=shopper_id)
+        if current.status is OrderStatus.PAID:
+            return current  # a concurrent retry of the same attempt finished it
+        raise PaymentOutcomeUnknown()  # never answer success for an order that is not paid
 
     def release_expired(self, limit: int = 100) -> int:
         """Release reservations past their time. Called every minute by the scheduled function."""
@@ -301,6 +303,8 @@ class Checkout:
                 released += 1
             except OrderNotReleasable:
                 continue  # paid, paying or cancelled since it was listed
+            except Busy:
+                continue  # contended now: the next sweep takes it
         return released
 
     def _release(self, order: Order, to: OrderStatus, shopper_id: str | None = None) -> Order:
@@ -308,11 +312,6 @@ class Checkout:
         at = to_iso(now)
         self.orders.release(order, to, at, epoch_ms(now) // 1000, shopper_id=shopper_id)
         return replace(order, status=to, closed_at=at)
-
-
-@dataclass
-class _Progress:
-    wrote: bool = False  # whether a checkout transaction was sent (its order put answers for a replay)
 
 
 class _Replay(Exception):

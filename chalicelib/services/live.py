@@ -21,8 +21,8 @@ from chalicelib.services.sessions import Sessions
 SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
 LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
 LIKES_PER_SHOPPER_PER_SECOND = 5
-VIEWER_COUNT_SECONDS = 10
-TIMELINE_IN_LIVE = 100  # /live carries the newest entries of the timeline, for late joiners  # GetStream is asked at most this often per channel and container
+VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel and container
+TIMELINE_IN_LIVE = 100  # /live carries the newest entries of the timeline, for late joiners
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ class Live:
     def moderate(self, brand_id: str, session_id: str, message_id: str | None = None,
                  user_id: str | None = None, reason: str | None = None) -> None:
         session = self.sessions.get_owned(brand_id, session_id)
-        if not session.chat_room_arn:
+        if not session.chat_room_arn or session.deleted_at:
             raise ChatClosed()
         if message_id is not None:
             self.chat.delete_message(session.chat_room_arn, message_id, reason)

@@ -13,7 +13,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Product, Session
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.domain.errors import SessionNotEditable
+from chalicelib.domain.errors import SessionEnded, SessionNotEditable
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,8 @@ class Sessions:
             self.stock.set_window_edge(drops, opens_at=session.started_at)
         else:
             self.stock.set_window_edge(drops, closes_at=session.ended_at)
-            self.channels.stop_stream(session.channel.arn)  # the show is over: cut the broadcast too
+            if not session.deleted_at:
+                self.channels.stop_stream(session.channel.arn)  # the show is over: cut the broadcast too
         return session
 
     def delete(self, brand_id: str, session_id: str) -> bool:
@@ -139,4 +140,6 @@ class Sessions:
     def ingest(self, brand_id: str, session_id: str) -> tuple[str, str]:
         """The broadcaster's endpoint and stream key, fetched from IVS for the owner only."""
         session = self.get_owned(brand_id, session_id)
+        if session.deleted_at:
+            raise SessionEnded("the session was deleted: its channel is gone")
         return session.channel.ingest_endpoint, self.channels.stream_key(session.channel.arn)

@@ -164,7 +164,9 @@ def test_expiry_with_a_failure_at_each_call(api, brand, faults, clock):
                 failed = False
             except Exception:
                 failed = True
-        assert failed == (faults.calls >= call)
+        assert failed == (faults.calls >= call)  # a fault reached always surfaces, never swallowed
+        if call <= 16:
+            assert failed  # every sweep reads the 16 hold partitions first: these faults always fire
         assert sum(conservation(session["id"], product["id"], 20)) == 20
     checkout.release_expired()
     assert conservation(session["id"], product["id"], 20) == (20, 0)

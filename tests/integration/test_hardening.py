@@ -124,3 +124,17 @@ def test_deleting_a_session_and_changing_it_afterwards(api, brand):
     assert late_add.status_code == 404
     assert api.post(f"/v1/sessions/{empty['id']}/start", key=key).status_code == 404
     assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 3
+
+
+def test_a_deleted_session_keeps_its_record_but_no_route_reaches_for_its_channel(api, brand):
+    """After DELETE, a session with drops keeps its record; its channel and room are gone, so the
+    stream key and moderation are refused (409), and ending it again asks IVS for nothing."""
+    key = brand["apiKey"]
+    session, _ = live_drop(api, key, quantity=1)
+    base = f"/v1/sessions/{session['id']}"
+    api.post(base + "/end", key=key)
+    assert api.call("DELETE", base, key=key).json["recordDeleted"] is False
+    assert api.get(base + "/ingest", key=key).status_code == 409
+    assert api.post(base + "/chat/disconnect", {"userId": "shp_x"}, key=key).status_code == 409
+    assert api.post(base + "/end", key=key).status_code == 200
+    assert api.get(base + "/replay").status_code == 200

@@ -43,7 +43,10 @@ def test_stop_stream(ivs):
     stubber.add_response("stop_stream", {}, {"channelArn": ARN})
     stubber.add_client_error("stop_stream", "ChannelNotBroadcasting", http_status_code=404,
                              expected_params={"channelArn": ARN})
+    stubber.add_client_error("stop_stream", "ResourceNotFoundException", http_status_code=404,
+                             expected_params={"channelArn": ARN})  # the channel was deleted with its session
     assert adapter.stop_stream(ARN) is True
+    assert adapter.stop_stream(ARN) is False
     assert adapter.stop_stream(ARN) is False
 
 

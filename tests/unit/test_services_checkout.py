@@ -316,3 +316,50 @@ def test_concurrent_buyers_in_two_containers_sell_every_unit_once(world):
         outcomes = list(pool.map(attempt, range(40)))
     assert outcomes.count("sold") == 10 and outcomes.count("sold_out") == 30
     assert conservation(ports, drop) == (0, 10)
+
+
+def test_a_failing_retry_never_undoes_a_payment_under_way_and_pay_never_answers_unpaid():
+    """A retry (same token) that fails before the provider must not put the order back to
+    reserved while the first request's approved charge is being recorded: the first request ends
+    with the order paid, and the retry answers with an error, never a success."""
+
+
+    services, ports = fake_services()
+    drop = open_drop(services, quantity=5, hold_seconds=60)
+    buyer = services.shoppers.register()[0]
+    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
+    failures = []
+
+    def retry_failing_before_the_provider():
+        ports.charges.fail_next("charge", RuntimeError("idempotency table throttled"))
+        try:
+            services.checkout.pay(order.id, buyer, "ok")
+        except RuntimeError as error:
+            failures.append(error)
+
+    ports.orders.before_next("finish_payment", retry_failing_before_the_provider)
+    paid = services.checkout.pay(order.id, buyer, "ok")
+    assert failures and paid.status is OrderStatus.PAID
+    assert ports.orders.get(order.id).status is OrderStatus.PAID
+
+
+def test_a_retry_gets_its_order_back_even_when_the_first_request_commits_meanwhile():
+    """The retry's own transaction is refused; meanwhile the first request with the same key
+    commits; the retry then meets sold out: it still answers with the order (one read tells)."""
+
+
+    services, ports = fake_services()
+    drop = open_drop(services, quantity=1)
+    holder = services.shoppers.register()[0]
+    held, _ = buy(services, holder, drop.session_id, {drop.product_id: 1})
+    buyer = services.shoppers.register()[0]
+    other_container, _ = fake_services(**ports)
+    made = []
+
+    def meanwhile():
+        services.checkout.cancel(held.id, holder)
+        made.append(buy(other_container, buyer, drop.session_id, {drop.product_id: 1}, key="k")[0])
+
+    ports.stock.before_next("levels", meanwhile)
+    order, replayed = buy(services, buyer, drop.session_id, {drop.product_id: 1}, key="k")
+    assert made and order.id == made[0].id and replayed is True

@@ -45,6 +45,7 @@ def _session(row: SessionModel) -> Session:
                         ingest_endpoint=row.ingest_endpoint),
         hold_seconds=int(row.hold_seconds), channel_type=row.channel_type, latency_mode=row.latency_mode,
         featured_product_id=row.featured_product_id, replay_url=row.replay_url, chat_room_arn=row.chat_room_arn,
+        deleted_at=row.deleted_at,
     )
 
 
@@ -260,7 +261,8 @@ class LineupRepository:
         self.db = db
 
     def list_for_session(self, session_id: str) -> list[LineupItem]:
-        return [_lineup_item(row) for row in LineupModel.query(session_id)]
+        # Consistent: a start or end must see a drop added just before it (or it never opens or closes).
+        return [_lineup_item(row) for row in LineupModel.query(session_id, consistent_read=True)]
 
     def add_taking_stock(self, item: LineupItem, session_status: SessionStatus) -> None:
         """Allocate the item's quantity from the product's stock into its drop shards, all or nothing.

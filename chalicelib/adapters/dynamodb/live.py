@@ -28,6 +28,7 @@ class LiveRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
         self._likes_seen: dict[str, int] = {}  # per window item: its count as last seen (a guess)
+        self._likes_seen_max = 10_000  # a guess can be forgotten: a wrong one costs one more write
 
     def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int]:
         """(claimed, ms to wait if not). The slot is an item of its own, so hosts waiting for it
@@ -112,6 +113,8 @@ class LiveRepository:
                     continue
                 oldest = int((old.recent or [])[count % per_second]) if old is not None else now_ms
                 return max(1, oldest + 1000 - now_ms)
+            if len(self._likes_seen) >= self._likes_seen_max:
+                self._likes_seen.clear()
             self._likes_seen[key] = count + 1
             CounterModel(counter_key=f"likes#{session_id}#{random.randrange(shards)}").update(
                 actions=[CounterModel.count.add(1)])

@@ -227,8 +227,10 @@ class OrderRepository:
     def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
         due: list[Order] = []
         for hold_shard in range(HOLD_SHARDS):
-            for row in OrderModel.on_hold.query(hold_shard, OrderModel.hold_until <= now_epoch, limit=limit):
-                due.append(_order(row))
+            query = OrderModel.on_hold.query(hold_shard, OrderModel.hold_until <= now_epoch, limit=limit - len(due))
+            due += [_order(row) for row in query]
+            if len(due) >= limit:
+                break
         return due
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable, Hashable, Iterator, TypeVar
 
 from pynamodb.models import Model
 
+from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS
 from chalicelib.domain.errors import Busy, InvalidInput
 
 M = TypeVar("M", bound=Model)
@@ -97,7 +98,6 @@ def update_or_old(model: type[M], hash_key: str, actions: list, condition: Any,
 # items again, and the caller only ever hears of conditions that failed (`Cancelled`), by label.
 
 
-MAX_ITEMS = 100  # DynamoDB's limit of items in one TransactWriteItems
 CONFLICT_ATTEMPTS = 40
 _RETRYABLE = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
@@ -130,11 +130,6 @@ class Transaction:
     def __init__(self) -> None:
         self.items: list[tuple[Hashable, type[Model], dict[str, Any]]] = []
 
-    def check(self, label: Hashable, model: type[Model], hash_key: Any, condition: Any, range_key: Any = None) -> None:
-        request = model.get_operation_kwargs_from_class(hash_key, range_key=range_key, condition=condition)
-        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self.items.append((label, model, {"ConditionCheck": request}))
-
     def put(self, label: Hashable, row: Model, condition: Any = None) -> None:
         request = row.get_save_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
         self.items.append((label, type(row), {"Put": request}))
@@ -144,18 +139,13 @@ class Transaction:
                                                       return_values_on_condition_failure="ALL_OLD")
         self.items.append((label, type(row), {"Update": request}))
 
-    def delete(self, label: Hashable, row: Model, condition: Any = None) -> None:
-        request = row.get_delete_kwargs_from_instance(condition=condition)
-        request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
-        self.items.append((label, type(row), {"Delete": request}))
-
 
 def transact(client: Any, transaction: Transaction, attempts: int = CONFLICT_ATTEMPTS,
              sleep: Callable[[float], None] = time.sleep) -> None:
     """Send the transaction; on a conflict, back off and send it again. Raises Cancelled with the
     failed conditions, or Busy when contention outlasts `attempts`."""
-    if len(transaction.items) > MAX_ITEMS:
-        raise ValueError(f"{len(transaction.items)} items: DynamoDB takes at most {MAX_ITEMS} in a transaction")
+    if len(transaction.items) > MAX_TRANSACTION_ITEMS:  # the services plan within it; this is a bug
+        raise ValueError(f"{len(transaction.items)} items: DynamoDB takes at most {MAX_TRANSACTION_ITEMS}")
     request = [item for _, _, item in transaction.items]
     for attempt in range(attempts):
         try:
