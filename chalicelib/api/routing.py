@@ -230,11 +230,18 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
 # --- the edge: CORS and caching on every answer ----------------------------------------------------
 
 
+_by_path: dict[int, dict[str, dict[str, RouteSpec]]] = {}
+
+
 def routes_by_path() -> dict[str, dict[str, RouteSpec]]:
-    by_path: dict[str, dict[str, RouteSpec]] = {}
-    for spec in ROUTES:
-        by_path.setdefault(spec.path, {})[spec.method] = spec
-    return by_path
+    """Each path's routes by method; built once per set of registered routes, not per request."""
+    if len(ROUTES) not in _by_path:
+        by_path: dict[str, dict[str, RouteSpec]] = {}
+        for spec in ROUTES:
+            by_path.setdefault(spec.path, {})[spec.method] = spec
+        _by_path.clear()
+        _by_path[len(ROUTES)] = by_path
+    return _by_path[len(ROUTES)]
 
 
 def cors_allowed_headers() -> str:
