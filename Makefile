@@ -8,7 +8,7 @@ BROWSER_NPM := tests/browser/node_modules/.package-lock.json
 WEB_NPM := web/node_modules/.package-lock.json
 PORT ?= 8000
 
-.PHONY: install install-run run test bench clean
+.PHONY: install install-run run test bench screenshots clean
 
 # What `make run` needs (the web app's packages, ffmpeg for the embedded stream); `make test` adds
 # the contract tier's TypeScript tools, Lighthouse and Chromium for the browser tier.
@@ -55,6 +55,10 @@ run: install-run
 
 test: install
 	PYTHONPATH=. $(PY) -m pytest $(PYTEST_ARGS)
+
+# The README's pictures of the viewer and the host console, from a fresh `make run`.
+screenshots: install
+	PYTHONPATH=. $(PY) -m tests.browser.screenshots
 
 bench: install-run
 	PYTHONPATH=. $(PY) bench/cold_start.py

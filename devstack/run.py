@@ -1,7 +1,9 @@
-"""`make run`: the embedded stack, the tables, demo data, and the API on `chalice local`.
+"""`make run`: the embedded stack, the tables, demo data, the API on `chalice local`, the embedded
+broadcaster (a live HLS stream per live session, carrying the pins as timed metadata) and the web
+pages on their own origin.
 
-Prints the operator key, the demo brand's key and curl commands that work as printed.
-Ctrl-C (or any failure) stops everything this started.
+Prints the operator key, the demo brand's key, the pages' URLs and curl commands that work as
+printed. Ctrl-C (or any failure) stops everything this started.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import threading
 import time
 import urllib.request
 
-from devstack.stack import LOOPBACK, ROOT, EmbeddedStack
+from devstack.stack import LOOPBACK, ROOT, EmbeddedStack, free_port
 
 
 def wait_for_api(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -50,10 +52,15 @@ def stop_api(process: subprocess.Popen) -> None:
             os.killpg(process.pid, signal.SIGKILL)
 
 
-def prepare_environment(stack: EmbeddedStack, operator_key: str) -> dict[str, str]:
+def prepare_environment(stack: EmbeddedStack, operator_key: str, broadcaster_url: str,
+                        web_origin: str) -> dict[str, str]:
     env = {**os.environ, **stack.env(), "LIVEDROP_OPERATOR_KEY": operator_key, "LIVEDROP_STAGE": "local",
            "LIVEDROP_SHOPPER_TOKEN_SECRET": os.environ.get("LIVEDROP_SHOPPER_TOKEN_SECRET") or secrets.token_urlsafe(32),
-           "LIVEDROP_IVS_MODE": "embedded", "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16)}
+           "LIVEDROP_IVS_MODE": "embedded", "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16),
+           # Playback URLs and pins go to the embedded broadcaster; its recordings are the replays.
+           "LIVEDROP_EMBEDDED_HLS_URL": broadcaster_url, "LIVEDROP_REPLAY_BASE_URL": broadcaster_url + "/recordings",
+           # The console's origin may call brand routes (public and shopper routes allow any origin).
+           "LIVEDROP_CONSOLE_CORS_ORIGINS": web_origin}
     os.environ.update(env)  # this process seeds through the same settings the API reads
     import boto3
 
@@ -66,33 +73,49 @@ def prepare_environment(stack: EmbeddedStack, operator_key: str) -> dict[str, st
 
 def main() -> int:
     port = int(os.environ.get("PORT", "8000"))
+    web_port = int(os.environ.get("WEB_PORT", "8001"))
     operator_key = os.environ.get("LIVEDROP_OPERATOR_KEY") or "op_" + secrets.token_urlsafe(24)
     # Ctrl-C or a kill, also while starting: the `finally`s below (and the stack's atexit hook, if
     # it was still starting) stop everything; an interrupted start is no error to report.
     try:
-        return serve(port, operator_key)
+        return serve(port, web_port, operator_key)
     except KeyboardInterrupt:
         print("\nstopped", file=sys.stderr)
         return 0
 
 
-def serve(port: int, operator_key: str) -> int:
+def serve(port: int, web_port: int, operator_key: str) -> int:
     """Runs until interrupted; returns (1) only if `chalice local` stops on its own."""
-    base = f"http://{LOOPBACK}:{port}"
-    with EmbeddedStack(log_dir=ROOT / ".local" / "logs") as stack:
-        env = prepare_environment(stack, operator_key)
-        from devstack.seed import seed_demo
+    from devstack.hls import follow_sessions, start_broadcaster
+    from devstack.web import build_web, serve_web
 
-        demo = seed_demo()
-        sweeper = start_sweeper()
-        api = start_api(env, port)
+    base, web = f"http://{LOOPBACK}:{port}", f"http://{LOOPBACK}:{web_port}"
+    dist = build_web()  # before anything starts: a broken build is reported at once
+    with EmbeddedStack(log_dir=ROOT / ".local" / "logs") as stack:
+        broadcaster = start_broadcaster(free_port(), ROOT / ".local" / "hls")
+        pages = None
+        stop = threading.Event()
+        api = None
         try:
+            env = prepare_environment(stack, operator_key, broadcaster.url, web)
+            from chalicelib.bootstrap import services
+            from devstack.seed import seed_demo
+
+            demo = seed_demo()
+            start_sweeper(stop)
+            follow_sessions(broadcaster, services, stop)
+            pages = serve_web(web_port, base, dist)
+            api = start_api(env, port)
             wait_for_api(base + "/v1/openapi.json", api)
-            print_welcome(base, operator_key, demo)
+            print_welcome(base, web, operator_key, demo)
             code = api.wait()
         finally:
-            sweeper.set()
-            stop_api(api)
+            stop.set()
+            if api is not None:
+                stop_api(api)
+            if pages is not None:
+                pages.shutdown()
+            broadcaster.stop()
     print(f"chalice local stopped by itself (exit code {code}); the embedded stack is stopped too",
           file=sys.stderr)
     return 1
@@ -101,13 +124,11 @@ def serve(port: int, operator_key: str) -> int:
 SWEEP_EVERY_SECONDS = 5
 
 
-def start_sweeper() -> threading.Event:
+def start_sweeper(stop: threading.Event) -> None:
     """`chalice local` runs no scheduled functions: release expired reservations and announce
     timed drops from here, as the deployed functions do every minute (more often, for short holds)."""
     from chalicelib.bootstrap import services
     from chalicelib.observability import logger
-
-    stop = threading.Event()
 
     def sweep() -> None:
         while not stop.wait(SWEEP_EVERY_SECONDS):
@@ -121,7 +142,6 @@ def start_sweeper() -> threading.Event:
 
     threading.Thread(target=sweep, name="reservation-sweeper", daemon=True).start()
     threading.Thread(target=tick, args=(stop,), name="stock-ticker", daemon=True).start()
-    return stop
 
 
 def tick(stop: threading.Event) -> None:
@@ -141,7 +161,7 @@ def tick(stop: threading.Event) -> None:
             logger.exception("stock ticker failed; trying again")
 
 
-def print_welcome(base: str, operator_key: str, demo: dict[str, str]) -> None:
+def print_welcome(base: str, web: str, operator_key: str, demo: dict[str, str]) -> None:
     brand_auth = shlex.quote(f"Authorization: Bearer {demo['api_key']}")
     operator_auth = shlex.quote(f"Authorization: Bearer {operator_key}")
     print(f"""
@@ -152,14 +172,19 @@ Livedrop is serving on {base}  (embedded AWS stack; Ctrl-C stops everything)
   demo brand key:  {demo['api_key']}
   demo session:    {demo['session_id']}
 
+  viewer:          {web}/watch/{demo['session_id']}
+  host console:    {web}/host/{demo['session_id']}   (paste the demo brand key)
+  API reference:   {web}/docs
+
 Try:
   curl -s '{base}/v1/sessions?status=scheduled'
   curl -s -H {brand_auth} '{base}/v1/products'
   curl -s -X POST -H {operator_auth} -H 'Content-Type: application/json' -d '{{"name":"My Brand"}}' '{base}/v1/brands'
 
-The demo session is scheduled: start it (POST /v1/sessions/{demo['session_id']}/start with the brand key)
-to open its drops; shoppers get tokens from POST /v1/shoppers. Expired reservations are released
-every {SWEEP_EVERY_SECONDS} s.
+The demo session is scheduled: start it from the host console (or POST /v1/sessions/{demo['session_id']}/start
+with the brand key) and its channel goes on air: the viewer plays a local live stream that carries
+every pin as IVS timed metadata. Shoppers get tokens from POST /v1/shoppers. Expired reservations
+are released every {SWEEP_EVERY_SECONDS} s.
 
 OpenAPI document: {base}/v1/openapi.json
 """, flush=True)

@@ -21,9 +21,9 @@ def seed_demo() -> dict[str, str]:
     app = services()
     brand, api_key = app.brands.create("Demo Brand")
     products = [
-        app.catalog.create(brand.id, title, description, Money(amount, "EUR"), stock,
-                           (f"https://images.example.com/demo/{index}.jpg",))
-        for index, (title, description, amount, stock) in enumerate(PRODUCTS)
+        # No images: the demo runs offline, and a page must not reach for a host it can not resolve.
+        app.catalog.create(brand.id, title, description, Money(amount, "EUR"), stock, ())
+        for title, description, amount, stock in PRODUCTS
     ]
     starts = to_iso(datetime.now(timezone.utc) + timedelta(hours=1))
     session = app.sessions.schedule(brand.id, "Friday night drop", starts)

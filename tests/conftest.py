@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK_SERVICES = ("dynamodb", "ssm")
 
 
-TIERS = ("unit", "integration", "e2e", "contract")
+TIERS = ("unit", "integration", "e2e", "contract", "browser")
 
 
 def pytest_collection_modifyitems(config, items):

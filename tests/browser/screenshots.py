@@ -1,0 +1,75 @@
+"""`make screenshots`: the README's two pictures, made again from a fresh `make run`: the viewer
+mid-drop (375 px wide, a product pinned through the stream, units selling) and the host console.
+
+Run: PYTHONPATH=. .venv/bin/python -m tests.browser.screenshots  (writes docs/screenshots/*.png)
+"""
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import expect, sync_playwright
+
+from devstack.stack import LOOPBACK, ROOT, free_port
+from tests.browser.conftest import IMAGE, IMAGE_HOST, IVS_PLAYER_HOSTS, Stack, chromium_path
+from tests.makerun import MakeRun
+
+OUT = ROOT / "docs" / "screenshots"
+
+
+def stage(stack: Stack) -> dict:
+    show = stack.show({"title": "Aurora hoodie", "price": 6900, "quantity": 100, "perCustomerLimit": 2},
+                      {"title": "Comet sneakers", "price": 14900, "quantity": 50},
+                      title="Friday night drop")
+    for _ in range(7):  # a few buyers before the picture, so the console has orders
+        stack.ok("POST", "/v1/orders", {"sessionId": show["session"],
+                                        "items": [{"productId": show["products"][0], "quantity": 1}]},
+                 key=stack.shopper(), headers={"Idempotency-Key": secrets.token_hex(16)})
+    return show
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as logs:
+        run = MakeRun(free_port(), Path(logs), web_port=free_port())
+        try:
+            run.wait_for_line("OpenAPI document:")
+            stack = Stack(run=run, api=f"http://{LOOPBACK}:{run.port}", web=f"http://{LOOPBACK}:{run.web_port}",
+                          brand_key=run.wait_for_line("demo brand key:").split()[-1],
+                          demo_session=run.wait_for_line("demo session:").split()[-1])
+            show = stage(stack)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=chromium_path(),
+                                                     args=["--autoplay-policy=no-user-gesture-required"])
+                context = browser.new_context(viewport={"width": 375, "height": 740}, device_scale_factor=2)
+                context.route("**/*", lambda route: (
+                    route.abort() if (route.request.url.split("/")[2].endswith(IVS_PLAYER_HOSTS)) else
+                    route.fulfill(status=200, content_type="image/svg+xml", body=IMAGE)
+                    if route.request.url.split("/")[2] == IMAGE_HOST else route.continue_()))
+                viewer = context.new_page()
+                viewer.goto(f"{stack.web}/watch/{show['session']}")
+                expect(viewer.get_by_test_id("player-state")).to_have_text("Playing", timeout=60_000)
+                stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": show["products"][0]})
+                viewer.wait_for_function("() => (window.livedropCues || []).some(c => c.type === 'feature')",
+                                         timeout=30_000)
+                viewer.wait_for_timeout(1_000)
+                viewer.screenshot(path=str(OUT / "viewer.png"))
+
+                host = browser.new_page(viewport={"width": 1280, "height": 860})
+                host.goto(f"{stack.web}/host/{show['session']}")
+                host.get_by_test_id("api-key-input").fill(stack.brand_key)
+                host.get_by_test_id("api-key-input").press("Enter")
+                expect(host.get_by_test_id("feature-button").first).to_be_visible(timeout=20_000)
+                host.wait_for_timeout(4_000)  # one refresh of units left and orders
+                host.screenshot(path=str(OUT / "host.png"))
+                browser.close()
+        finally:
+            run.kill_what_is_left()
+    print(f"wrote {OUT / 'viewer.png'} and {OUT / 'host.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
