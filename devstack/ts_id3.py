@@ -4,6 +4,10 @@
 surfaces its value as TEXT_METADATA_CUE `text`. `inject(segment, tags, continuity)` rewrites a TS
 segment written by ffmpeg so that its PMT declares a metadata stream (as ffmpeg's muxer writes one
 for `timed_id3`) and the tags ride on it as PES packets at the segment's first video PTS.
+
+A segment without tags carries KEEPALIVE instead: the IVS web player (1.56.1) stops appending
+media, stuck in Buffering, at the first segment whose declared metadata stream has no packet; a
+PRIV frame keeps the stream fed and is not surfaced as a TEXT_METADATA_CUE (checked in Chromium).
 """
 from __future__ import annotations
 
@@ -34,10 +38,16 @@ def syncsafe(size: int) -> bytes:
     return bytes((size >> shift) & 0x7F for shift in (21, 14, 7, 0))
 
 
-def id3_tag(payload: str) -> bytes:
-    body = b"\x03" + b"\x00" + payload.encode()  # UTF-8, empty description, then the value
-    frame = b"TXXX" + syncsafe(len(body)) + b"\x00\x00" + body
+def _tag(frame_id: bytes, body: bytes) -> bytes:
+    frame = frame_id + syncsafe(len(body)) + b"\x00\x00" + body
     return b"ID3\x04\x00\x00" + syncsafe(len(frame)) + frame
+
+
+def id3_tag(payload: str) -> bytes:
+    return _tag(b"TXXX", b"\x03" + b"\x00" + payload.encode())  # UTF-8, empty description, the value
+
+
+KEEPALIVE = _tag(b"PRIV", b"livedrop.local/keepalive\x00")  # owner identifier, no private data
 
 
 def _payload_start(packet: bytes) -> int:
@@ -134,8 +144,8 @@ def pes_packets(tag: bytes, pts: int, continuity: int) -> tuple[list[bytes], int
 
 
 def inject(segment: bytes, tags: list[bytes], continuity: int) -> tuple[bytes, int]:
-    """The segment with every PMT declaring the metadata stream and `tags` right after its first
-    PMT, at its first video PTS; and the metadata PID's next continuity counter."""
+    """The segment with every PMT declaring the metadata stream and `tags` (or KEEPALIVE) right
+    after its first PMT, at its first video PTS; and the metadata PID's next continuity counter."""
     if len(segment) % PACKET or segment[:1] != bytes([SYNC]):
         raise ValueError("not an MPEG-TS segment of 188-byte packets")
     packets = [segment[i:i + PACKET] for i in range(0, len(segment), PACKET)]
@@ -149,14 +159,13 @@ def inject(segment: bytes, tags: list[bytes], continuity: int) -> tuple[bytes, i
     video = next((pid for _, kind, pid in streams if kind in VIDEO_STREAM_TYPES), None)
     if video is None:
         raise ValueError("no video stream in the PMT")
+    pts = next((_pts(p) for p in packets if _pid(p) == video and p[1] & 0x40), None)
+    if pts is None:
+        raise ValueError("no video PTS in the segment")
     out = [_with_metadata_stream(p) if _pid(p) == pmt_pid and p[1] & 0x40 else p for p in packets]
-    if tags:
-        pts = next((_pts(p) for p in packets if _pid(p) == video and p[1] & 0x40), None)
-        if pts is None:
-            raise ValueError("no video PTS in the segment")
-        carried = []
-        for tag in tags:
-            more, continuity = pes_packets(tag, pts, continuity)
-            carried += more
-        out[first_pmt + 1:first_pmt + 1] = carried
+    carried = []
+    for tag in tags or [KEEPALIVE]:
+        more, continuity = pes_packets(tag, pts, continuity)
+        carried += more
+    out[first_pmt + 1:first_pmt + 1] = carried
     return b"".join(out), continuity

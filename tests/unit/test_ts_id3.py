@@ -68,9 +68,11 @@ def tiny_segment(video_pts=900000):
     return pat + pmt + ts_packet(0x100, pes) + ts_packet(0x100, b"\x00" * 10, start=False, continuity=1)
 
 
-def test_every_segment_declares_the_metadata_stream_even_without_tags():
+def test_every_segment_declares_the_metadata_stream_and_feeds_it_even_without_tags():
     out, continuity = inject(tiny_segment(), [], 5)
-    assert continuity == 5 and len(out) == len(tiny_segment())
+    assert continuity == 6 and len(out) == len(tiny_segment()) + PACKET
+    keepalive = out[2 * PACKET:3 * PACKET]
+    assert ts_id3._pid(keepalive) == 0x102 and b"PRIV" in keepalive and b"TXXX" not in keepalive
     pmt = out[PACKET:2 * PACKET]
     sec = ts_id3._section(pmt)
     assert crc32_mpeg2(sec[:-4]).to_bytes(4, "big") == sec[-4:]
@@ -114,7 +116,7 @@ def test_ffprobe_reads_the_payload_from_a_real_segment(tmp_path):
     assert [s["codec_name"] for s in streams] == ["h264", "aac", "timed_id3"]
     first_video_pts = probe("-select_streams", "v", "-show_packets", "-read_intervals", "%+#1")["packets"][0]["pts"]
     packets = probe("-select_streams", "d", "-show_packets", "-show_data")["packets"]
-    assert len(packets) == 1 and packets[0]["pts"] == first_video_pts
+    assert len(packets) == 1 and packets[0]["pts"] == first_video_pts  # the payload, no keep-alive
     data = bytes.fromhex("".join(line.split(":", 1)[1].split("  ")[0].replace(" ", "")
                                  for line in packets[0]["data"].splitlines() if line.strip()))
     # ffmpeg's demuxer takes the first 5 bytes of every stream_type 0x15 PES for a "metadata access
