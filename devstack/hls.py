@@ -189,10 +189,6 @@ class Broadcaster:
         logger.info("embedded broadcaster: off air", extra={"channel": channel_id,
                                                             "recordedSegments": len(channel.segments)})
 
-    def on_air(self, channel_id: str) -> bool:
-        channel = self._channels.get(channel_id)
-        return channel is not None and channel.state == "live"
-
     def _publish(self, channel: Channel) -> None:
         """Publish ffmpeg's segments as they come, each with the metadata queued before it."""
         while True:
