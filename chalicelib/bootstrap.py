@@ -54,7 +54,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "stock": StockRepository(),
         "orders": OrderRepository(db),
         "live": LiveRepository(db),
-        "channels": EmbeddedIvs(settings.embedded_secret) if embedded else AwsIvs(),
+        "channels": EmbeddedIvs(settings.embedded_secret, hls_url=settings.embedded_hls_url) if embedded else AwsIvs(),
         "chat": EmbeddedChat() if embedded else AwsChat(),
         "charges": IdempotentCharges(TestPaymentProvider(), settings.tables["idempotency"]),
         "operator_key": partial(operator_key, settings),

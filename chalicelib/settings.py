@@ -42,6 +42,8 @@ class Settings:
     ivs_recording_configuration_arn: str | None
     embedded_secret: str
     replay_base_url: str | None
+    # `make run`'s broadcaster (devstack/hls.py): embedded channels play from it and PutMetadata goes to it.
+    embedded_hls_url: str | None
     # Browser origins allowed by CORS, per audience: "shop" (public and shopper routes) and
     # "console" (brand and operator routes); comma-separated in the environment, `*` for any.
     cors_origins: Mapping[str, tuple[str, ...]]
@@ -63,7 +65,8 @@ class Settings:
             if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", name):
                 problems.append(f"{table_env_name(key)}={name!r} is not a valid DynamoDB table name")
         for variable, url in (("AWS_ENDPOINT_URL[_DYNAMODB]", self.dynamodb_endpoint),
-                              ("LIVEDROP_REPLAY_BASE_URL", self.replay_base_url)):
+                              ("LIVEDROP_REPLAY_BASE_URL", self.replay_base_url),
+                              ("LIVEDROP_EMBEDDED_HLS_URL", self.embedded_hls_url)):
             if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
                 problems.append(f"{variable}={url!r} is not an http(s) URL")
         if problems:
@@ -87,6 +90,7 @@ class Settings:
             ivs_recording_configuration_arn=env.get("LIVEDROP_IVS_RECORDING_CONFIGURATION_ARN") or None,
             embedded_secret=env.get("LIVEDROP_EMBEDDED_SECRET", "livedrop-embedded"),
             replay_base_url=env.get("LIVEDROP_REPLAY_BASE_URL") or None,
+            embedded_hls_url=env.get("LIVEDROP_EMBEDDED_HLS_URL") or None,
             cors_origins={
                 audience: tuple(o.strip() for o in env.get(name, default).split(",") if o.strip())
                 for audience, name, default in (

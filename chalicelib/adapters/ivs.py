@@ -3,14 +3,19 @@
 `AwsIvs` speaks to IVS through boto3 (its calls are tested with botocore's Stubber, which checks
 every request against the service model). `EmbeddedIvs`, for local runs, creates real channels on
 moto's IVS and records what moto can not do (stream keys, timed metadata, stopping a stream)
-instead of sending it: the metadata timeline stays visible in `/live` and in the logs.
+instead of sending it: the metadata timeline stays visible in `/live` and in the logs. With the
+URL of `make run`'s broadcaster (devstack/hls.py), channels play from it, timed metadata also goes
+to it (a player receives it as from IVS) and it counts the viewers.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import urllib.error
+import urllib.request
 from collections import deque
+from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
@@ -85,13 +90,29 @@ class AwsIvs:
             raise
 
 
-class EmbeddedIvs(AwsIvs):
-    """Channels on moto; the calls moto lacks are recorded, not sent."""
+BROADCASTER_TIMEOUT_SECONDS = 2
 
-    def __init__(self, secret: str, client=None) -> None:
+
+def _channel_id(channel_arn: str) -> str:
+    return channel_arn.rsplit("/", 1)[-1]
+
+
+class EmbeddedIvs(AwsIvs):
+    """Channels on moto; the calls moto lacks are recorded, not sent (and, with `hls_url`, played
+    by the local broadcaster)."""
+
+    def __init__(self, secret: str, client=None, hls_url: str | None = None) -> None:
         super().__init__(client)
         self._secret = secret
+        self._hls_url = hls_url.rstrip("/") if hls_url else None
         self.recorded: deque[tuple[str, str]] = deque(maxlen=1000)  # (channel, payload), newest last
+
+    def create(self, session_id: str, brand_id: str, channel_type: str, latency_mode: str,
+               recording_configuration_arn: str | None = None) -> Channel:
+        channel = super().create(session_id, brand_id, channel_type, latency_mode, recording_configuration_arn)
+        if self._hls_url is None:
+            return channel
+        return replace(channel, playback_url=f"{self._hls_url}/channels/{_channel_id(channel.arn)}/master.m3u8")
 
     def stream_key(self, channel_arn: str) -> str:
         # Derived, not stored: the same key in every process of the local stack, and no secret at rest.
@@ -106,7 +127,27 @@ class EmbeddedIvs(AwsIvs):
         self.recorded.append((channel_arn, payload))
         logger.info("embedded IVS: timed metadata recorded", extra={"channel": channel_arn,
                                                                     "metadata": json.loads(payload)})
-        return Delivery(True, "recorded_locally")
+        if self._hls_url is None:
+            return Delivery(True, "recorded_locally")
+        request = urllib.request.Request(f"{self._hls_url}/channels/{_channel_id(channel_arn)}/metadata",
+                                         data=payload.encode(), method="POST",
+                                         headers={"Content-Type": "text/plain; charset=utf-8"})
+        try:
+            with urllib.request.urlopen(request, timeout=BROADCASTER_TIMEOUT_SECONDS):
+                return Delivery(True)  # 202: in the stream's next segment
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # anything but "not on air" is a bug, as IVS's ValidationException is
+                raise
+        except OSError:
+            pass  # the broadcaster is not running: nothing is on air
+        return Delivery(False, "channel_not_broadcasting")
 
     def viewer_count(self, channel_arn: str) -> int | None:
-        return None
+        if self._hls_url is None:
+            return None
+        try:
+            with urllib.request.urlopen(f"{self._hls_url}/channels/{_channel_id(channel_arn)}/viewers",
+                                        timeout=BROADCASTER_TIMEOUT_SECONDS) as response:
+                return int(json.load(response)["viewers"])
+        except OSError:  # 404 (not on air) included: HTTPError is an OSError
+            return None
