@@ -12,7 +12,7 @@ import json
 import secrets
 import shutil
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 import pytest
@@ -41,6 +41,7 @@ class Stack:
     web: str
     brand_key: str
     demo_session: str
+    started: list[str] = field(default_factory=list)  # shows to end after the test (4 encoders at most)
 
     def call(self, method: str, path: str, body=None, key: str | None = None, headers: dict | None = None):
         request = urllib.request.Request(self.api + path, method=method,
@@ -77,6 +78,7 @@ class Stack:
             products.append(product["id"])
         if start:
             self.ok("POST", f"/v1/sessions/{session['id']}/start")
+            self.started.append(session["id"])
         return {"session": session["id"], "products": products}
 
     def shopper(self) -> str:
@@ -93,6 +95,16 @@ def stack(tmp_path_factory):
                     demo_session=run.wait_for_line("demo session:").split()[-1])
     finally:
         run.kill_what_is_left()
+
+
+@pytest.fixture(autouse=True)
+def shows_end(request):
+    """Every show a test started ends with it: the embedded broadcaster encodes at most 4 at once."""
+    yield
+    if "stack" in request.fixturenames:
+        stack = request.getfixturevalue("stack")
+        while stack.started:
+            stack.call("POST", f"/v1/sessions/{stack.started.pop()}/end", key=stack.brand_key)
 
 
 @pytest.fixture(scope="session")
