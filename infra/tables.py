@@ -39,6 +39,7 @@ TABLES: dict[str, dict[str, Any]] = {
             {"AttributeName": "id", "AttributeType": "S"},
             {"AttributeName": "status", "AttributeType": "S"},
             {"AttributeName": "listKey", "AttributeType": "S"},
+            {"AttributeName": "brandId", "AttributeType": "S"},
         ],
         "GlobalSecondaryIndexes": [
             {
@@ -48,7 +49,16 @@ TABLES: dict[str, dict[str, Any]] = {
                     {"AttributeName": "listKey", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            # A brand's own sessions (the host console), every status, by scheduled time.
+            {
+                "IndexName": "byBrand",
+                "KeySchema": [
+                    {"AttributeName": "brandId", "KeyType": "HASH"},
+                    {"AttributeName": "listKey", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
         "StreamSpecification": STREAM,
     },

@@ -31,7 +31,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
     AlreadyPaid, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, OrderNotReleasable,
-    ReservationRefused, ShardRefusal,
+    OwnedSession, ReservationRefused, ShardRefusal,
 )
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
@@ -292,6 +292,16 @@ class FakeSessionRepository(FakeRepository):
         rows = [r.session for r in self.store.sessions.values() if r.session.status is status]
         return self.store.cursors.page(rows, lambda s: list_key(s.scheduled_at, s.id), limit, cursor,
                                        ("status", status.value), descending=newest_first)
+
+    @port_call
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        rows = [OwnedSession(r.session, r.lineup_count or 0) for r in self.store.sessions.values()
+                if r.session.brand_id == brand_id and r.deleted_at is None
+                and (status is None or r.session.status is status)]
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+        return self.store.cursors.page(rows, lambda s: list_key(s.session.scheduled_at, s.session.id), limit, cursor,
+                                       partition, descending=True)
 
     def _owned(self, brand_id: str, session_id: str) -> SessionRow:
         row = self.store.sessions.get(session_id)

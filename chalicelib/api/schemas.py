@@ -169,6 +169,10 @@ class SessionListQuery(PageQuery):
     status: Literal["scheduled", "live", "ended"] = "live"
 
 
+class BrandSessionListQuery(PageQuery):
+    status: Literal["scheduled", "live", "ended"] = Field(None, description="Only this status; every status if absent")
+
+
 # --- brands ---------------------------------------------------------------------------------
 
 
@@ -375,6 +379,20 @@ class SessionView(PublicSessionSummary):
 
 class SessionPage(ResponseModel):
     items: list[PublicSessionSummary]
+    next_cursor: str | None
+
+
+class OwnedSessionSummary(PublicSessionSummary):
+    """A session in its brand's own listing: the summary and how many drops its lineup holds."""
+    lineup_count: int = Field(description="Products in the lineup (0 for sessions stored before drops were counted)")
+
+    @classmethod
+    def of_owned(cls, owned) -> "OwnedSessionSummary":
+        return cls(**cls.fields_of(owned.session), lineup_count=owned.lineup_count)
+
+
+class OwnedSessionPage(ResponseModel):
+    items: list[OwnedSessionSummary]
     next_cursor: str | None
 
 

@@ -3,6 +3,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
+    BrandSessionListQuery, OwnedSessionPage, OwnedSessionSummary,
     ChapterView, ChatTokenView, FeatureIn, LikesView, ModerateMessage, ModerateUser, ModerationDone,
     SessionDeleted, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
     PublicSessionSummary, ReplayView, TimelineItem, PublicSessionView, SessionCreate,
@@ -34,6 +35,18 @@ def list_sessions(req: ApiRequest) -> SessionPage:
     query: SessionListQuery = req.query
     items, cursor = services().sessions.list_public(SessionStatus(query.status), query.limit, query.cursor)
     return SessionPage(items=[PublicSessionSummary.of(s) for s in items], next_cursor=cursor)
+
+
+@api_route(bp, "/v1/brand/sessions", "GET", summary="The calling brand's own sessions, in every status",
+           auth="brand", query=BrandSessionListQuery, response=OwnedSessionPage, tag="sessions")
+def list_own_sessions(req: ApiRequest) -> OwnedSessionPage:
+    """The brand's own sessions (every status, or only `status`), latest scheduled time first
+    (ties by id, descending): one query of the sessions table's `byBrand` index. Deleted sessions
+    are left out. Each item is the summary with the lineup's size (`lineupCount`)."""
+    query: BrandSessionListQuery = req.query
+    items, cursor = services().sessions.list_owned(
+        req.brand.id, SessionStatus(query.status) if query.status else None, query.limit, query.cursor)
+    return OwnedSessionPage(items=[OwnedSessionSummary.of_owned(s) for s in items], next_cursor=cursor)
 
 
 @api_route(bp, "/v1/sessions/{session_id}", "GET",

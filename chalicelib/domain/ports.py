@@ -57,6 +57,13 @@ class ProductRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OwnedSession:
+    """A session in its brand's own listing, with the drops counted on it (`lineupCount`)."""
+    session: Session
+    lineup_count: int
+
+
 class SessionRepository(Protocol):
     def add(self, session: Session) -> None: ...
 
@@ -64,6 +71,12 @@ class SessionRepository(Protocol):
 
     def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
                        newest_first: bool) -> tuple[list[Session], str | None]: ...
+
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """The brand's sessions (of one status, if given), latest scheduled time first; deleted
+        ones (their channel gone) are left out. A cursor opens only the listing that issued it."""
+        ...
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
                     allowed_from: Iterable[SessionStatus], at: str) -> Session:

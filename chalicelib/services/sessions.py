@@ -9,7 +9,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
-    Channels, Chat, Clock, LineupRepository, ProductRepository, SessionRepository, StockRepository,
+    Channels, Chat, Clock, LineupRepository, OwnedSession, ProductRepository, SessionRepository, StockRepository,
 )
 from chalicelib.domain.records import LineupItem, Product, Session
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
@@ -81,6 +81,11 @@ class Sessions:
     def list_public(self, status: SessionStatus, limit: int, cursor: str | None) -> tuple[list[Session], str | None]:
         # Upcoming and live shows soonest first; past shows most recent first.
         return self.repo.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
+
+    def list_owned(self, brand_id: str, status: SessionStatus | None, limit: int,
+                   cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """The brand's own sessions, every status unless one is named, latest scheduled first."""
+        return self.repo.list_for_brand(brand_id, status, limit, cursor)
 
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
                       quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,

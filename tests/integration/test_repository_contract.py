@@ -245,6 +245,31 @@ def test_sessions_list_by_status_in_time_order_with_cursors_of_their_own_status(
     assert listing(SessionStatus.SCHEDULED, 1, None, newest_first=False)[0][0].id == soon[1]
 
 
+def test_a_brands_sessions_list_latest_first_by_status_without_deleted_ones(repos):
+    brand, other = a_brand(repos), a_brand(repos)
+    mine = [a_session(repos, brand.id, scheduled_at=f"2026-11-2{n}T10:00:00.000Z") for n in range(4)]
+    repos["sessions"].move_status(brand.id, mine[1].id, SessionStatus.LIVE, TRANSITIONS[SessionStatus.LIVE], T1)
+    a_drop(repos, session=mine[2])
+    gone = a_session(repos, brand.id, scheduled_at="2026-11-29T10:00:00.000Z")
+    repos["sessions"].close_for_deletion(brand.id, gone.id, T2)
+    theirs = a_session(repos, other.id)
+    listing = repos["sessions"].list_for_brand
+    page, cursor = listing(brand.id, None, 2, None)
+    assert [(o.session.id, o.lineup_count) for o in page] == [(mine[3].id, 0), (mine[2].id, 1)] and cursor
+    rest, _ = listing(brand.id, None, 2, cursor)
+    assert [(o.session.id, o.session.status) for o in rest] == [(mine[1].id, SessionStatus.LIVE),
+                                                               (mine[0].id, SessionStatus.SCHEDULED)]
+    # A filtered page is full even when the items it skips lie between its own.
+    scheduled, scheduled_cursor = listing(brand.id, SessionStatus.SCHEDULED, 2, None)
+    assert [o.session.id for o in scheduled] == [mine[3].id, mine[2].id] and scheduled_cursor
+    assert [o.session.id for o in listing(brand.id, SessionStatus.SCHEDULED, 2, scheduled_cursor)[0]] == [mine[0].id]
+    assert [o.session.id for o in listing(brand.id, SessionStatus.LIVE, 10, None)[0]] == [mine[1].id]
+    assert listing(brand.id, SessionStatus.ENDED, 10, None)[0] == []  # the deleted one is not listed
+    assert [o.session for o in listing(other.id, None, 10, None)[0]] == [theirs]
+    assert_cursor_refused(lambda: listing(other.id, None, 2, cursor))  # another brand's listing
+    assert_cursor_refused(lambda: listing(brand.id, SessionStatus.SCHEDULED, 2, cursor))  # another filter
+
+
 def test_close_for_deletion_ends_a_session_without_drops_and_delete_closed_removes_it(repos):
     brand, other = a_brand(repos), a_brand(repos)
     session = a_session(repos, brand.id)

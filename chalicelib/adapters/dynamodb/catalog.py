@@ -18,9 +18,11 @@ from chalicelib.domain.errors import (
     SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
+from chalicelib.domain.ports import OwnedSession
 from chalicelib.domain.records import Brand, Channel, LineupItem, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
+LISTING_PAGE = 100  # items a filtered listing reads per request
 FEATURE_ATTEMPTS = 60  # pins racing for the next seq: each refusal tells the seq to go above
 
 
@@ -47,6 +49,10 @@ def _session(row: SessionModel) -> Session:
         featured_product_id=row.featured_product_id, replay_url=row.replay_url, chat_room_arn=row.chat_room_arn,
         deleted_at=row.deleted_at,
     )
+
+
+def _owned_session(row: SessionModel) -> OwnedSession:
+    return OwnedSession(_session(row), int(row.lineup_count or 0))
 
 
 def _lineup_item(row: LineupModel) -> LineupItem:
@@ -198,6 +204,22 @@ class SessionRepository:
             status.value, limit=limit, last_evaluated_key=start, scan_index_forward=not newest_first,
         )
         return page(results, _session, self.db.cursors, partition)
+
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """One query of the byBrand index, latest scheduled time first. Deleted sessions and
+        other statuses are filtered out on the server; PynamoDB reads on until the page is full
+        and then resumes from the last item returned, so a filtered page is still `limit` long
+        (unless the listing ends)."""
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+        start = self.db.cursors.decode(cursor, partition)
+        condition = SessionModel.deleted_at.does_not_exist()
+        if status is not None:
+            condition &= SessionModel.status == status.value
+        results = SessionModel.by_brand.query(
+            brand_id, filter_condition=condition, limit=limit, page_size=max(limit, LISTING_PAGE),
+            last_evaluated_key=start, scan_index_forward=False)
+        return page(results, _owned_session, self.db.cursors, partition)
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
                     allowed_from: Iterable[SessionStatus], at: str) -> Session:
