@@ -304,6 +304,27 @@ class LineupAdd(RequestModel):
         return closes_at
 
 
+class LineupPatch(RequestModel):
+    """Fields to change, at least one, before the drop opens; `perCustomerLimit: null` removes the
+    limit (`price` can not be null)."""
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    price: MoneyIn = Field(None, description="Session price")
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
+        None, description="Most units one shopper may buy; null removes the limit")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "LineupPatch":
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+
+class LineupRemoved(ResponseModel):
+    session_id: str
+    product_id: str
+    returned_units: int = Field(description="Units given back to the product's stock")
+
+
 class PublicLineupItem(ResponseModel):
     product_id: str
     title: str | None

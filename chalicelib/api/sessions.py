@@ -3,7 +3,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
-    BrandSessionListQuery, OwnedSessionPage, OwnedSessionSummary,
+    BrandSessionListQuery, LineupPatch, LineupRemoved, OwnedSessionPage, OwnedSessionSummary,
     ChapterView, ChatTokenView, FeatureIn, LikesView, ModerateMessage, ModerateUser, ModerationDone,
     SessionDeleted, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
     PublicSessionSummary, ReplayView, TimelineItem, PublicSessionView, SessionCreate,
@@ -122,6 +122,36 @@ def add_to_lineup(req: ApiRequest) -> LineupItemView:
         closes_at=to_iso(body.closes_at) if body.closes_at else None, shards=body.shards,
         expected_orders_per_second=body.expected_orders_per_second)
     return LineupItemView.of(item, product)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/lineup/{product_id}", "PATCH",
+           summary="Change a drop's session price or per-customer limit, before it opens",
+           auth="brand", request=LineupPatch, response=LineupItemView, errors=(409,), tag="sessions")
+def change_lineup_item(req: ApiRequest) -> LineupItemView:
+    """Change the session price and/or the per-customer limit (`null` removes it) of a product in
+    the lineup. Only before its drop opens: the session scheduled, or live with the drop's
+    `opensAt` still ahead; else 409 `drop_opened` (`session_not_editable` once the show ended).
+    A product not in the lineup is 404 naming `productId`."""
+    body: LineupPatch = req.body
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "price" in changes:
+        changes["price"] = body.price.to_domain()
+    item, product = services().sessions.change_drop(req.brand.id, req.path["session_id"], req.path["product_id"],
+                                                   changes)
+    return LineupItemView.of(item, product)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/lineup/{product_id}", "DELETE",
+           summary="Take a product out of the lineup before its drop opens; its units go back to stock",
+           auth="brand", response=LineupRemoved, errors=(409,), tag="sessions")
+def remove_lineup_item(req: ApiRequest) -> LineupRemoved:
+    """Remove a product from the lineup: the lineup item and its stock shards are deleted and the
+    drop's units go back to the product's stock, in one DynamoDB transaction that holds only if
+    every shard still has all its units (nothing sold or held). Only before the drop opens (as
+    for PATCH), else 409 `drop_opened`; a product not in the lineup is 404 naming `productId`."""
+    session_id, product_id = req.path["session_id"], req.path["product_id"]
+    returned = services().sessions.remove_drop(req.brand.id, session_id, product_id)
+    return LineupRemoved(session_id=session_id, product_id=product_id, returned_units=returned)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/start", "POST", summary="Go live (repeating it is harmless)",

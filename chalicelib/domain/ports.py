@@ -110,6 +110,22 @@ class LineupRepository(Protocol):
         Raises SessionChanged, AlreadyInLineup or InsufficientStock."""
         ...
 
+    def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
+        """Write the item's price and per-customer limit (None removes the limit), in one
+        transaction that holds only while the session is the brand's and still in the status it
+        was read in, and none of the drop's shards has opened by `now`. Raises NotFound (productId:
+        not in the lineup), SessionChanged or DropOpened."""
+        ...
+
+    def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
+                               lineup_size: int) -> None:
+        """Remove the item and its shards and give its quantity back to the product's stock, all
+        in one transaction: each shard only if it is untouched (every unit it was given is there:
+        nothing sold or held) and not open by `now`, the session as for update_before_opening; its
+        lineup count goes down by one (`lineup_size`, as read, for sessions stored before drops
+        were counted). Raises NotFound (productId), SessionChanged or DropOpened."""
+        ...
+
 
 @dataclass
 class DropStock:

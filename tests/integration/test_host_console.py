@@ -1,5 +1,7 @@
 """What the browser host console needs: the brand's own sessions, and changing or removing a drop
 before it opens (its units back to the product's stock)."""
+from datetime import timedelta
+
 from tests.conftest import make_product, make_session
 
 
@@ -47,3 +49,80 @@ def test_the_brand_listing_refuses_bad_queries_and_foreign_cursors(api, brand, o
         response = api.get(f"/v1/brand/sessions?limit=1&cursor={cursor}{query}", key=other_key)
         assert response.status_code == 400 and response.json["field"] == "cursor"
     assert api.get("/v1/brand/sessions").status_code == 401
+
+
+def lineup_path(session, product):
+    return f"/v1/sessions/{session['id']}/lineup/{product['id']}"
+
+
+def test_a_drop_is_repriced_and_removed_before_the_show_and_its_stock_comes_back(api, brand):
+    key = brand["apiKey"]
+    product = make_product(api, key, stock=30)
+    session = make_session(api, key)
+    added = api.post(f"/v1/sessions/{session['id']}/lineup",
+                     {"productId": product["id"], "quantity": 12, "perCustomerLimit": 2, "shards": 3}, key=key)
+    assert added.status_code == 201 and api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 18
+
+    changed = api.patch(lineup_path(session, product), {"price": {"amount": 2500, "currency": "EUR"}}, key=key)
+    assert changed.status_code == 200, changed.body
+    assert {**added.json, "price": {"amount": 2500, "currency": "EUR"}} == changed.json
+    unlimited = api.patch(lineup_path(session, product), {"perCustomerLimit": None}, key=key)
+    assert unlimited.json["perCustomerLimit"] is None and unlimited.json["price"]["amount"] == 2500
+    assert api.get(f"/v1/sessions/{session['id']}").json["lineup"][0]["price"]["amount"] == 2500
+    assert own_sessions(api, key, "?status=scheduled")["items"][0]["lineupCount"] == 1
+
+    removed = api.call("DELETE", lineup_path(session, product), key=key)
+    assert removed.status_code == 200, removed.body
+    assert removed.json == {"sessionId": session["id"], "productId": product["id"], "returnedUnits": 12}
+    assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 30  # as before the add
+    assert api.get(f"/v1/sessions/{session['id']}", key=key).json["lineup"] == []
+    assert own_sessions(api, key, "?status=scheduled")["items"][0]["lineupCount"] == 0
+    again = api.call("DELETE", lineup_path(session, product), key=key)
+    assert again.status_code == 404 and again.json["field"] == "productId"
+    # Without drops, the session can be deleted whole again.
+    assert api.call("DELETE", f"/v1/sessions/{session['id']}", key=key).json["recordDeleted"] is True
+
+
+def test_an_opened_drop_can_not_change_nor_leave(api, brand, clock):
+    key = brand["apiKey"]
+    now = clock.now()
+    product, later = make_product(api, key, stock=5), make_product(api, key, stock=5)
+    session = make_session(api, key)
+    for item, opens in ((product, None), (later, (now.replace(microsecond=0) + timedelta(hours=1)).isoformat())):
+        body = {"productId": item["id"], "quantity": 3, **({"opensAt": opens} if opens else {})}
+        assert api.post(f"/v1/sessions/{session['id']}/lineup", body, key=key).status_code == 201
+    assert api.post(f"/v1/sessions/{session['id']}/start", key=key).status_code == 200
+    for response in (api.patch(lineup_path(session, product), {"perCustomerLimit": 1}, key=key),
+                     api.call("DELETE", lineup_path(session, product), key=key)):
+        assert response.status_code == 409 and response.json["type"].endswith("/drop_opened"), response.body
+        assert response.json["productId"] == product["id"] and response.json["opensAt"]
+    # Live, but this drop opens in an hour: it may still change and leave.
+    assert api.patch(lineup_path(session, later), {"perCustomerLimit": 1}, key=key).status_code == 200
+    assert api.call("DELETE", lineup_path(session, later), key=key).json["returnedUnits"] == 3
+    assert api.get(f"/v1/products/{later['id']}", key=key).json["stock"] == 5
+    assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 2
+    api.post(f"/v1/sessions/{session['id']}/end", key=key)
+    ended = api.call("DELETE", lineup_path(session, product), key=key)
+    assert ended.status_code == 409 and ended.json["type"].endswith("/session_not_editable")
+
+
+def test_lineup_changes_refuse_bad_input_unknown_products_and_other_brands(api, brand, other_brand):
+    key = brand["apiKey"]
+    product = make_product(api, key, stock=5)
+    session = make_session(api, key)
+    api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 2}, key=key)
+    path = lineup_path(session, product)
+    for body, field in (({}, "body"), ({"price": None}, "price"), ({"perCustomerLimit": 0}, "perCustomerLimit"),
+                        ({"perCustomerLimit": "2"}, "perCustomerLimit"), ({"quantity": 3}, "quantity"),
+                        ({"price": {"amount": 100, "currency": "XXY"}}, "price.currency")):
+        response = api.patch(path, body, key=key)
+        assert response.status_code == 400 and response.json["field"] == field, (body, response.body)
+    stranger = make_product(api, key, stock=1)  # the brand's, but not in this lineup
+    for response in (api.patch(lineup_path(session, stranger), {"perCustomerLimit": 1}, key=key),
+                     api.call("DELETE", lineup_path(session, stranger), key=key)):
+        assert response.status_code == 404 and response.json["field"] == "productId"
+    for response in (api.patch(path, {"perCustomerLimit": 1}, key=other_brand["apiKey"]),
+                     api.call("DELETE", path, key=other_brand["apiKey"])):
+        assert response.status_code == 404 and "Hoodie" not in response.body.decode()
+    assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 3
+    assert api.get(f"/v1/sessions/{session['id']}", key=key).json["lineup"][0]["perCustomerLimit"] is None

@@ -14,7 +14,7 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
 from chalicelib.domain.drops import shard_key, split
 from chalicelib.domain.errors import (
-    AlreadyInLineup, Busy, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
+    AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
     SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
@@ -321,3 +321,70 @@ class LineupRepository:
             if old is None or old.brand_id != item.brand_id:
                 raise NotFound("product", item.product_id, field="productId") from None
             raise InsufficientStock(int(old.stock), wanted=item.quantity) from None
+
+    def _editable(self, tx: Transaction, item: LineupItem, session_status: SessionStatus) -> None:
+        """The session must be the brand's and in the status the service read (a start in between
+        opens drops without a time of their own)."""
+        tx.check("session", SessionModel(id=item.session_id),
+                 condition=(SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value))
+
+    @staticmethod
+    def _refused(cancelled: Cancelled, item: LineupItem) -> Exception:
+        if "session" in cancelled:
+            old = cancelled.old("session")
+            if old is None or old.brand_id != item.brand_id:
+                return NotFound("session", item.session_id)
+            return SessionChanged("the session changed status meanwhile; read it again")
+        if "lineup" in cancelled:
+            return NotFound("product", item.product_id, field="productId",
+                            detail=f"product {item.product_id} is not in this session's lineup")
+        shards = [label for label in cancelled.refusals if isinstance(label, tuple) and label[0] == "shard"]
+        if shards:
+            old = cancelled.old(shards[0])
+            return DropOpened(item.product_id, old.opens_at if old is not None else None)
+        return NotFound("product", item.product_id, field="productId")
+
+    def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
+        """One transaction: the session checked, the item written, and every shard checked not open."""
+        tx = Transaction()
+        self._editable(tx, item, session_status)
+        limit = (LineupModel.per_customer_limit.remove() if item.per_customer_limit is None
+                 else LineupModel.per_customer_limit.set(item.per_customer_limit))
+        tx.update("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
+                  actions=[LineupModel.price_amount.set(item.price.amount), LineupModel.currency.set(item.price.currency),
+                           limit],
+                  condition=LineupModel.brand_id == item.brand_id)
+        for shard in range(item.shards):
+            tx.check(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
+                     condition=_not_open(now))
+        try:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            raise self._refused(cancelled, item) from None
+
+    def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
+                               lineup_size: int) -> None:
+        """One transaction: the session's drop count down, the item and each untouched shard
+        deleted, the units back on the product. A shard that sold or holds a unit (or opened)
+        refuses, and then nothing moves: a sale can never be lost or counted twice."""
+        tx = Transaction()
+        tx.update("session", SessionModel(id=item.session_id),
+                  actions=[SessionModel.lineup_count.set((SessionModel.lineup_count | lineup_size) - 1)],
+                  condition=(SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value))
+        tx.delete("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
+                  condition=LineupModel.brand_id == item.brand_id)
+        for shard, units in enumerate(split(item.quantity, item.shards)):
+            tx.delete(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
+                      condition=(StockShardModel.left == units) & _not_open(now))
+        tx.update("product", ProductModel(id=item.product_id),
+                  actions=[ProductModel.stock.add(item.quantity), ProductModel.updated_at.set(now)],
+                  condition=ProductModel.brand_id == item.brand_id)
+        try:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            raise self._refused(cancelled, item) from None
+
+
+def _not_open(now: str) -> Any:
+    """A shard no buyer can take from at `now`: no opening time yet, or one still ahead."""
+    return StockShardModel.opens_at.does_not_exist() | (StockShardModel.opens_at > now)
