@@ -714,7 +714,7 @@ class FakeChat(Recorded):
         self.tokens.append((room_arn, shopper_id))
         now = datetime.now(timezone.utc)
         return ChatToken("fake-chat-token." + secrets.token_urlsafe(8), now + timedelta(hours=1),
-                         now + timedelta(hours=3))
+                         now + timedelta(hours=3), "wss://edge.ivschat." + room_arn.split(":")[3] + ".amazonaws.com")
 
     @port_call
     def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None:

@@ -572,6 +572,10 @@ class ChatTokenView(ResponseModel):
     token: str = Field(description="For the IVS Chat client SDK; lets this shopper send messages")
     token_expires_at: Timestamp
     session_expires_at: Timestamp
+    messaging_endpoint: str | None = Field(
+        description="The IVS Chat messaging websocket for the room's region (wss://edge.ivschat.<region>.amazonaws.com), "
+                    "to connect with the token; null when the deployment has no real chat room (embedded mode): "
+                    "hide the chat")
 
 
 class ModerateMessage(RequestModel):

@@ -192,10 +192,12 @@ def delete_session(req: ApiRequest) -> SessionDeleted:
            response=ChatTokenView, errors=(409,), tag="live", secret=True)
 def chat_token(req: ApiRequest) -> ChatTokenView:
     """A token for the IVS Chat client SDK that lets this shopper send messages in the session's
-    room (409 once the chat is closed). The token is a credential: never cached."""
+    room (409 once the chat is closed), and `messagingEndpoint`, the websocket to connect to with
+    it (null where no real room exists: a page hides its chat). The token is a credential: never cached."""
     token = services().live.chat_token(req.path["session_id"], req.shopper_id)
     return ChatTokenView(token=token.token, token_expires_at=to_iso(token.token_expires_at),
-                         session_expires_at=to_iso(token.session_expires_at))
+                         session_expires_at=to_iso(token.session_expires_at),
+                         messaging_endpoint=token.messaging_endpoint)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/chat/delete-message", "POST",

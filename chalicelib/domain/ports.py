@@ -252,6 +252,8 @@ class ChatToken:
     token: str
     token_expires_at: datetime
     session_expires_at: datetime
+    # The IVS Chat messaging websocket of the room's region; None where no real room exists.
+    messaging_endpoint: str | None = None
 
 
 class Channels(Protocol):

@@ -1,5 +1,5 @@
-"""What the browser host console needs: the brand's own sessions, and changing or removing a drop
-before it opens (its units back to the product's stock)."""
+"""What the browser pages need: the host console's own sessions, changing or removing a drop
+before it opens (its units back to the product's stock), and where a page connects its chat."""
 from datetime import timedelta
 
 from tests.conftest import make_product, make_session
@@ -126,3 +126,33 @@ def test_lineup_changes_refuse_bad_input_unknown_products_and_other_brands(api, 
         assert response.status_code == 404 and "Hoodie" not in response.body.decode()
     assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 3
     assert api.get(f"/v1/sessions/{session['id']}", key=key).json["lineup"][0]["perCustomerLimit"] is None
+
+
+def test_a_chat_token_says_where_to_connect_or_that_there_is_no_chat(api, brand, clock):
+    from datetime import datetime, timezone
+
+    from chalicelib import bootstrap
+    from chalicelib.adapters.ivs_chat import AwsChat
+    from tests.conftest import make_shopper
+    from tests.stubs import stubbed
+
+    shopper = make_shopper(api)
+    embedded = make_session(api, brand["apiKey"])
+    token = api.post(f"/v1/sessions/{embedded['id']}/chat-token", key=shopper["token"])
+    assert token.status_code == 200 and token.json["messagingEndpoint"] is None  # no real room: hide the chat
+
+    room = "arn:aws:ivschat:eu-west-1:123456789012:room/g1H2I3j4k5L6"
+    later = datetime(2030, 1, 1, tzinfo=timezone.utc)
+    with stubbed("ivschat") as (client, stubber):
+        stubber.add_response("create_room", {"arn": room})
+        stubber.add_response("create_chat_token", {"token": "t", "tokenExpirationTime": later,
+                                                   "sessionExpirationTime": later})
+        bootstrap.override(clock=clock, chat=AwsChat(client))
+        try:
+            session = make_session(api, brand["apiKey"])
+            token = api.post(f"/v1/sessions/{session['id']}/chat-token", key=shopper["token"])
+        finally:
+            bootstrap.override(clock=clock)
+    assert token.json == {"token": "t", "tokenExpiresAt": "2030-01-01T00:00:00.000Z",
+                          "sessionExpiresAt": "2030-01-01T00:00:00.000Z",
+                          "messagingEndpoint": "wss://edge.ivschat.eu-west-1.amazonaws.com"}
