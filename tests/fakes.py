@@ -25,13 +25,13 @@ from typing import Any, Callable, Iterable
 
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key, split
 from chalicelib.domain.errors import (
-    AlreadyInLineup, Busy, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
+    AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
     OrderNotPayable, PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
     AlreadyPaid, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, OrderNotReleasable,
-    ReservationRefused, ShardRefusal,
+    OwnedSession, ReservationRefused, ShardRefusal,
 )
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
@@ -293,6 +293,16 @@ class FakeSessionRepository(FakeRepository):
         return self.store.cursors.page(rows, lambda s: list_key(s.scheduled_at, s.id), limit, cursor,
                                        ("status", status.value), descending=newest_first)
 
+    @port_call
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        rows = [OwnedSession(r.session, r.lineup_count or 0) for r in self.store.sessions.values()
+                if r.session.brand_id == brand_id and r.deleted_at is None
+                and (status is None or r.session.status is status)]
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+        return self.store.cursors.page(rows, lambda s: list_key(s.session.scheduled_at, s.session.id), limit, cursor,
+                                       partition, descending=True)
+
     def _owned(self, brand_id: str, session_id: str) -> SessionRow:
         row = self.store.sessions.get(session_id)
         if row is None or row.session.brand_id != brand_id:
@@ -385,6 +395,46 @@ class FakeLineupRepository(FakeRepository):
                 item.session_id, item.product_id, units, item.opens_at, item.closes_at)
         self.store.products[product.id] = replace(product, stock=product.stock - item.quantity,
                                                   updated_at=item.added_at)
+
+
+    def _before_opening(self, item: LineupItem, session_status: SessionStatus, now: str,
+                        untouched: bool) -> SessionRow:
+        """What the DynamoDB transaction's conditions check, in the order its refusals are read."""
+        session = self.store.sessions.get(item.session_id)
+        if session is None or session.session.brand_id != item.brand_id:
+            raise NotFound("session", item.session_id)
+        if session.session.status is not session_status:
+            raise SessionChanged("the session changed status meanwhile; read it again")
+        current = self.store.lineup.get((item.session_id, item.product_id))
+        if current is None or current.brand_id != item.brand_id:
+            raise NotFound("product", item.product_id, field="productId",
+                           detail=f"product {item.product_id} is not in this session's lineup")
+        for shard, units in enumerate(split(item.quantity, item.shards)):
+            row = self.store.shards.get(shard_key(item.session_id, item.product_id, shard))
+            opened = row is not None and row.opens_at is not None and row.opens_at <= now
+            if opened or (untouched and (row is None or row.left != units)):
+                raise DropOpened(item.product_id, row.opens_at if row else None)
+        return session
+
+    @port_call
+    def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
+        self._before_opening(item, session_status, now, untouched=False)
+        key = (item.session_id, item.product_id)
+        self.store.lineup[key] = replace(self.store.lineup[key], price=item.price,
+                                         per_customer_limit=item.per_customer_limit)
+
+    @port_call
+    def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
+                               lineup_size: int) -> None:
+        session = self._before_opening(item, session_status, now, untouched=True)
+        product = self.store.products.get(item.product_id)
+        if product is None or product.brand_id != item.brand_id:
+            raise NotFound("product", item.product_id, field="productId")
+        session.lineup_count = (lineup_size if session.lineup_count is None else session.lineup_count) - 1
+        del self.store.lineup[(item.session_id, item.product_id)]
+        for shard in range(item.shards):
+            del self.store.shards[shard_key(item.session_id, item.product_id, shard)]
+        self.store.products[product.id] = replace(product, stock=product.stock + item.quantity, updated_at=now)
 
 
 # --- stock and orders --------------------------------------------------------------------------
@@ -664,7 +714,7 @@ class FakeChat(Recorded):
         self.tokens.append((room_arn, shopper_id))
         now = datetime.now(timezone.utc)
         return ChatToken("fake-chat-token." + secrets.token_urlsafe(8), now + timedelta(hours=1),
-                         now + timedelta(hours=3))
+                         now + timedelta(hours=3), "wss://edge.ivschat." + room_arn.split(":")[3] + ".amazonaws.com")
 
     @port_call
     def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None:

@@ -19,6 +19,12 @@ from chalicelib.observability import logger
 TOKEN_MINUTES = 180  # a session lasts at most three hours of show
 
 
+def messaging_endpoint(room_arn: str) -> str:
+    """The IVS Chat messaging websocket for the room's region (arn:aws:ivschat:<region>:...)."""
+    region = room_arn.split(":")[3]
+    return f"wss://edge.ivschat.{region}.amazonaws.com"
+
+
 class AwsChat:
     def __init__(self, client=None) -> None:
         self._client = client
@@ -44,7 +50,8 @@ class AwsChat:
         answer = self.client.create_chat_token(
             roomIdentifier=room_arn, userId=shopper_id, capabilities=["SEND_MESSAGE"],
             sessionDurationInMinutes=TOKEN_MINUTES)
-        return ChatToken(answer["token"], answer["tokenExpirationTime"], answer["sessionExpirationTime"])
+        return ChatToken(answer["token"], answer["tokenExpirationTime"], answer["sessionExpirationTime"],
+                         messaging_endpoint(room_arn))
 
     def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None:
         request = {"roomIdentifier": room_arn, "id": message_id}
@@ -71,8 +78,9 @@ class EmbeddedChat(AwsChat):
 
     def token(self, room_arn: str, shopper_id: str) -> ChatToken:
         now = datetime.now(timezone.utc)
+        # No room exists: no endpoint, so that a page hides its chat instead of failing to connect.
         return ChatToken("local-chat-token." + secrets.token_urlsafe(24), now + timedelta(hours=1),
-                         now + timedelta(minutes=TOKEN_MINUTES))
+                         now + timedelta(minutes=TOKEN_MINUTES), messaging_endpoint=None)
 
     def delete_message(self, room_arn: str, message_id: str, reason: str | None) -> None:
         logger.info("embedded IVS Chat: delete_message recorded", extra={"room": room_arn, "messageId": message_id})

@@ -169,6 +169,10 @@ class SessionListQuery(PageQuery):
     status: Literal["scheduled", "live", "ended"] = "live"
 
 
+class BrandSessionListQuery(PageQuery):
+    status: Literal["scheduled", "live", "ended"] = Field(None, description="Only this status; every status if absent")
+
+
 # --- brands ---------------------------------------------------------------------------------
 
 
@@ -300,6 +304,27 @@ class LineupAdd(RequestModel):
         return closes_at
 
 
+class LineupPatch(RequestModel):
+    """Fields to change, at least one, before the drop opens; `perCustomerLimit: null` removes the
+    limit (`price` can not be null)."""
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1})
+    price: MoneyIn = Field(None, description="Session price")
+    per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
+        None, description="Most units one shopper may buy; null removes the limit")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "LineupPatch":
+        if not self.model_fields_set:
+            raise ValueError("name at least one field to change")
+        return self
+
+
+class LineupRemoved(ResponseModel):
+    session_id: str
+    product_id: str
+    returned_units: int = Field(description="Units given back to the product's stock")
+
+
 class PublicLineupItem(ResponseModel):
     product_id: str
     title: str | None
@@ -375,6 +400,20 @@ class SessionView(PublicSessionSummary):
 
 class SessionPage(ResponseModel):
     items: list[PublicSessionSummary]
+    next_cursor: str | None
+
+
+class OwnedSessionSummary(PublicSessionSummary):
+    """A session in its brand's own listing: the summary and how many drops its lineup holds."""
+    lineup_count: int = Field(description="Products in the lineup (0 for sessions stored before drops were counted)")
+
+    @classmethod
+    def of_owned(cls, owned) -> "OwnedSessionSummary":
+        return cls(**cls.fields_of(owned.session), lineup_count=owned.lineup_count)
+
+
+class OwnedSessionPage(ResponseModel):
+    items: list[OwnedSessionSummary]
     next_cursor: str | None
 
 
@@ -533,6 +572,10 @@ class ChatTokenView(ResponseModel):
     token: str = Field(description="For the IVS Chat client SDK; lets this shopper send messages")
     token_expires_at: Timestamp
     session_expires_at: Timestamp
+    messaging_endpoint: str | None = Field(
+        description="The IVS Chat messaging websocket for the room's region (wss://edge.ivschat.<region>.amazonaws.com), "
+                    "to connect with the token; null when the deployment has no real chat room (embedded mode): "
+                    "hide the chat")
 
 
 class ModerateMessage(RequestModel):

@@ -3,6 +3,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
+    BrandSessionListQuery, LineupPatch, LineupRemoved, OwnedSessionPage, OwnedSessionSummary,
     ChapterView, ChatTokenView, FeatureIn, LikesView, ModerateMessage, ModerateUser, ModerationDone,
     SessionDeleted, FeatureView, IngestView, LineupAdd, LineupItemView, LiveView, MetadataDelivery,
     PublicSessionSummary, ReplayView, TimelineItem, PublicSessionView, SessionCreate,
@@ -34,6 +35,18 @@ def list_sessions(req: ApiRequest) -> SessionPage:
     query: SessionListQuery = req.query
     items, cursor = services().sessions.list_public(SessionStatus(query.status), query.limit, query.cursor)
     return SessionPage(items=[PublicSessionSummary.of(s) for s in items], next_cursor=cursor)
+
+
+@api_route(bp, "/v1/brand/sessions", "GET", summary="The calling brand's own sessions, in every status",
+           auth="brand", query=BrandSessionListQuery, response=OwnedSessionPage, tag="sessions")
+def list_own_sessions(req: ApiRequest) -> OwnedSessionPage:
+    """The brand's own sessions (every status, or only `status`), latest scheduled time first
+    (ties by id, descending): one query of the sessions table's `byBrand` index. Deleted sessions
+    are left out. Each item is the summary with the lineup's size (`lineupCount`)."""
+    query: BrandSessionListQuery = req.query
+    items, cursor = services().sessions.list_owned(
+        req.brand.id, SessionStatus(query.status) if query.status else None, query.limit, query.cursor)
+    return OwnedSessionPage(items=[OwnedSessionSummary.of_owned(s) for s in items], next_cursor=cursor)
 
 
 @api_route(bp, "/v1/sessions/{session_id}", "GET",
@@ -111,6 +124,36 @@ def add_to_lineup(req: ApiRequest) -> LineupItemView:
     return LineupItemView.of(item, product)
 
 
+@api_route(bp, "/v1/sessions/{session_id}/lineup/{product_id}", "PATCH",
+           summary="Change a drop's session price or per-customer limit, before it opens",
+           auth="brand", request=LineupPatch, response=LineupItemView, errors=(409,), tag="sessions")
+def change_lineup_item(req: ApiRequest) -> LineupItemView:
+    """Change the session price and/or the per-customer limit (`null` removes it) of a product in
+    the lineup. Only before its drop opens: the session scheduled, or live with the drop's
+    `opensAt` still ahead; else 409 `drop_opened` (`session_not_editable` once the show ended).
+    A product not in the lineup is 404 naming `productId`."""
+    body: LineupPatch = req.body
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+    if "price" in changes:
+        changes["price"] = body.price.to_domain()
+    item, product = services().sessions.change_drop(req.brand.id, req.path["session_id"], req.path["product_id"],
+                                                   changes)
+    return LineupItemView.of(item, product)
+
+
+@api_route(bp, "/v1/sessions/{session_id}/lineup/{product_id}", "DELETE",
+           summary="Take a product out of the lineup before its drop opens; its units go back to stock",
+           auth="brand", response=LineupRemoved, errors=(409,), tag="sessions")
+def remove_lineup_item(req: ApiRequest) -> LineupRemoved:
+    """Remove a product from the lineup: the lineup item and its stock shards are deleted and the
+    drop's units go back to the product's stock, in one DynamoDB transaction that holds only if
+    every shard still has all its units (nothing sold or held). Only before the drop opens (as
+    for PATCH), else 409 `drop_opened`; a product not in the lineup is 404 naming `productId`."""
+    session_id, product_id = req.path["session_id"], req.path["product_id"]
+    returned = services().sessions.remove_drop(req.brand.id, session_id, product_id)
+    return LineupRemoved(session_id=session_id, product_id=product_id, returned_units=returned)
+
+
 @api_route(bp, "/v1/sessions/{session_id}/start", "POST", summary="Go live (repeating it is harmless)",
            auth="brand", response=SessionView, errors=(409,), tag="sessions")
 def start_session(req: ApiRequest) -> SessionView:
@@ -149,10 +192,12 @@ def delete_session(req: ApiRequest) -> SessionDeleted:
            response=ChatTokenView, errors=(409,), tag="live", secret=True)
 def chat_token(req: ApiRequest) -> ChatTokenView:
     """A token for the IVS Chat client SDK that lets this shopper send messages in the session's
-    room (409 once the chat is closed). The token is a credential: never cached."""
+    room (409 once the chat is closed), and `messagingEndpoint`, the websocket to connect to with
+    it (null where no real room exists: a page hides its chat). The token is a credential: never cached."""
     token = services().live.chat_token(req.path["session_id"], req.shopper_id)
     return ChatTokenView(token=token.token, token_expires_at=to_iso(token.token_expires_at),
-                         session_expires_at=to_iso(token.session_expires_at))
+                         session_expires_at=to_iso(token.session_expires_at),
+                         messaging_endpoint=token.messaging_endpoint)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/chat/delete-message", "POST",

@@ -165,6 +165,16 @@ class DropNotOpen(DomainError):
         self.opens_at = opens_at
 
 
+class DropOpened(DomainError):
+    """A drop's price, limit or place in the lineup changes only before it opens (nothing sold
+    or held yet)."""
+
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        detail = (f"this drop opened at {opens_at}: it can no longer change or leave the lineup" if opens_at
+                  else "this drop has opened: it can no longer change or leave the lineup")
+        super().__init__(detail, productId=product_id, opensAt=opens_at)
+
+
 class DropClosed(DomainError):
     def __init__(self, product_id: str, closes_at: str | None) -> None:
         detail = f"this drop closed at {closes_at}" if closes_at else "this drop has closed"

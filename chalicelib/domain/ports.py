@@ -57,6 +57,13 @@ class ProductRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class OwnedSession:
+    """A session in its brand's own listing, with the drops counted on it (`lineupCount`)."""
+    session: Session
+    lineup_count: int
+
+
 class SessionRepository(Protocol):
     def add(self, session: Session) -> None: ...
 
@@ -64,6 +71,12 @@ class SessionRepository(Protocol):
 
     def list_by_status(self, status: SessionStatus, limit: int, cursor: str | None,
                        newest_first: bool) -> tuple[list[Session], str | None]: ...
+
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """The brand's sessions (of one status, if given), latest scheduled time first; deleted
+        ones (their channel gone) are left out. A cursor opens only the listing that issued it."""
+        ...
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
                     allowed_from: Iterable[SessionStatus], at: str) -> Session:
@@ -95,6 +108,22 @@ class LineupRepository(Protocol):
     def add_taking_stock(self, item: LineupItem, session_status: SessionStatus) -> None:
         """Allocate the item's quantity from the product into its drop shards, all or nothing.
         Raises SessionChanged, AlreadyInLineup or InsufficientStock."""
+        ...
+
+    def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
+        """Write the item's price and per-customer limit (None removes the limit), in one
+        transaction that holds only while the session is the brand's and still in the status it
+        was read in, and none of the drop's shards has opened by `now`. Raises NotFound (productId:
+        not in the lineup), SessionChanged or DropOpened."""
+        ...
+
+    def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
+                               lineup_size: int) -> None:
+        """Remove the item and its shards and give its quantity back to the product's stock, all
+        in one transaction: each shard only if it is untouched (every unit it was given is there:
+        nothing sold or held) and not open by `now`, the session as for update_before_opening; its
+        lineup count goes down by one (`lineup_size`, as read, for sessions stored before drops
+        were counted). Raises NotFound (productId), SessionChanged or DropOpened."""
         ...
 
 
@@ -223,6 +252,8 @@ class ChatToken:
     token: str
     token_expires_at: datetime
     session_expires_at: datetime
+    # The IVS Chat messaging websocket of the room's region; None where no real room exists.
+    messaging_endpoint: str | None = None
 
 
 class Channels(Protocol):

@@ -1,19 +1,20 @@
 """Use cases of live sessions: scheduling, the lineup, going live and ending."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.drops import shards_for
+from chalicelib.domain.drops import drop_state, shards_for
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
-    Channels, Chat, Clock, LineupRepository, ProductRepository, SessionRepository, StockRepository,
+    Channels, Chat, Clock, LineupRepository, OwnedSession, ProductRepository, SessionRepository, StockRepository,
 )
 from chalicelib.domain.records import LineupItem, Product, Session
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.domain.errors import SessionEnded, SessionNotEditable
+from chalicelib.domain.errors import DropOpened, NotFound, SessionEnded, SessionNotEditable
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,11 @@ class Sessions:
         # Upcoming and live shows soonest first; past shows most recent first.
         return self.repo.list_by_status(status, limit, cursor, newest_first=status is SessionStatus.ENDED)
 
+    def list_owned(self, brand_id: str, status: SessionStatus | None, limit: int,
+                   cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """The brand's own sessions, every status unless one is named, latest scheduled first."""
+        return self.repo.list_for_brand(brand_id, status, limit, cursor)
+
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
                       quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,
                       closes_at: str | None = None, shards: int | None = None,
@@ -105,6 +111,44 @@ class Sessions:
         )
         self.lineup.add_taking_stock(item, session.status)
         return item, product
+
+    def _drop_before_opening(self, brand_id: str, session_id: str,
+                             product_id: str) -> tuple[Session, LineupItem, int, str]:
+        """(session, lineup item, lineup size, now) of a drop that has not opened: the session
+        editable and the drop's window (its shards', else its own) `not_open` by drop_state.
+        The repository's transaction checks the same again as it writes."""
+        session = self.get_owned(brand_id, session_id)
+        drops = self.lineup.list_for_session(session.id)
+        item = next((drop for drop in drops if drop.product_id == product_id), None)
+        if item is None:
+            raise NotFound("product", product_id, field="productId",
+                           detail=f"product {product_id} is not in this session's lineup")
+        if session.status not in LINEUP_EDITABLE:
+            raise SessionNotEditable(session.status.value)
+        now = to_iso(self.clock.now())
+        window = self.stock.levels([item]).get(product_id)
+        opens_at = window.opens_at if window else item.opens_at
+        closes_at = window.closes_at if window else item.closes_at
+        if drop_state(now, opens_at, closes_at) != "not_open":
+            raise DropOpened(product_id, opens_at)
+        return session, item, len(drops), now
+
+    def change_drop(self, brand_id: str, session_id: str, product_id: str,
+                    changes: dict[str, Any]) -> tuple[LineupItem, Product | None]:
+        """Change a drop's session price (`price`) or per-customer limit (`per_customer_limit`,
+        None removes it) before it opens."""
+        session, item, _, now = self._drop_before_opening(brand_id, session_id, product_id)
+        changed = replace(item, price=changes.get("price", item.price),
+                          per_customer_limit=changes.get("per_customer_limit", item.per_customer_limit))
+        self.lineup.update_before_opening(changed, session.status, now)
+        return changed, self.products.get(product_id)
+
+    def remove_drop(self, brand_id: str, session_id: str, product_id: str) -> int:
+        """Take a drop out of the lineup before it opens; its units go back to the product's
+        stock in the same transaction. The units returned."""
+        session, item, lineup_size, now = self._drop_before_opening(brand_id, session_id, product_id)
+        self.lineup.remove_returning_stock(item, session.status, now, lineup_size)
+        return item.quantity
 
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> Session:
         require_well_formed(session_id, "ses", "session")

@@ -15,7 +15,7 @@ from pynamodb.exceptions import PutError
 
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.errors import (
-    AlreadyInLineup, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired, OrderNotPayable,
+    AlreadyInLineup, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired, OrderNotPayable,
     PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.ids import new_id
@@ -245,6 +245,31 @@ def test_sessions_list_by_status_in_time_order_with_cursors_of_their_own_status(
     assert listing(SessionStatus.SCHEDULED, 1, None, newest_first=False)[0][0].id == soon[1]
 
 
+def test_a_brands_sessions_list_latest_first_by_status_without_deleted_ones(repos):
+    brand, other = a_brand(repos), a_brand(repos)
+    mine = [a_session(repos, brand.id, scheduled_at=f"2026-11-2{n}T10:00:00.000Z") for n in range(4)]
+    repos["sessions"].move_status(brand.id, mine[1].id, SessionStatus.LIVE, TRANSITIONS[SessionStatus.LIVE], T1)
+    a_drop(repos, session=mine[2])
+    gone = a_session(repos, brand.id, scheduled_at="2026-11-29T10:00:00.000Z")
+    repos["sessions"].close_for_deletion(brand.id, gone.id, T2)
+    theirs = a_session(repos, other.id)
+    listing = repos["sessions"].list_for_brand
+    page, cursor = listing(brand.id, None, 2, None)
+    assert [(o.session.id, o.lineup_count) for o in page] == [(mine[3].id, 0), (mine[2].id, 1)] and cursor
+    rest, _ = listing(brand.id, None, 2, cursor)
+    assert [(o.session.id, o.session.status) for o in rest] == [(mine[1].id, SessionStatus.LIVE),
+                                                               (mine[0].id, SessionStatus.SCHEDULED)]
+    # A filtered page is full even when the items it skips lie between its own.
+    scheduled, scheduled_cursor = listing(brand.id, SessionStatus.SCHEDULED, 2, None)
+    assert [o.session.id for o in scheduled] == [mine[3].id, mine[2].id] and scheduled_cursor
+    assert [o.session.id for o in listing(brand.id, SessionStatus.SCHEDULED, 2, scheduled_cursor)[0]] == [mine[0].id]
+    assert [o.session.id for o in listing(brand.id, SessionStatus.LIVE, 10, None)[0]] == [mine[1].id]
+    assert listing(brand.id, SessionStatus.ENDED, 10, None)[0] == []  # the deleted one is not listed
+    assert [o.session for o in listing(other.id, None, 10, None)[0]] == [theirs]
+    assert_cursor_refused(lambda: listing(other.id, None, 2, cursor))  # another brand's listing
+    assert_cursor_refused(lambda: listing(brand.id, SessionStatus.SCHEDULED, 2, cursor))  # another filter
+
+
 def test_close_for_deletion_ends_a_session_without_drops_and_delete_closed_removes_it(repos):
     brand, other = a_brand(repos), a_brand(repos)
     session = a_session(repos, brand.id)
@@ -366,6 +391,65 @@ def test_a_lineup_add_is_refused_whole_and_says_why(repos):
         add(replace(item, session_id=bare.id, quantity=99), SessionStatus.SCHEDULED)
     repos["sessions"].close_for_deletion(brand.id, bare.id, T3)
     assert repos["sessions"].delete_closed(brand.id, bare.id) is True
+
+
+def test_a_drop_changes_before_it_opens_and_the_refusals_say_why(repos):
+    brand, other = a_brand(repos), a_brand(repos)
+    session = a_session(repos, brand.id)
+    drop = a_drop(repos, quantity=4, shards=2, limit=2, opens_at=None, session=session)
+    changed = replace(drop, price=Money(2900, "USD"), per_customer_limit=None)
+    repos["lineup"].update_before_opening(changed, SessionStatus.SCHEDULED, NOW)
+    assert repos["lineup"].list_for_session(session.id) == [changed]
+    with pytest.raises(SessionChanged):  # read as live, but it is scheduled
+        repos["lineup"].update_before_opening(drop, SessionStatus.LIVE, NOW)
+    with pytest.raises(NotFound) as foreign:
+        repos["lineup"].update_before_opening(replace(drop, brand_id=other.id), SessionStatus.SCHEDULED, NOW)
+    assert foreign.value.facts() == {}  # the session: not the brand's
+    with pytest.raises(NotFound) as missing:
+        repos["lineup"].update_before_opening(replace(drop, product_id=new_id("prd")), SessionStatus.SCHEDULED, NOW)
+    assert missing.value.facts() == {"field": "productId"}
+    repos["stock"].set_window_edge([drop], opens_at=T1)
+    with pytest.raises(DropOpened) as opened:  # its shards opened before `now`
+        repos["lineup"].update_before_opening(drop, SessionStatus.SCHEDULED, NOW)
+    assert opened.value.facts() == {"productId": drop.product_id, "opensAt": T1}
+    repos["lineup"].update_before_opening(drop, SessionStatus.SCHEDULED, T0)  # ...but not yet at T0
+    assert repos["lineup"].list_for_session(session.id) == [drop]
+
+
+def test_a_drop_leaves_the_lineup_only_while_every_shard_is_untouched(repos):
+    brand = a_brand(repos)
+    session = a_session(repos, brand.id)
+    drop = a_drop(repos, quantity=5, shards=2, opens_at=T1, session=session)
+    product = repos["products"].get(drop.product_id)
+    repos["orders"].reserve(an_order([(drop, {1: 1})]), limits(drop), NOW)  # one unit held from shard 1
+    # Asked as of T0 (before the opening), so that only the untouched rule can refuse it.
+    with pytest.raises(DropOpened):
+        repos["lineup"].remove_returning_stock(drop, SessionStatus.SCHEDULED, T0, 1)
+    assert repos["products"].get(drop.product_id) == product  # nothing moved
+    assert repos["lineup"].list_for_session(session.id) == [drop]
+    assert left(repos, drop) == {0: 3, 1: 1}
+
+
+def test_an_untouched_drop_leaves_the_lineup_and_its_units_go_back_to_the_product(repos):
+    brand, other = a_brand(repos), a_brand(repos)
+    session = a_session(repos, brand.id)
+    drop = a_drop(repos, quantity=5, shards=2, opens_at=LATER, session=session)
+    before = repos["products"].get(drop.product_id)
+    with pytest.raises(SessionChanged):
+        repos["lineup"].remove_returning_stock(drop, SessionStatus.LIVE, NOW, 1)
+    with pytest.raises(NotFound):
+        repos["lineup"].remove_returning_stock(replace(drop, brand_id=other.id), SessionStatus.SCHEDULED, NOW, 1)
+    with pytest.raises(DropOpened):  # opened by LATER
+        repos["lineup"].remove_returning_stock(drop, SessionStatus.SCHEDULED, LATER, 1)
+    repos["lineup"].remove_returning_stock(drop, SessionStatus.SCHEDULED, NOW, 1)
+    assert repos["products"].get(drop.product_id) == replace(before, stock=5, updated_at=NOW)
+    assert repos["lineup"].list_for_session(session.id) == [] and repos["stock"].levels([drop]) == {}
+    with pytest.raises(NotFound) as again:
+        repos["lineup"].remove_returning_stock(drop, SessionStatus.SCHEDULED, NOW, 0)
+    assert again.value.facts() == {"field": "productId"}
+    # The drop count went down with it: the session can be closed and deleted as one without drops.
+    repos["sessions"].close_for_deletion(brand.id, session.id, T3)
+    assert repos["sessions"].delete_closed(brand.id, session.id) is True
 
 
 def test_window_edges_open_once_and_close_only_earlier(repos):

@@ -10,6 +10,7 @@ BODIES = {
     ("POST", "/v1/products/{product_id}/stock"): {"delta": -1},
     ("POST", "/v1/sessions/{session_id}/lineup"): {"productId": "{product_id}", "quantity": 1},
     ("POST", "/v1/sessions/{session_id}/feature"): {"productId": "{product_id}"},
+    ("PATCH", "/v1/sessions/{session_id}/lineup/{product_id}"): {"perCustomerLimit": 1},
     ("POST", "/v1/sessions/{session_id}/chat/delete-message"): {"messageId": "ABCDEFabcdef"},
     ("POST", "/v1/sessions/{session_id}/chat/disconnect"): {"userId": "shp_x"},
 }

@@ -37,7 +37,7 @@ def test_shopper_token_can_send_messages(chat):
                                                "sessionExpirationTime": LATER}, request)
     stubber.add_client_error("create_chat_token", "ResourceNotFoundException", http_status_code=404,
                              expected_params=request)
-    assert adapter.token(ROOM, "shp_1") == ChatToken("tok", LATER, LATER)
+    assert adapter.token(ROOM, "shp_1") == ChatToken("tok", LATER, LATER, "wss://edge.ivschat.us-east-1.amazonaws.com")
     with raises_client_error("ResourceNotFoundException"):  # a room that is gone: not a token
         adapter.token(ROOM, "shp_1")
 

@@ -14,13 +14,15 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
 from chalicelib.domain.drops import shard_key, split
 from chalicelib.domain.errors import (
-    AlreadyInLineup, Busy, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
+    AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
     SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
+from chalicelib.domain.ports import OwnedSession
 from chalicelib.domain.records import Brand, Channel, LineupItem, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
+LISTING_PAGE = 100  # items a filtered listing reads per request
 FEATURE_ATTEMPTS = 60  # pins racing for the next seq: each refusal tells the seq to go above
 
 
@@ -47,6 +49,10 @@ def _session(row: SessionModel) -> Session:
         featured_product_id=row.featured_product_id, replay_url=row.replay_url, chat_room_arn=row.chat_room_arn,
         deleted_at=row.deleted_at,
     )
+
+
+def _owned_session(row: SessionModel) -> OwnedSession:
+    return OwnedSession(_session(row), int(row.lineup_count or 0))
 
 
 def _lineup_item(row: LineupModel) -> LineupItem:
@@ -199,6 +205,22 @@ class SessionRepository:
         )
         return page(results, _session, self.db.cursors, partition)
 
+    def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
+                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+        """One query of the byBrand index, latest scheduled time first. Deleted sessions and
+        other statuses are filtered out on the server; PynamoDB reads on until the page is full
+        and then resumes from the last item returned, so a filtered page is still `limit` long
+        (unless the listing ends)."""
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+        start = self.db.cursors.decode(cursor, partition)
+        condition = SessionModel.deleted_at.does_not_exist()
+        if status is not None:
+            condition &= SessionModel.status == status.value
+        results = SessionModel.by_brand.query(
+            brand_id, filter_condition=condition, limit=limit, page_size=max(limit, LISTING_PAGE),
+            last_evaluated_key=start, scan_index_forward=False)
+        return page(results, _owned_session, self.db.cursors, partition)
+
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
                     allowed_from: Iterable[SessionStatus], at: str) -> Session:
         """Move to `target` only from an allowed status, in one conditional write."""
@@ -299,3 +321,70 @@ class LineupRepository:
             if old is None or old.brand_id != item.brand_id:
                 raise NotFound("product", item.product_id, field="productId") from None
             raise InsufficientStock(int(old.stock), wanted=item.quantity) from None
+
+    def _editable(self, tx: Transaction, item: LineupItem, session_status: SessionStatus) -> None:
+        """The session must be the brand's and in the status the service read (a start in between
+        opens drops without a time of their own)."""
+        tx.check("session", SessionModel(id=item.session_id),
+                 condition=(SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value))
+
+    @staticmethod
+    def _refused(cancelled: Cancelled, item: LineupItem) -> Exception:
+        if "session" in cancelled:
+            old = cancelled.old("session")
+            if old is None or old.brand_id != item.brand_id:
+                return NotFound("session", item.session_id)
+            return SessionChanged("the session changed status meanwhile; read it again")
+        if "lineup" in cancelled:
+            return NotFound("product", item.product_id, field="productId",
+                            detail=f"product {item.product_id} is not in this session's lineup")
+        shards = [label for label in cancelled.refusals if isinstance(label, tuple) and label[0] == "shard"]
+        if shards:
+            old = cancelled.old(shards[0])
+            return DropOpened(item.product_id, old.opens_at if old is not None else None)
+        return NotFound("product", item.product_id, field="productId")
+
+    def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
+        """One transaction: the session checked, the item written, and every shard checked not open."""
+        tx = Transaction()
+        self._editable(tx, item, session_status)
+        limit = (LineupModel.per_customer_limit.remove() if item.per_customer_limit is None
+                 else LineupModel.per_customer_limit.set(item.per_customer_limit))
+        tx.update("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
+                  actions=[LineupModel.price_amount.set(item.price.amount), LineupModel.currency.set(item.price.currency),
+                           limit],
+                  condition=LineupModel.brand_id == item.brand_id)
+        for shard in range(item.shards):
+            tx.check(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
+                     condition=_not_open(now))
+        try:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            raise self._refused(cancelled, item) from None
+
+    def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
+                               lineup_size: int) -> None:
+        """One transaction: the session's drop count down, the item and each untouched shard
+        deleted, the units back on the product. A shard that sold or holds a unit (or opened)
+        refuses, and then nothing moves: a sale can never be lost or counted twice."""
+        tx = Transaction()
+        tx.update("session", SessionModel(id=item.session_id),
+                  actions=[SessionModel.lineup_count.set((SessionModel.lineup_count | lineup_size) - 1)],
+                  condition=(SessionModel.brand_id == item.brand_id) & (SessionModel.status == session_status.value))
+        tx.delete("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
+                  condition=LineupModel.brand_id == item.brand_id)
+        for shard, units in enumerate(split(item.quantity, item.shards)):
+            tx.delete(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
+                      condition=(StockShardModel.left == units) & _not_open(now))
+        tx.update("product", ProductModel(id=item.product_id),
+                  actions=[ProductModel.stock.add(item.quantity), ProductModel.updated_at.set(now)],
+                  condition=ProductModel.brand_id == item.brand_id)
+        try:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            raise self._refused(cancelled, item) from None
+
+
+def _not_open(now: str) -> Any:
+    """A shard no buyer can take from at `now`: no opening time yet, or one still ahead."""
+    return StockShardModel.opens_at.does_not_exist() | (StockShardModel.opens_at > now)

@@ -67,6 +67,16 @@ class SessionsByStatus(GlobalSecondaryIndex):
     list_key = UnicodeAttribute(range_key=True, attr_name="listKey")
 
 
+class SessionsByBrand(GlobalSecondaryIndex):
+    """A brand's own sessions in every status, by scheduled time (the same listKey)."""
+    class Meta:
+        index_name = "byBrand"
+        projection = AllProjection()
+
+    brand_id = UnicodeAttribute(hash_key=True, attr_name="brandId")
+    list_key = UnicodeAttribute(range_key=True, attr_name="listKey")
+
+
 class SessionModel(Model):
     class Meta:
         table_name = "unbound"
@@ -95,6 +105,7 @@ class SessionModel(Model):
     lineup_count = NumberAttribute(attr_name="lineupCount", null=True)
     deleted_at = UnicodeAttribute(attr_name="deletedAt", null=True)  # its channel and room are gone
     by_status = SessionsByStatus()
+    by_brand = SessionsByBrand()
 
 
 class LineupModel(Model):

@@ -139,6 +139,15 @@ class Transaction:
                                                       return_values_on_condition_failure="ALL_OLD")
         self.items.append((label, type(row), {"Update": request}))
 
+    def delete(self, label: Hashable, row: Model, condition: Any = None) -> None:
+        request = row.get_delete_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
+        self.items.append((label, type(row), {"Delete": request}))
+
+    def check(self, label: Hashable, row: Model, condition: Any) -> None:
+        """A ConditionCheck: the item is not written, only its condition must hold."""
+        request = row.get_delete_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
+        self.items.append((label, type(row), {"ConditionCheck": request}))
+
 
 def transact(client: Any, transaction: Transaction, attempts: int = CONFLICT_ATTEMPTS,
              sleep: Callable[[float], None] = time.sleep) -> None:

@@ -1,0 +1,157 @@
+"""Static hosting of the web app (web/dist): a private S3 bucket behind a CloudFront distribution.
+
+The bucket blocks every public access and is read only by the distribution, through Origin Access
+Control (SigV4-signed requests, the bucket policy naming the distribution). A CloudFront Function
+maps the app's pretty paths to its pages on every viewer request. `python -m infra.publish_web`
+uploads a build; infra/tables.py puts these resources into the one generated template.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+# viewer-request, cloudfront-js-2.0: a show's page and the host console take an id in the path;
+# the rest is served as named (`/` is index.html, the distribution's default root object).
+REWRITE_FUNCTION = r"""function handler(event) {
+  var request = event.request;
+  var uri = request.uri;
+  if (/^\/watch\/[^\/]+\/?$/.test(uri)) {
+    request.uri = '/watch.html';
+  } else if (/^\/host\/[^\/]+\/?$/.test(uri)) {
+    request.uri = '/host.html';
+  } else if (uri === '/docs' || uri === '/docs/') {
+    request.uri = '/docs.html';
+  }
+  return request;
+}
+"""
+
+WEB_RESOURCES: dict[str, Any] = {
+    "WebBucket": {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": {"Fn::Sub": "livedrop-${Stage}-web-${AWS::AccountId}"},
+            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        },
+    },
+    "WebBucketPolicy": {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {
+            "Bucket": {"Ref": "WebBucket"},
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "CloudFrontReads",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudfront.amazonaws.com"},
+                        "Action": "s3:GetObject",
+                        "Resource": {"Fn::Sub": "${WebBucket.Arn}/*"},
+                        "Condition": {"StringEquals": {"AWS:SourceArn": {
+                            "Fn::Sub": "arn:${AWS::Partition}:cloudfront::${AWS::AccountId}:distribution/${WebDistribution}"}}},
+                    },
+                    {
+                        "Sid": "HttpsOnly",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [{"Fn::GetAtt": ["WebBucket", "Arn"]}, {"Fn::Sub": "${WebBucket.Arn}/*"}],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    },
+                ],
+            },
+        },
+    },
+    "WebOriginAccessControl": {
+        "Type": "AWS::CloudFront::OriginAccessControl",
+        "Properties": {
+            "OriginAccessControlConfig": {
+                "Name": {"Fn::Sub": "livedrop-${Stage}-web"},
+                "Description": "CloudFront reads the private web bucket, signed with SigV4",
+                "OriginAccessControlOriginType": "s3",
+                "SigningBehavior": "always",
+                "SigningProtocol": "sigv4",
+            },
+        },
+    },
+    "WebRewriteFunction": {
+        "Type": "AWS::CloudFront::Function",
+        "Properties": {
+            "Name": {"Fn::Sub": "livedrop-${Stage}-web-rewrite"},
+            "AutoPublish": True,
+            "FunctionConfig": {"Comment": "/watch/<id>, /host/<id> and /docs to their pages",
+                               "Runtime": "cloudfront-js-2.0"},
+            "FunctionCode": REWRITE_FUNCTION,
+        },
+    },
+    # What the origin says rules: publish_web sends no-cache for pages and config.js (MinTTL 0
+    # lets CloudFront honour it) and a year, immutable, for hashed assets.
+    "WebCachePolicy": {
+        "Type": "AWS::CloudFront::CachePolicy",
+        "Properties": {
+            "CachePolicyConfig": {
+                "Name": {"Fn::Sub": "livedrop-${Stage}-web"},
+                "MinTTL": 0,
+                "DefaultTTL": 300,
+                "MaxTTL": 31536000,
+                "ParametersInCacheKeyAndForwardedToOrigin": {
+                    "EnableAcceptEncodingGzip": True,
+                    "EnableAcceptEncodingBrotli": True,
+                    "CookiesConfig": {"CookieBehavior": "none"},
+                    "HeadersConfig": {"HeaderBehavior": "none"},
+                    "QueryStringsConfig": {"QueryStringBehavior": "none"},
+                },
+            },
+        },
+    },
+    "WebDistribution": {
+        "Type": "AWS::CloudFront::Distribution",
+        "Properties": {
+            "DistributionConfig": {
+                "Comment": {"Fn::Sub": "Livedrop web app (${Stage})"},
+                "Enabled": True,
+                "DefaultRootObject": "index.html",
+                "HttpVersion": "http2and3",
+                "IPV6Enabled": True,
+                "PriceClass": "PriceClass_100",
+                "Origins": [{
+                    "Id": "web-bucket",
+                    "DomainName": {"Fn::GetAtt": ["WebBucket", "RegionalDomainName"]},
+                    "OriginAccessControlId": {"Fn::GetAtt": ["WebOriginAccessControl", "Id"]},
+                    "S3OriginConfig": {"OriginAccessIdentity": ""},
+                }],
+                "DefaultCacheBehavior": {
+                    "TargetOriginId": "web-bucket",
+                    "ViewerProtocolPolicy": "redirect-to-https",
+                    "AllowedMethods": ["GET", "HEAD"],
+                    "CachedMethods": ["GET", "HEAD"],
+                    "Compress": True,
+                    "CachePolicyId": {"Ref": "WebCachePolicy"},
+                    "FunctionAssociations": [{
+                        "EventType": "viewer-request",
+                        "FunctionARN": {"Fn::GetAtt": ["WebRewriteFunction", "FunctionMetadata.FunctionARN"]},
+                    }],
+                },
+                "ViewerCertificate": {"CloudFrontDefaultCertificate": True},
+            },
+        },
+    },
+}
+
+WEB_OUTPUTS: dict[str, Any] = {
+    "WebBucketName": {
+        "Description": "python -m infra.publish_web --bucket <this> --api-url <API URL> --distribution-id <WebDistributionId>",
+        "Value": {"Ref": "WebBucket"}},
+    "WebDistributionId": {
+        "Description": "--distribution-id of python -m infra.publish_web (invalidates the cache after a publish)",
+        "Value": {"Ref": "WebDistribution"}},
+    "WebUrl": {
+        "Description": "The web app; add it to LIVEDROP_CORS_ORIGINS and LIVEDROP_CONSOLE_CORS_ORIGINS of the stage "
+                       "(.chalice/config.json) so that its pages may call the API",
+        "Value": {"Fn::Sub": "https://${WebDistribution.DomainName}"}},
+}

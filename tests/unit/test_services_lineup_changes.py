@@ -1,0 +1,95 @@
+"""Changing and removing a drop on fakes: only before it opens, its units back to the product's
+stock, and a race with a start decided by the transaction's conditions."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.clock import to_iso
+from chalicelib.domain.errors import DropOpened, NotFound, SessionChanged, SessionNotEditable
+from chalicelib.domain.money import Money
+from chalicelib.domain.sessions import SessionStatus
+from tests.fakes import FakeClock, add_drop, buy, fake_services, new_show
+
+
+@pytest.fixture
+def world():
+    clock = FakeClock()
+    services, ports = fake_services(clock)
+    return services, ports, clock
+
+
+def stock_of(services, product_id: str) -> int:
+    return services.catalog.get_public(product_id).stock
+
+
+def test_a_drop_of_a_scheduled_show_changes_and_leaves_with_its_units(world):
+    services, ports, _ = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=7, shards=3, per_customer_limit=2)
+    other = add_drop(services, brand_id, session_id, quantity=2, title="Cap")
+    assert stock_of(services, drop.product_id) == 0
+    item, product = services.sessions.change_drop(brand_id, session_id, drop.product_id,
+                                                  {"price": Money(2900, "EUR"), "per_customer_limit": None})
+    assert (item.price, item.per_customer_limit, product.id) == (Money(2900, "EUR"), None, drop.product_id)
+    assert item in ports.lineup.list_for_session(session_id)  # stored as answered
+    assert services.sessions.remove_drop(brand_id, session_id, drop.product_id) == 7
+    assert stock_of(services, drop.product_id) == 7
+    assert [i.product_id for i in ports.lineup.list_for_session(session_id)] == [other.product_id]
+    assert ports.stock.levels([item]) == {}
+    assert ports.store.sessions[session_id].lineup_count == 1
+    with pytest.raises(NotFound) as gone:
+        services.sessions.remove_drop(brand_id, session_id, drop.product_id)
+    assert gone.value.facts() == {"field": "productId"}
+
+
+def test_a_live_show_changes_only_drops_that_open_later(world):
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    later = to_iso(clock.now() + timedelta(hours=1))
+    waiting = add_drop(services, brand_id, session_id, quantity=3, opens_at=later, title="Later")
+    opening = add_drop(services, brand_id, session_id, quantity=3, title="Now")
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    with pytest.raises(DropOpened) as opened:  # no time of its own: it opened with the show
+        services.sessions.change_drop(brand_id, session_id, opening.product_id, {"per_customer_limit": 1})
+    assert opened.value.facts()["productId"] == opening.product_id
+    with pytest.raises(DropOpened):
+        services.sessions.remove_drop(brand_id, session_id, opening.product_id)
+    services.sessions.change_drop(brand_id, session_id, waiting.product_id, {"per_customer_limit": 1})
+    assert services.sessions.remove_drop(brand_id, session_id, waiting.product_id) == 3
+    assert stock_of(services, waiting.product_id) == 3
+    clock.advance(2 * 3600)
+    buy(services, "shp_1", session_id, {opening.product_id: 1})
+    with pytest.raises(DropOpened):
+        services.sessions.remove_drop(brand_id, session_id, opening.product_id)
+    services.sessions.move(brand_id, session_id, SessionStatus.ENDED)
+    with pytest.raises(SessionNotEditable):
+        services.sessions.change_drop(brand_id, session_id, opening.product_id, {"per_customer_limit": 1})
+
+
+def test_another_brand_and_unknown_products_are_not_found(world):
+    services, _, _ = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id)
+    rival, _ = services.brands.create("Rival")
+    with pytest.raises(NotFound) as foreign:
+        services.sessions.remove_drop(rival.id, session_id, drop.product_id)
+    assert "session" in foreign.value.detail
+    with pytest.raises(NotFound) as unknown:
+        services.sessions.change_drop(brand_id, session_id, "prd_unknown", {"per_customer_limit": 2})
+    assert unknown.value.facts() == {"field": "productId"}
+    assert stock_of(services, drop.product_id) == 0
+
+
+def test_a_start_between_the_read_and_the_write_refuses_the_removal(world):
+    services, ports, _ = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=4)
+    # The removal has read the show as scheduled; the start writes first (and opens the drop).
+    ports.lineup.before_next("remove_returning_stock",
+                             lambda: services.sessions.move(brand_id, session_id, SessionStatus.LIVE))
+    with pytest.raises(SessionChanged):
+        services.sessions.remove_drop(brand_id, session_id, drop.product_id)
+    assert stock_of(services, drop.product_id) == 0
+    assert sum(ports.stock.levels(ports.lineup.list_for_session(session_id))[drop.product_id].left.values()) == 4
