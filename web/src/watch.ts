@@ -248,8 +248,9 @@ function applyCue(cue: Cue): void {
     if (cue.product.title) target.title = cue.product.title;
     if (cue.product.image !== undefined && cue.product.image !== null) target.image = cue.product.image;
     if (cue.price) target.price = cue.price;
-    // In a replay, cues come in playback order (a seek goes back in time): the last one wins.
-    if (mode === "replay" || cue.seq >= featuredSeq) {
+    // In a replay the chapters and the playback position decide (a cue from a segment buffered
+    // before a seek would show the wrong product); live, the newest pin wins.
+    if (mode !== "replay" && cue.seq >= featuredSeq) {
       featuredId = target.productId;
       featuredSeq = cue.seq;
     }
@@ -304,6 +305,7 @@ function setLikes(count: number): void {
 let player: MediaPlayer | null = null;
 let loadedUrl: string | null = null;
 let pendingSeek: number | null = null;
+let seeking = false; // a chapter's seek is under way: positions from before it are stale
 let reloadTimer = 0;
 
 function ensurePlayer(): MediaPlayer | null {
@@ -326,6 +328,13 @@ function ensurePlayer(): MediaPlayer | null {
   player.addEventListener(PlayerEventType.TEXT_METADATA_CUE, onCue);
   player.addEventListener(PlayerEventType.ERROR, onPlayerError);
   player.addEventListener(PlayerEventType.MUTED_CHANGED, renderMute);
+  player.addEventListener(PlayerEventType.TIME_UPDATE, (seconds) => {
+    if (!seeking) followChapters(seconds);
+  });
+  player.addEventListener(PlayerEventType.SEEK_COMPLETED, (seconds) => {
+    seeking = false;
+    followChapters(seconds);
+  });
   return player;
 }
 
@@ -335,6 +344,7 @@ function onState(state: PlayerState): void {
   if ((state === PlayerState.READY || state === PlayerState.PLAYING) && pendingSeek !== null && player) {
     const at = pendingSeek;
     pendingSeek = null;
+    seeking = true;
     player.seekTo(at);
   }
   if (state === PlayerState.ENDED && mode === "live") scheduleReload(); // the broadcast paused: look again
@@ -669,7 +679,32 @@ function startReplay(): void {
   });
 }
 
+let chapterList: Chapter[] = [];
+let chapterShown: Chapter | null = null;
+
+/** Replay: the card shows the product that was on screen at the playback position. */
+function followChapters(seconds: number): void {
+  if (mode !== "replay" || pendingSeek !== null) return;
+  const at = seconds * 1000;
+  const chapter = chapterList.find((c) => c.startOffsetMs <= at + 250 && (c.endOffsetMs === null || at < c.endOffsetMs));
+  if (!chapter || chapter === chapterShown) return;
+  chapterShown = chapter;
+  featuredId = chapter.productId;
+  markChapter();
+  renderCard("chapter");
+}
+
+function markChapter(): void {
+  for (const button of ui.chapters.querySelectorAll<HTMLButtonElement>("button")) {
+    const current = chapterShown !== null && button.dataset.productId === chapterShown.productId &&
+      Number(button.dataset.start) === chapterShown.startOffsetMs;
+    if (current) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
 function renderChapters(chapters: Chapter[]): void {
+  chapterList = chapters;
   if (chapters.length === chapterCount) return;
   chapterCount = chapters.length;
   ui.chapters.replaceChildren(...chapters.map((chapter) => {
@@ -677,6 +712,7 @@ function renderChapters(chapters: Chapter[]): void {
     const title = known?.title || "A product";
     const button = el("button", {
       type: "button", "data-testid": "chapter", "data-product-id": chapter.productId,
+      "data-start": String(chapter.startOffsetMs),
       "aria-label": `Jump to ${formatDuration(chapter.startOffsetMs)}: ${title}`,
     }, el("span", { class: "at", text: formatDuration(chapter.startOffsetMs) }), ` ${title}`,
     known?.price ? el("span", { class: "muted", text: ` · ${formatMoney(known.price)}` }) : null);
@@ -690,12 +726,15 @@ function openChapter(chapter: Chapter): void {
   const seconds = chapter.startOffsetMs / 1000;
   const ready = ensurePlayer();
   if (ready && loadedUrl && ready.getState() !== PlayerState.IDLE) {
+    seeking = true;
     ready.seekTo(seconds);
     if (ready.getState() !== PlayerState.PLAYING) ready.play();
   } else {
     pendingSeek = seconds;
   }
   featuredId = chapter.productId;
+  chapterShown = chapter;
+  markChapter();
   ui.buyMessage.textContent = "";
   renderCard("chapter");
 }
