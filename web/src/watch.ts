@@ -387,6 +387,11 @@ function renderMute(): void {
   ui.unmute.setAttribute("aria-pressed", String(!muted));
 }
 
+// An image that does not load (offline, a dead link) leaves the card without a broken picture.
+ui.image.addEventListener("error", () => {
+  ui.image.hidden = true;
+});
+
 ui.unmute.addEventListener("click", () => {
   const ready = ensurePlayer();
   if (!ready) return;
