@@ -47,8 +47,6 @@ def test_each_route_serves_its_page(site, path, page):
     assert (status, kind, body) == (200, "text/html; charset=utf-8", f"<!doctype html><title>{page}</title>".encode())
 
 
-
-
 def test_config_js_and_assets(site):
     assert get(site, "/config.js") == (
         200, "text/javascript; charset=utf-8", b'window.LIVEDROP_CONFIG = {"apiBase": "http://127.0.0.1:9999"};\n')
