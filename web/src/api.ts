@@ -100,7 +100,6 @@ const WORDS: Record<string, string> = {
   busy: "The shop is busy right now. Tap again to retry: the same order is kept, never a second one.",
   network: "No connection to the shop. Tap again to retry: the same order is kept, never a second one.",
   unauthorized: "The key or token was refused.",
-  not_found: "Not found.",
   session_not_editable: "The show's lineup can not be changed any more.",
   already_in_lineup: "That product is already in the lineup.",
   invalid_transition: "The show can not move to that status.",

@@ -225,6 +225,7 @@ function renderSession(): void {
     ui.lineup.replaceChildren(el("tr", {}, el("td", { colspan: "4", class: "muted", text: "No products yet." })));
   }
   ui.addForm.hidden = current.status === "ended";
+  if (lastLive && lastLive.status === current.status) applyLive(lastLive); // units left at once, not in 3 s
 }
 
 function editControls(item: LineupItem, title: string): HTMLElement[] {
@@ -348,7 +349,10 @@ ui.addForm.addEventListener("submit", async (event) => {
   ui.addForm.reset();
 });
 
+let lastLive: LiveView | null = null;
+
 function applyLive(live: LiveView): void {
+  lastLive = live;
   if (session && live.status !== session.status) void loadSession();
   for (const item of live.lineup) {
     const row = ui.lineup.querySelector<HTMLTableRowElement>(`tr[data-product-id="${CSS.escape(item.productId)}"]`);
