@@ -1,0 +1,795 @@
+// The viewer: /watch/<sessionId>. The IVS player on the session's playbackUrl, a product card
+// driven by the stream's timed metadata (and, slowly, by /live for late joiners), one-tap buy,
+// likes, the IVS chat, and after the show the replay with its chapters.
+import { create, isPlayerSupported, PlayerEventType, PlayerState } from "amazon-ivs-player";
+import type { MediaPlayer, PlayerError, TextMetadataCue } from "amazon-ivs-player";
+import { ChatRoom, SendMessageRequest } from "amazon-ivs-chat-messaging";
+import type { ChatMessage } from "amazon-ivs-chat-messaging";
+import {
+  ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep,
+} from "./api";
+import type { Money } from "./api";
+
+// --- shapes (chalicelib/api/schemas.py, chalicelib/domain/metadata.py) -------------------------
+
+type Status = "scheduled" | "live" | "ended";
+
+interface LineupItem {
+  productId: string;
+  title: string | null;
+  image: string | null;
+  price: Money;
+  perCustomerLimit: number | null;
+}
+
+interface SessionView {
+  id: string;
+  title: string;
+  status: Status;
+  scheduledAt: string;
+  playbackUrl: string;
+  lineup: LineupItem[];
+}
+
+interface LiveLineupItem extends LineupItem {
+  stockLeft: number;
+  soldOut: boolean;
+  opensAt: string | null;
+  closesAt: string | null;
+}
+
+interface TimelineItem {
+  seq: number;
+  type: "feature" | "drop_open" | "sold_out";
+  productId: string;
+}
+
+interface LiveView {
+  status: Status;
+  title: string;
+  playbackUrl: string;
+  featuredProductId: string | null;
+  viewerCount: number | null;
+  likes: number;
+  timeline: TimelineItem[];
+  lineup: LiveLineupItem[];
+}
+
+interface Chapter {
+  productId: string;
+  startOffsetMs: number;
+  endOffsetMs: number | null;
+}
+
+interface ReplayView {
+  replayUrl: string | null;
+  chapters: Chapter[];
+}
+
+interface Order {
+  id: string;
+  status: "reserved" | "paying" | "paid" | "cancelled" | "expired";
+  items: { productId: string; quantity: number; unitPrice: Money }[];
+  total: Money;
+  expiresAt: string;
+}
+
+interface Shopper {
+  shopperId: string;
+  token: string;
+  expiresAt: string;
+}
+
+interface ChatTokenView {
+  token: string;
+  tokenExpiresAt: string;
+  sessionExpiresAt: string;
+  messagingEndpoint?: string | null;
+}
+
+/** A timed-metadata payload, schema v1. */
+interface Cue {
+  v: number;
+  type: "feature" | "drop_open" | "sold_out" | "stock" | string;
+  seq: number;
+  at: string;
+  product: { id: string; title?: string; image?: string | null };
+  price?: Money;
+  left?: number | null;
+}
+
+declare global {
+  interface Window {
+    livedropCues: Cue[];
+  }
+}
+window.livedropCues = [];
+
+interface Drop {
+  productId: string;
+  title: string | null;
+  image: string | null;
+  price: Money | null;
+  perCustomerLimit: number | null;
+  left: number | null;
+  soldOut: boolean;
+  opensAt: string | null;
+  closesAt: string | null;
+}
+
+// --- page elements -------------------------------------------------------------------------
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const ui = {
+  title: $("session-title"),
+  status: $("session-status"),
+  consoleLink: $<HTMLAnchorElement>("console-link"),
+  video: $<HTMLVideoElement>("video"),
+  playerState: $("player-state"),
+  unmute: $<HTMLButtonElement>("unmute"),
+  playerNote: $("player-note"),
+  card: $("card"),
+  image: $<HTMLImageElement>("product-image"),
+  productTitle: $("product-title"),
+  price: $("product-price"),
+  stock: $("stock-left"),
+  countdown: $("countdown"),
+  soldOut: $("sold-out"),
+  buy: $<HTMLButtonElement>("buy-button"),
+  buyMessage: $("buy-message"),
+  order: $("order"),
+  orderStatus: $("order-status"),
+  pay: $<HTMLButtonElement>("pay-button"),
+  cancel: $<HTMLButtonElement>("cancel-button"),
+  like: $<HTMLButtonElement>("like-button"),
+  likeCount: $("like-count"),
+  likeWord: $("like-word"),
+  likeMessage: $("like-message"),
+  chaptersSection: $("chapters-section"),
+  chapters: $<HTMLOListElement>("chapters"),
+  chatNote: $("chat-note"),
+  chatPanel: $("chat-panel"),
+  chatMessages: $<HTMLOListElement>("chat-messages"),
+  chatForm: $<HTMLFormElement>("chat-form"),
+  chatInput: $<HTMLInputElement>("chat-input"),
+};
+
+const LIVE_POLL_MS = 15_000; // the slow path: the stream's metadata is the main one
+const CUE_WINS_FOR_MS = 10_000; // a /live answer may be a CDN's copy up to a few seconds old
+const NO_CHAT = "Chat needs an IVS Chat room; not available on the embedded stack.";
+
+const sessionId = sessionIdFromPath("watch");
+const drops = new Map<string, Drop>();
+const lastCueAt = new Map<string, number>();
+let status: Status = "scheduled";
+let mode: "waiting" | "live" | "replay" = "waiting";
+let featuredId: string | null = null;
+let featuredSeq = 0;
+let cardSignature = "";
+let likes = 0;
+
+// --- the product card ----------------------------------------------------------------------
+
+function drop(productId: string): Drop {
+  let known = drops.get(productId);
+  if (!known) {
+    known = { productId, title: null, image: null, price: null, perCustomerLimit: null, left: null, soldOut: false,
+      opensAt: null, closesAt: null };
+    drops.set(productId, known);
+  }
+  return known;
+}
+
+function countdownText(shown: Drop, now: number): string {
+  const opens = shown.opensAt ? Date.parse(shown.opensAt) : NaN;
+  if (opens > now) return `Opens in ${formatDuration(opens - now)}`;
+  if (!shown.opensAt && status === "scheduled") return "Opens when the show starts";
+  const closes = shown.closesAt ? Date.parse(shown.closesAt) : NaN;
+  if (closes > now && status !== "scheduled") return `Closes in ${formatDuration(closes - now)}`;
+  return "";
+}
+
+/** Shows the featured product; `source` says what changed it (set only when something did). */
+function renderCard(source: "cue" | "live" | "chapter"): void {
+  const shown = featuredId ? drops.get(featuredId) : undefined;
+  const title = shown ? shown.title || "This product" : "Nothing pinned yet";
+  const price = shown?.price ? formatMoney(shown.price) : "";
+  const left = shown && shown.left !== null ? (shown.left === 0 ? "None left" : `${shown.left} left`) : "";
+  const soldOut = Boolean(shown && (shown.soldOut || shown.left === 0));
+  const signature = JSON.stringify([featuredId, title, shown?.image, price, left, soldOut]);
+  if (signature !== cardSignature) {
+    cardSignature = signature;
+    ui.card.dataset.source = source;
+  }
+  ui.card.dataset.productId = featuredId ?? "";
+  ui.productTitle.textContent = title;
+  ui.price.textContent = price;
+  ui.stock.textContent = left;
+  ui.soldOut.hidden = !soldOut;
+  if (shown?.image) {
+    if (ui.image.getAttribute("src") !== shown.image) {
+      ui.image.hidden = false;
+      ui.image.src = shown.image;
+    }
+    ui.image.alt = title;
+  } else {
+    ui.image.hidden = true;
+    ui.image.removeAttribute("src");
+  }
+  ui.buy.disabled = !shown || soldOut || buying;
+  ui.buy.textContent = soldOut ? "Sold out" : buying ? "Buying…" : price ? `Buy now · ${price}` : "Buy now";
+  ui.buy.setAttribute("aria-label", shown ? `${ui.buy.textContent}: ${title}` : "Buy: nothing pinned yet");
+  tickCountdown();
+}
+
+function tickCountdown(): void {
+  const shown = featuredId ? drops.get(featuredId) : undefined;
+  const text = shown && !shown.soldOut ? countdownText(shown, Date.now()) : "";
+  ui.countdown.hidden = !text;
+  ui.countdown.textContent = text;
+}
+
+function onCue(cue: TextMetadataCue): void {
+  let payload: Cue;
+  try {
+    payload = JSON.parse(cue.text);
+  } catch {
+    return; // not ours (IVS carries other ID3 frames too)
+  }
+  if (!payload || typeof payload !== "object" || typeof payload.type !== "string" || !payload.product?.id) return;
+  window.livedropCues.push(payload);
+  applyCue(payload);
+}
+
+function applyCue(cue: Cue): void {
+  const target = drop(cue.product.id);
+  const left = typeof cue.left === "number" ? cue.left : null;
+  if (cue.type === "feature") {
+    if (cue.product.title) target.title = cue.product.title;
+    if (cue.product.image !== undefined && cue.product.image !== null) target.image = cue.product.image;
+    if (cue.price) target.price = cue.price;
+    // In a replay the chapters and the playback position decide (a cue from a segment buffered
+    // before a seek would show the wrong product); live, the newest pin wins.
+    if (mode !== "replay" && cue.seq >= featuredSeq) {
+      featuredId = target.productId;
+      featuredSeq = cue.seq;
+    }
+  }
+  if (mode !== "replay" && left !== null) {
+    // A replay's stock figures are history: the card keeps today's.
+    target.left = left;
+    target.soldOut = left === 0;
+    lastCueAt.set(target.productId, Date.now());
+  }
+  if (mode !== "replay" && cue.type === "sold_out") {
+    target.soldOut = true;
+    target.left = 0;
+  }
+  if (mode !== "replay" && cue.type === "drop_open" && !target.opensAt) target.opensAt = cue.at;
+  if (target.productId === featuredId) renderCard("cue");
+}
+
+function applyLive(live: LiveView): void {
+  const now = Date.now();
+  for (const item of live.lineup) {
+    const target = drop(item.productId);
+    target.title = item.title ?? target.title;
+    target.image = item.image ?? target.image;
+    target.price = item.price;
+    target.perCustomerLimit = item.perCustomerLimit;
+    target.opensAt = item.opensAt;
+    target.closesAt = item.closesAt;
+    if (now - (lastCueAt.get(item.productId) ?? 0) > CUE_WINS_FOR_MS) {
+      target.left = item.stockLeft;
+      target.soldOut = item.soldOut;
+    }
+  }
+  const pins = live.timeline.filter((entry) => entry.type === "feature");
+  const lastPin = pins.length ? pins[pins.length - 1].seq : 0;
+  if (mode !== "replay" && live.featuredProductId && (lastPin >= featuredSeq || !featuredId)) {
+    featuredId = live.featuredProductId;
+    featuredSeq = Math.max(featuredSeq, lastPin);
+  }
+  setLikes(live.likes);
+  renderCard("live");
+}
+
+function setLikes(count: number): void {
+  likes = Math.max(likes, count); // likes only grow; a cached /live may lag behind an answer
+  ui.likeCount.textContent = String(likes);
+  ui.likeWord.textContent = likes === 1 ? "like" : "likes";
+}
+
+// --- the player ----------------------------------------------------------------------------
+
+let player: MediaPlayer | null = null;
+let loadedUrl: string | null = null;
+let pendingSeek: number | null = null;
+let seeking = false; // a chapter's seek is under way: positions from before it are stale
+let reloadTimer = 0;
+
+function ensurePlayer(): MediaPlayer | null {
+  if (player) return player;
+  if (!isPlayerSupported) {
+    showPlayerNote("This browser can not run the video player (it needs WebAssembly).");
+    return null;
+  }
+  player = create({
+    wasmWorker: "/assets/amazon-ivs-wasmworker.min.js",
+    wasmBinary: "/assets/amazon-ivs-wasmworker.min.wasm",
+  });
+  player.attachHTMLVideoElement(ui.video);
+  player.setAutoplay(true);
+  player.setMuted(true);
+  for (const state of [PlayerState.IDLE, PlayerState.READY, PlayerState.BUFFERING, PlayerState.PLAYING,
+    PlayerState.ENDED]) {
+    player.addEventListener(state, () => onState(state));
+  }
+  player.addEventListener(PlayerEventType.TEXT_METADATA_CUE, onCue);
+  player.addEventListener(PlayerEventType.ERROR, onPlayerError);
+  player.addEventListener(PlayerEventType.MUTED_CHANGED, renderMute);
+  player.addEventListener(PlayerEventType.TIME_UPDATE, (seconds) => {
+    if (!seeking) followChapters(seconds);
+  });
+  player.addEventListener(PlayerEventType.SEEK_COMPLETED, (seconds) => {
+    seeking = false;
+    followChapters(seconds);
+  });
+  return player;
+}
+
+function onState(state: PlayerState): void {
+  ui.playerState.textContent = state;
+  if (state === PlayerState.PLAYING) showPlayerNote("");
+  if ((state === PlayerState.READY || state === PlayerState.PLAYING) && pendingSeek !== null && player) {
+    const at = pendingSeek;
+    pendingSeek = null;
+    seeking = true;
+    player.seekTo(at);
+  }
+  if (state === PlayerState.ENDED && mode === "live") scheduleReload(); // the broadcast paused: look again
+}
+
+function onPlayerError(error: PlayerError): void {
+  if (mode === "live") {
+    showPlayerNote("Waiting for the stream…");
+    scheduleReload();
+  } else if (mode === "replay") {
+    showPlayerNote(`The replay could not be played (${error.type}).`);
+  }
+}
+
+function scheduleReload(): void {
+  window.clearTimeout(reloadTimer);
+  reloadTimer = window.setTimeout(() => {
+    if (player && loadedUrl && mode === "live" && player.getState() !== PlayerState.PLAYING) {
+      player.load(loadedUrl);
+    }
+  }, 5_000);
+}
+
+function load(url: string): void {
+  const ready = ensurePlayer();
+  if (!ready || loadedUrl === url) return;
+  loadedUrl = url;
+  ready.load(url);
+  ready.play();
+}
+
+function showPlayerNote(text: string): void {
+  ui.playerNote.textContent = text;
+  ui.playerNote.hidden = !text;
+}
+
+function renderMute(): void {
+  const muted = player ? player.isMuted() : true;
+  ui.unmute.textContent = muted ? "Unmute" : "Mute";
+  ui.unmute.setAttribute("aria-pressed", String(!muted));
+}
+
+// An image that does not load (offline, a dead link) leaves the card without a broken picture.
+ui.image.addEventListener("error", () => {
+  ui.image.hidden = true;
+});
+
+ui.unmute.addEventListener("click", () => {
+  const ready = ensurePlayer();
+  if (!ready) return;
+  ready.setMuted(!ready.isMuted());
+  if (ready.getState() !== PlayerState.PLAYING && loadedUrl) ready.play();
+  renderMute();
+});
+
+// --- the shopper, buying, likes ------------------------------------------------------------
+
+const SHOPPER_KEY = "livedrop.shopper";
+let shopperRequest: Promise<Shopper> | null = null;
+
+function storedShopper(): Shopper | null {
+  try {
+    const stored = JSON.parse(localStorage.getItem(SHOPPER_KEY) || "null") as Shopper | null;
+    return stored && Date.parse(stored.expiresAt) - Date.now() > 60_000 ? stored : null;
+  } catch {
+    return null;
+  }
+}
+
+async function shopperToken(): Promise<string> {
+  const stored = storedShopper();
+  if (stored) return stored.token;
+  shopperRequest ??= call<Shopper>("/v1/shoppers", { method: "POST" }).then((made) => {
+    try {
+      localStorage.setItem(SHOPPER_KEY, JSON.stringify(made));
+    } catch {
+      // private mode: this page keeps it in memory only
+    }
+    return made;
+  }).finally(() => {
+    shopperRequest = null;
+  });
+  return (await shopperRequest).token;
+}
+
+function forgetShopper(): void {
+  try {
+    localStorage.removeItem(SHOPPER_KEY);
+  } catch {
+    // nothing stored
+  }
+}
+
+function uuid(): string {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+let buying = false;
+/** The tap that has not had an answer yet: a retry sends the same Idempotency-Key. */
+let unanswered: { productId: string; key: string } | null = null;
+let order: Order | null = null;
+let orderTitle = "";
+
+async function buy(): Promise<void> {
+  const productId = featuredId;
+  if (buying || !productId) return;
+  if (!unanswered || unanswered.productId !== productId) unanswered = { productId, key: uuid() };
+  const key = unanswered.key;
+  buying = true;
+  ui.buyMessage.textContent = "Reserving one for you…";
+  renderCard("cue" === ui.card.dataset.source ? "cue" : "live");
+  try {
+    const token = await shopperToken();
+    const made = await call<Order>("/v1/orders", {
+      method: "POST", token, headers: { "Idempotency-Key": key },
+      body: { sessionId, items: [{ productId, quantity: 1 }] },
+    });
+    unanswered = null;
+    orderTitle = drops.get(productId)?.title ?? "Your product";
+    showOrder(made);
+    ui.buyMessage.textContent = "";
+    await pay(made);
+  } catch (error) {
+    if (error instanceof ApiError && error.retriable) {
+      // keep `unanswered`: the next tap repeats this very order
+    } else {
+      unanswered = null;
+    }
+    if (error instanceof ApiError && error.code === "unauthorized") {
+      forgetShopper();
+      ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
+    } else {
+      ui.buyMessage.textContent = inWords(error);
+    }
+  } finally {
+    buying = false;
+    renderCard((ui.card.dataset.source as "cue" | "live") || "live");
+  }
+}
+
+async function pay(reserved: Order): Promise<void> {
+  const token = await shopperToken();
+  ui.pay.hidden = true;
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    try {
+      // The test provider's token: "ok" approves; the same token again never charges twice.
+      showOrder(await call<Order>(`/v1/orders/${reserved.id}/pay`, { method: "POST", token, body: { paymentToken: "ok" } }));
+      return;
+    } catch (error) {
+      const again = error instanceof ApiError && (error.retriable || error.code === "payment_in_progress");
+      if (again && attempt < 4) {
+        await sleep(Math.min((error as ApiError).retryAfter ?? 1, 5) * 1000);
+        continue;
+      }
+      ui.buyMessage.textContent = inWords(error);
+      await refreshOrder();
+      return;
+    }
+  }
+}
+
+async function refreshOrder(): Promise<void> {
+  if (!order) return;
+  try {
+    showOrder(await call<Order>(`/v1/orders/${order.id}`, { token: await shopperToken() }));
+  } catch {
+    // shown as it was; the countdown looks again
+  }
+}
+
+function showOrder(next: Order): void {
+  order = next;
+  ui.order.hidden = false;
+  ui.pay.hidden = next.status !== "reserved";
+  ui.cancel.hidden = next.status !== "reserved";
+  tickOrder();
+}
+
+let lastOrderLook = 0;
+function tickOrder(): void {
+  if (!order) return;
+  const total = formatMoney(order.total);
+  const what = `${orderTitle} × ${order.items.reduce((sum, line) => sum + line.quantity, 0)}, ${total}`;
+  const texts: Record<Order["status"], string> = {
+    reserved: "",
+    paying: `Paying: ${what}…`,
+    paid: `Paid: ${what}. Thank you! Order ${order.id}.`,
+    cancelled: `Cancelled: ${what}. The units went back on sale.`,
+    expired: `Expired: the reservation ran out before it was paid. ${what} went back on sale.`,
+  };
+  if (order.status === "reserved") {
+    const leftMs = Date.parse(order.expiresAt) - Date.now();
+    texts.reserved = `Reserved: ${what}. Held for you for ${formatDuration(leftMs)}.`;
+    if (leftMs <= 0 && Date.now() - lastOrderLook > 5_000) {
+      lastOrderLook = Date.now();
+      void refreshOrder();
+    }
+  }
+  ui.orderStatus.textContent = texts[order.status];
+  ui.order.dataset.status = order.status;
+}
+
+ui.buy.addEventListener("click", () => void buy());
+ui.pay.addEventListener("click", () => {
+  if (order) void pay(order);
+});
+ui.cancel.addEventListener("click", async () => {
+  if (!order) return;
+  try {
+    showOrder(await call<Order>(`/v1/orders/${order.id}/cancel`, { method: "POST", token: await shopperToken() }));
+  } catch (error) {
+    ui.buyMessage.textContent = inWords(error);
+  }
+});
+
+ui.like.addEventListener("click", async () => {
+  try {
+    const answer = await call<{ likes: number }>(`/v1/sessions/${sessionId}/likes`, {
+      method: "POST", token: await shopperToken(),
+    });
+    setLikes(answer.likes);
+    ui.likeMessage.textContent = "";
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "unauthorized") forgetShopper();
+    ui.likeMessage.textContent = inWords(error);
+  }
+});
+
+// --- chat ----------------------------------------------------------------------------------
+
+let chatStarted = false;
+
+async function startChat(): Promise<void> {
+  if (chatStarted) return;
+  chatStarted = true;
+  let first: ChatTokenView | null;
+  const fetchToken = async () => call<ChatTokenView>(`/v1/sessions/${sessionId}/chat-token`, {
+    method: "POST", token: await shopperToken(),
+  });
+  try {
+    first = await fetchToken();
+  } catch (error) {
+    ui.chatNote.textContent = error instanceof ApiError && error.code === "chat_closed"
+      ? "The chat is closed: the show has ended." : NO_CHAT;
+    return;
+  }
+  if (!first.messagingEndpoint) {
+    ui.chatNote.textContent = NO_CHAT;
+    return;
+  }
+  const room = new ChatRoom({
+    regionOrUrl: first.messagingEndpoint,
+    tokenProvider: async () => {
+      const answer = first ?? (await fetchToken());
+      first = null;
+      return { token: answer.token, sessionExpirationTime: answer.sessionExpiresAt,
+        tokenExpirationTime: answer.tokenExpiresAt };
+    },
+  });
+  room.addListener("connect", () => {
+    ui.chatNote.textContent = "";
+    ui.chatNote.hidden = true;
+    ui.chatPanel.hidden = false;
+  });
+  room.addListener("disconnect", () => {
+    ui.chatNote.hidden = false;
+    ui.chatNote.textContent = "The chat is disconnected.";
+  });
+  room.addListener("message", (message: ChatMessage) => {
+    const name = message.sender.attributes?.displayName || `Viewer ${message.sender.userId.slice(-4)}`;
+    ui.chatMessages.append(el("li", { "data-message-id": message.id }, el("strong", { text: name }), ` ${message.content}`));
+    while (ui.chatMessages.children.length > 200) ui.chatMessages.firstElementChild?.remove();
+  });
+  room.addListener("messageDelete", (event) => {
+    ui.chatMessages.querySelector(`[data-message-id="${CSS.escape(event.messageId)}"]`)?.remove();
+  });
+  ui.chatForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const content = ui.chatInput.value.trim();
+    if (!content) return;
+    try {
+      await room.sendMessage(new SendMessageRequest(content));
+      ui.chatInput.value = "";
+    } catch {
+      ui.chatNote.hidden = false;
+      ui.chatNote.textContent = "That message could not be sent.";
+    }
+  });
+  room.connect();
+}
+
+// --- the show's course: waiting, live, replay ------------------------------------------------
+
+let stopLivePoll: (() => void) | null = null;
+let stopReplayPoll: (() => void) | null = null;
+let chapterCount = -1;
+
+function setStatus(next: Status, scheduledAt?: string): void {
+  status = next;
+  document.body.dataset.status = next;
+  ui.status.textContent = next === "live" ? "Live now" : next === "ended"
+    ? "The show has ended: watch the replay." : `Starts ${formatTime(scheduledAt)}. This page starts the video when it does.`;
+}
+
+function follow(next: LiveView): void {
+  applyLive(next);
+  if (next.status === "live" && mode !== "live") {
+    mode = "live";
+    setStatus("live");
+    load(next.playbackUrl);
+  } else if (next.status === "ended" && mode !== "replay") {
+    setStatus("ended");
+    startReplay();
+  }
+}
+
+function startReplay(): void {
+  mode = "replay";
+  stopLivePoll?.();
+  stopLivePoll = null;
+  loadedUrl = null;
+  ui.chaptersSection.hidden = false;
+  stopReplayPoll = every(LIVE_POLL_MS, async () => {
+    const replay = await call<ReplayView>(`/v1/sessions/${sessionId}/replay`);
+    renderChapters(replay.chapters);
+    if (replay.replayUrl) {
+      load(replay.replayUrl);
+      stopReplayPoll?.();
+    } else {
+      showPlayerNote("The replay is being prepared…");
+    }
+  });
+}
+
+let chapterList: Chapter[] = [];
+let chapterShown: Chapter | null = null;
+
+/** Replay: the card shows the product that was on screen at the playback position. */
+function followChapters(seconds: number): void {
+  if (mode !== "replay" || pendingSeek !== null) return;
+  const at = seconds * 1000;
+  const chapter = chapterList.find((c) => c.startOffsetMs <= at + 250 && (c.endOffsetMs === null || at < c.endOffsetMs));
+  if (!chapter || chapter === chapterShown) return;
+  chapterShown = chapter;
+  featuredId = chapter.productId;
+  markChapter();
+  renderCard("chapter");
+}
+
+function markChapter(): void {
+  for (const button of ui.chapters.querySelectorAll<HTMLButtonElement>("button")) {
+    const current = chapterShown !== null && button.dataset.productId === chapterShown.productId &&
+      Number(button.dataset.start) === chapterShown.startOffsetMs;
+    if (current) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+function renderChapters(chapters: Chapter[]): void {
+  chapterList = chapters;
+  if (chapters.length === chapterCount) return;
+  chapterCount = chapters.length;
+  ui.chapters.replaceChildren(...chapters.map((chapter) => {
+    const known = drops.get(chapter.productId);
+    const title = known?.title || "A product";
+    const button = el("button", {
+      type: "button", "data-testid": "chapter", "data-product-id": chapter.productId,
+      "data-start": String(chapter.startOffsetMs),
+      "aria-label": `Jump to ${formatDuration(chapter.startOffsetMs)}: ${title}`,
+    }, el("span", { class: "at", text: formatDuration(chapter.startOffsetMs) }), ` ${title}`,
+    known?.price ? el("span", { class: "muted", text: ` · ${formatMoney(known.price)}` }) : null);
+    button.addEventListener("click", () => openChapter(chapter));
+    return el("li", {}, button);
+  }));
+  if (!chapters.length) ui.chapters.replaceChildren(el("li", { text: "Nothing was pinned during this show." }));
+}
+
+function openChapter(chapter: Chapter): void {
+  const seconds = chapter.startOffsetMs / 1000;
+  const ready = ensurePlayer();
+  if (ready && loadedUrl && ready.getState() !== PlayerState.IDLE) {
+    seeking = true;
+    ready.seekTo(seconds);
+    if (ready.getState() !== PlayerState.PLAYING) ready.play();
+  } else {
+    pendingSeek = seconds;
+  }
+  featuredId = chapter.productId;
+  chapterShown = chapter;
+  markChapter();
+  ui.buyMessage.textContent = "";
+  renderCard("chapter");
+}
+
+async function main(): Promise<void> {
+  window.setInterval(() => {
+    tickCountdown();
+    tickOrder();
+  }, 1000);
+  if (!sessionId) {
+    ui.title.textContent = "No such show";
+    ui.status.textContent = "This address does not name a show. Pick one from the list of shows.";
+    return;
+  }
+  ui.consoleLink.href = `/host/${sessionId}`;
+  let session: SessionView;
+  try {
+    session = await call<SessionView>(`/v1/sessions/${sessionId}`);
+  } catch (error) {
+    ui.title.textContent = error instanceof ApiError && error.status === 404 ? "No such show" : "The show could not be loaded";
+    ui.status.textContent = inWords(error);
+    return;
+  }
+  document.title = `${session.title} · Livedrop`;
+  ui.title.textContent = session.title;
+  for (const item of session.lineup) {
+    const target = drop(item.productId);
+    Object.assign(target, { title: item.title, image: item.image, price: item.price,
+      perCustomerLimit: item.perCustomerLimit });
+  }
+  setStatus(session.status, session.scheduledAt);
+  renderCard("live");
+  void startChat();
+  if (session.status === "ended") {
+    try {
+      applyLive(await call<LiveView>(`/v1/sessions/${sessionId}/live`));
+    } catch {
+      // the lineup from the session is enough for the chapters
+    }
+    startReplay();
+    return;
+  }
+  if (session.status === "live") {
+    mode = "live";
+    load(session.playbackUrl);
+  }
+  // Once at load and then slowly: the state for a late joiner, and the moment the show starts or ends.
+  stopLivePoll = every(LIVE_POLL_MS, async () => {
+    follow(await call<LiveView>(`/v1/sessions/${sessionId}/live`));
+  });
+}
+
+void main();
