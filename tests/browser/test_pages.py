@@ -66,7 +66,7 @@ def test_a_buyer_reserves_and_pays(stack, new_page):
 
     viewer.get_by_test_id("buy-button").click()
     expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
-    orders = stack.ok("GET", f"/v1/sessions/{show['session']}/orders")["items"]
+    orders = stack.ok("GET", f"/v1/orders?sessionId={show['session']}")["items"]
     assert [order["status"] for order in orders] == ["paid"]
 
 

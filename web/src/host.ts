@@ -153,16 +153,8 @@ async function showSessions(): Promise<void> {
   try {
     items = (await brand<{ items: SessionSummary[] }>("/v1/brand/sessions?limit=50")).items;
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status !== 404) {
-      ui.sessionList.replaceChildren(el("li", { class: "warn", text: inWords(error) }));
-      return;
-    }
-    // An API without the brand's own listing yet: the public lists (every brand's shows).
-    items = [];
-    for (const status of ["live", "scheduled", "ended"]) {
-      items.push(...(await call<{ items: SessionSummary[] }>(`/v1/sessions?status=${status}&limit=50`)).items);
-    }
-    say("This API has no /v1/brand/sessions yet: listing every brand's public sessions.");
+    ui.sessionList.replaceChildren(el("li", { class: "warn", text: inWords(error) }));
+    return;
   }
   ui.sessionList.replaceChildren(...items.map((item) => el("li", { "data-session-id": item.id },
     el("a", { href: `/host/${item.id}`, text: item.title }), " ",
