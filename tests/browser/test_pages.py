@@ -113,3 +113,59 @@ def test_a_replay_chapter_seeks_the_player_and_offers_its_product(stack, new_pag
         "at => Math.abs(document.querySelector('video').currentTime - at) < 1.5", arg=offset, timeout=CUE)
     expect(replay.get_by_test_id("product-title")).to_have_text(
         stack.ok("GET", f"/v1/products/{second}")["title"])
+
+
+def test_the_viewer_counts_as_a_viewer_and_hides_chat_without_a_room(stack, new_page):
+    show = stack.show({"title": unique("Counted tee")})
+    viewer = watch(stack, new_page, show["session"])
+    expect(viewer.get_by_test_id("chat-note")).to_contain_text("not available on the embedded stack")
+    # /live asks the channel at most every 10 s per server: wait out one cached answer.
+    viewer.wait_for_function(
+        """async url => (await (await fetch(url)).json()).viewerCount >= 1""",
+        arg=f"{stack.api}/v1/sessions/{show['session']}/live", polling=1_000, timeout=CUE)
+    assert viewer.evaluate("document.documentElement.scrollWidth") <= 375  # usable at 375 px: no sideways scroll
+
+
+def test_the_console_edits_the_lineup_runs_the_show_and_reports_each_pin(stack, new_page):
+    kept, dropped = unique("Kept hoodie"), unique("Dropped cap")
+    show = stack.show({"title": kept, "price": 6900}, {"title": dropped, "quantity": 4, "stock": 10}, start=False)
+    session_id, (kept_id, dropped_id) = show["session"], show["products"]
+
+    host = console(stack, new_page, session_id)
+    host.get_by_label(f"Price of {kept}").fill("59.00")
+    host.get_by_label(f"Price of {kept}").press("Enter")
+    host.get_by_role("button", name=f"Remove {dropped} from the lineup").click()
+    expect(host.locator(f'tr[data-product-id="{dropped_id}"]')).to_have_count(0)
+    lineup = stack.ok("GET", f"/v1/sessions/{session_id}")["lineup"]
+    assert [(item["productId"], item["price"]["amount"]) for item in lineup] == [(kept_id, 5900)]
+    assert stack.ok("GET", f"/v1/products/{dropped_id}")["stock"] == 10  # its 4 units are back
+
+    host.get_by_test_id("start-button").click()
+    stack.started.append(session_id)
+    expect(host.locator("#status")).to_have_text("live")
+    watch(stack, new_page, session_id)  # the channel is on air once a player plays it
+    host.locator(f'[data-testid="feature-button"][data-product-id="{kept_id}"]').click()
+    expect(host.get_by_test_id("pin-log").locator("li").first).to_have_attribute(
+        "data-delivery", "delivered", timeout=10_000)
+    expect(host.get_by_test_id("pin-log").locator("li").first).to_contain_text(kept)
+
+    host.get_by_test_id("end-button").click()
+    host.get_by_test_id("end-button").click()  # a second tap confirms
+    expect(host.locator("#status")).to_have_text("ended")
+    assert stack.ok("GET", f"/v1/sessions/{session_id}")["status"] == "ended"
+
+
+def test_the_console_lists_the_brands_own_sessions(stack, new_page):
+    show = stack.show({"title": unique("Listed")}, title=unique("Listed show"), start=False)
+    page = new_page(width=375)
+    page.goto(f"{stack.web}/host")
+    page.get_by_test_id("api-key-input").fill(stack.brand_key)
+    page.get_by_test_id("api-key-input").press("Enter")
+    expect(page.locator(f'[data-testid="session-list"] [data-session-id="{show["session"]}"]')).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+
+
+def test_the_api_reference_renders_offline(stack, new_page):
+    page = new_page(width=1280)
+    page.goto(f"{stack.web}/docs")
+    expect(page.get_by_test_id("api-reference")).to_contain_text("Pin a lineup product", timeout=20_000)

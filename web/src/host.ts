@@ -42,7 +42,19 @@ interface LiveView {
   viewerCount: number | null;
   likes: number;
   lineup: { productId: string; stockLeft: number; soldOut: boolean; opensAt: string | null; closesAt: string | null }[];
+  timeline: { seq: number; type: string; productId: string; at: string; delivery: string }[];
 }
+
+// What each pin's delivery was, in words (the timeline's `delivery`, as the API documents it).
+const DELIVERY: Record<string, string> = {
+  delivered: "delivered to the stream",
+  recorded_locally: "recorded (no stream to carry it)",
+  channel_not_broadcasting: "not delivered: the channel was not broadcasting",
+  throttled: "not delivered: IVS throttled it",
+  superseded: "skipped: a newer pin went out instead",
+  queued: "waiting for the channel's send slot",
+  pending: "being sent",
+};
 
 interface FeatureView {
   featured: { productId: string; at: string };
@@ -89,6 +101,7 @@ const ui = {
   addLimit: $<HTMLInputElement>("add-limit"),
   orders: $<HTMLTableSectionElement>("orders"),
   orderSummary: $("order-summary"),
+  pins: $<HTMLOListElement>("pins"),
   forget: $<HTMLButtonElement>("forget-key"),
 };
 
@@ -354,6 +367,13 @@ function applyLive(live: LiveView): void {
     cell.textContent = item.soldOut ? "sold out" : String(item.stockLeft);
     cell.className = item.soldOut ? "left warn" : "left";
   }
+  const titles = new Map(session?.lineup.map((item) => [item.productId, item.title ?? item.productId]));
+  const pins = live.timeline.filter((entry) => entry.type === "feature").reverse();
+  ui.pins.replaceChildren(...pins.map((entry) => el("li", { "data-product-id": entry.productId, "data-delivery": entry.delivery },
+    el("span", { class: "muted", text: `${new Date(entry.at).toLocaleTimeString()} ` }),
+    el("strong", { text: titles.get(entry.productId) ?? entry.productId }),
+    ` · ${DELIVERY[entry.delivery] ?? entry.delivery}`)));
+  if (!pins.length) ui.pins.replaceChildren(el("li", { class: "muted", text: "No pins yet." }));
   const viewers = live.viewerCount === null ? "" : ` · ${live.viewerCount} watching`;
   ui.facts.dataset.live = `${live.likes} likes${viewers}`;
   ui.facts.title = ui.facts.dataset.live;
