@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -59,6 +61,15 @@ def test_make_run_serves_what_it_prints_and_stops_everything(make_run, stop):
         bodies.append(json.loads(body))
     demo_session = make_run.wait_for_line("demo session:").split()[-1]
     assert demo_session in json.dumps(bodies)  # the demo data printed is the data served
+    web = f"http://{LOOPBACK}:{make_run.web_port}"
+    pages = {name: re.search(r"http://\S+", make_run.wait_for_line(name + ":")).group()
+             for name in ("viewer", "host console", "API reference")}
+    assert pages == {"viewer": f"{web}/watch/{demo_session}", "host console": f"{web}/host/{demo_session}",
+                     "API reference": f"{web}/docs"}, make_run.output()
+    for url in pages.values():
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200 and page.headers.get_content_type() == "text/html", url
+    ports.add(make_run.web_port)  # the pages' server must stop too
 
     stop(make_run.process)
     assert make_run.process.wait(timeout=STOP_LIMIT) == 0, make_run.output()
