@@ -23,10 +23,14 @@ def stage(stack: Stack) -> dict:
     show = stack.show({"title": "Aurora hoodie", "price": 6900, "quantity": 100, "perCustomerLimit": 2},
                       {"title": "Comet sneakers", "price": 14900, "quantity": 50},
                       title="Friday night drop")
-    for _ in range(7):  # a few buyers before the picture, so the console has orders
-        stack.ok("POST", "/v1/orders", {"sessionId": show["session"],
-                                        "items": [{"productId": show["products"][0], "quantity": 1}]},
-                 key=stack.shopper(), headers={"Idempotency-Key": secrets.token_hex(16)})
+    for buyer in range(7):  # a few buyers before the picture, so the console has orders; most pay
+        shopper = stack.shopper()
+        order = stack.ok("POST", "/v1/orders", {"sessionId": show["session"],
+                                                "items": [{"productId": show["products"][buyer % 2], "quantity": 1}]},
+                         key=shopper, headers={"Idempotency-Key": secrets.token_hex(16)})
+        if buyer % 3:
+            stack.ok("POST", f"/v1/orders/{order['id']}/pay", {"paymentToken": "ok"}, key=shopper,
+                     headers={"Idempotency-Key": secrets.token_hex(16)})
     return show
 
 
@@ -63,7 +67,7 @@ def main() -> int:
                 host.get_by_test_id("api-key-input").press("Enter")
                 expect(host.get_by_test_id("feature-button").first).to_be_visible(timeout=20_000)
                 host.wait_for_timeout(4_000)  # one refresh of units left and orders
-                host.screenshot(path=str(OUT / "host.png"))
+                host.screenshot(path=str(OUT / "host.png"), full_page=True)
                 browser.close()
         finally:
             run.kill_what_is_left()
