@@ -72,8 +72,8 @@ class Stack:
                 "title": spec.get("title", f"Product {index}"), "description": "Made for a browser test.",
                 "price": {"amount": spec.get("price", 2500), "currency": "EUR"},
                 "stock": spec.get("stock", spec.get("quantity", 10)),
-                "images": [f"https://{IMAGE_HOST}/{index}.svg"]})
-            options = {key: value for key, value in spec.items() if key not in ("title", "price", "stock")}
+                "images": spec.get("images", [f"https://{IMAGE_HOST}/{index}.svg"])})
+            options = {key: value for key, value in spec.items() if key not in ("title", "price", "stock", "images")}
             self.ok("POST", f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], **options})
             products.append(product["id"])
         if start:

@@ -4,6 +4,7 @@ drop says so, a like counts, a replay chapter seeks; and the console runs a show
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
 
@@ -169,3 +170,23 @@ def test_the_api_reference_renders_offline(stack, new_page):
     page = new_page(width=1280)
     page.goto(f"{stack.web}/docs")
     expect(page.get_by_test_id("api-reference")).to_contain_text("Pin a lineup product", timeout=20_000)
+
+
+def test_a_drop_that_opens_later_counts_down_and_refusals_are_in_words(stack, new_page):
+    opens = (datetime.now(timezone.utc) + timedelta(minutes=10)).isoformat(timespec="seconds")
+    show = stack.show({"title": unique("Later drop"), "opensAt": opens},
+                      {"title": unique("One each"), "perCustomerLimit": 1})
+    later, one_each = show["products"]
+    viewer = watch(stack, new_page, show["session"])
+    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": later})
+    cue_arrives(viewer, "feature", later)
+    expect(viewer.get_by_test_id("countdown")).to_contain_text("Opens in")
+    viewer.get_by_test_id("buy-button").click()
+    expect(viewer.locator("#buy-message")).to_contain_text("not open yet")
+
+    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": one_each})
+    cue_arrives(viewer, "feature", one_each)
+    viewer.get_by_test_id("buy-button").click()
+    expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
+    viewer.get_by_test_id("buy-button").click()
+    expect(viewer.locator("#buy-message")).to_contain_text("as many of this product as one customer may buy")
