@@ -190,3 +190,43 @@ def test_a_drop_that_opens_later_counts_down_and_refusals_are_in_words(stack, ne
     expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
     viewer.get_by_test_id("buy-button").click()
     expect(viewer.locator("#buy-message")).to_contain_text("as many of this product as one customer may buy")
+
+
+def test_a_tap_whose_answer_was_lost_is_retried_with_the_same_idempotency_key(stack, new_page):
+    show = stack.show({"title": unique("Retried tee"), "quantity": 5})
+    product = show["products"][0]
+    viewer = watch(stack, new_page, show["session"])
+    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": product})
+    cue_arrives(viewer, "feature", product)
+
+    keys = []
+
+    def lose_the_first_answer(route):
+        if route.request.method != "POST":
+            return route.continue_()
+        keys.append(route.request.headers["idempotency-key"])
+        if len(keys) == 1:
+            route.fetch()  # the order is made...
+            return route.abort()  # ...and its answer never reaches the page
+        return route.continue_()
+
+    viewer.route("**/v1/orders", lose_the_first_answer)
+    viewer.get_by_test_id("buy-button").click()
+    expect(viewer.locator("#buy-message")).not_to_be_empty()
+    viewer.get_by_test_id("buy-button").click()  # the shopper taps again
+    expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
+    assert keys[0] == keys[1]
+    orders = stack.ok("GET", f"/v1/orders?sessionId={show['session']}")["items"]
+    assert [order["status"] for order in orders] == ["paid"]  # one order for two tries of one tap
+
+    viewer.get_by_test_id("buy-button").click()  # a new tap after an answer: a new order
+    second = None
+    for _ in range(40):
+        second = next((o for o in stack.ok("GET", f"/v1/orders?sessionId={show['session']}")["items"]
+                       if o["id"] != orders[0]["id"]), None)
+        if second:
+            break
+        viewer.wait_for_timeout(250)
+    assert second is not None and len(keys) == 3 and keys[2] != keys[0]
+    expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
+    expect(viewer.get_by_test_id("order-status")).to_contain_text(second["id"], timeout=20_000)
