@@ -14,8 +14,6 @@ Anything else is 404: no directory listing, no path outside web/dist/assets.
 """
 from __future__ import annotations
 
-import json
-import mimetypes
 import re
 import shutil
 import subprocess
@@ -26,18 +24,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from devstack.stack import LOOPBACK, ROOT
+from infra.web import PAGE_ROUTES, config_js, content_type
 
 WEB = ROOT / "web"
-SESSION_ID = r"[A-Za-z0-9_-]{1,64}"  # a path id the API can take
-PAGES = {
-    re.compile(r"/"): "index.html",
-    re.compile(rf"/watch/{SESSION_ID}/?"): "watch.html",
-    re.compile(rf"/host(?:/{SESSION_ID})?/?"): "host.html",
-    re.compile(r"/docs/?"): "docs.html",
-}
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm",
-         ".html": "text/html; charset=utf-8", ".map": "application/json", ".txt": "text/plain; charset=utf-8",
-         ".svg": "image/svg+xml", ".png": "image/png"}
+# The same routes as the deployed pages' CloudFront Function (infra/web.py), and `/`.
+PAGES = {re.compile(r"^/$"): "index.html", **{re.compile(pattern): page for pattern, page in PAGE_ROUTES}}
 
 
 class WebBuildError(RuntimeError):
@@ -68,11 +59,6 @@ def _npm(npm: str, web: Path, *args: str) -> None:
         raise WebBuildError(f"`npm {' '.join(args)}` in {web} failed (exit code {finished.returncode}):\n{output}")
 
 
-def config_js(api_base: str) -> bytes:
-    """The pages' one setting: where the API is."""
-    return f"window.LIVEDROP_CONFIG = {json.dumps({'apiBase': api_base.rstrip('/')})};\n".encode()
-
-
 def resolve(dist: Path, path: str) -> Path | None:
     """The file a request path names, or None (404). Only pages and files under assets/."""
     for pattern, page in PAGES.items():
@@ -89,7 +75,7 @@ def resolve(dist: Path, path: str) -> Path | None:
 
 def serve_web(port: int, api_base: str, dist: Path) -> ThreadingHTTPServer:
     """Serve `dist` on 127.0.0.1:<port> from a daemon thread; `.shutdown()` stops it."""
-    config = config_js(api_base)
+    config = config_js(api_base).encode()
     root = Path(dist)
 
     class Pages(BaseHTTPRequestHandler):
@@ -105,11 +91,11 @@ def serve_web(port: int, api_base: str, dist: Path) -> ThreadingHTTPServer:
         def _answer(self, head: bool) -> None:
             path = unquote(urlsplit(self.path).path)
             if path == "/config.js":
-                return self._send(HTTPStatus.OK, config, TYPES[".js"], "no-store", head)
+                return self._send(HTTPStatus.OK, config, content_type("config.js"), "no-store", head)
             file = resolve(root, path) if "\x00" not in path else None
             if file is None or not file.is_file():
-                return self._send(HTTPStatus.NOT_FOUND, b"Not found\n", TYPES[".txt"], "no-store", head)
-            kind = TYPES.get(file.suffix) or mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+                return self._send(HTTPStatus.NOT_FOUND, b"Not found\n", content_type("404.txt"), "no-store", head)
+            kind = content_type(file.name)
             cache = "no-cache" if file.suffix == ".html" else "public, max-age=60"
             self._send(HTTPStatus.OK, file.read_bytes(), kind, cache, head)
 

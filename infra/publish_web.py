@@ -4,8 +4,9 @@
         [--distribution-id <WebDistributionId>] [--dist web/dist]
 
 Every file under the dist directory is uploaded with its Content-Type and a Cache-Control that
-fits it: pages and config.js `no-cache` (always revalidated, so a publish shows at once), hashed
-assets a year and `immutable` (a new build gives them new names), anything else five minutes.
+fits it: `no-cache` for every file (always revalidated against its ETag, a 304 when unchanged):
+the build's file names do not change from build to build, so nothing may be kept unasked, or a new
+page could run with an old bundle.
 `config.js` is written here, pointing the pages at the API (`--api-url`). Assets go up first and
 pages last, so no page ever names an asset that is not there yet; objects the build no longer has
 are then deleted, and, given a distribution id, CloudFront's cache is invalidated (`/*`).
@@ -13,54 +14,16 @@ are then deleted, and, given a distribution id, CloudFront's cache is invalidate
 from __future__ import annotations
 
 import argparse
-import json
-import mimetypes
-import re
 import sys
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from infra.web import config_js, content_type
+
 CONFIG_JS = "config.js"
 NO_CACHE = "no-cache"
-IMMUTABLE = "public, max-age=31536000, immutable"
-SHORT = "public, max-age=300"
-CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mjs": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".json": "application/json",
-    ".map": "application/json",
-    ".wasm": "application/wasm",
-    ".png": "image/png",
-    ".svg": "image/svg+xml",
-    ".ico": "image/x-icon",
-    ".webp": "image/webp",
-    ".woff2": "font/woff2",
-    ".txt": "text/plain; charset=utf-8",
-}
-# A bundler's content hash before the extension (`host-4f9a1c2e.js`, `index.BWqP7Bvd.css`): eight or
-# more letters and digits with at least one digit or capital, which plain names (`console`) lack.
-HASHED = re.compile(r"[.-](?=[A-Za-z0-9_]*[0-9A-Z])[A-Za-z0-9_]{8,}\.[A-Za-z0-9]+$")
-
-
-def content_type(name: str) -> str:
-    suffix = Path(name).suffix.lower()
-    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
-
-
-def cache_control(key: str) -> str:
-    name = key.rsplit("/", 1)[-1]
-    if name.endswith(".html") or key == CONFIG_JS:
-        return NO_CACHE
-    return IMMUTABLE if HASHED.search(name) else SHORT
-
-
-def config_js(api_url: str) -> str:
-    """What the pages read to find the API (a trailing slash is dropped: pages append /v1/...)."""
-    return "window.LIVEDROP_CONFIG = " + json.dumps({"apiBase": api_url.rstrip("/")}) + ";"
 
 
 def _files(dist: Path) -> dict[str, Path]:
@@ -88,13 +51,13 @@ def publish(dist: Path, bucket: str, api_url: str, distribution_id: str | None =
     files = _files(dist)
     bodies: dict[str, bytes | Path] = {key: path for key, path in files.items()}
     bodies[CONFIG_JS] = config_js(api_url).encode()
-    pages_last = sorted(bodies, key=lambda key: (cache_control(key) == NO_CACHE, key))
+    pages_last = sorted(bodies, key=lambda key: (key.endswith(".html") or key == CONFIG_JS, key))
     for key in pages_last:
         body = bodies[key]
         data = body.read_bytes() if isinstance(body, Path) else body
         s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type(key),
-                      CacheControl=cache_control(key))
-        log(f"uploaded {key} ({content_type(key)}; {cache_control(key)})")
+                      CacheControl=NO_CACHE)
+        log(f"uploaded {key} ({content_type(key)})")
     stale = sorted(_existing_keys(s3, bucket) - set(bodies))
     for start in range(0, len(stale), 1000):  # DeleteObjects takes at most 1,000 keys
         s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key} for key in stale[start:start + 1000]],

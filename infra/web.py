@@ -7,23 +7,63 @@ uploads a build; infra/tables.py puts these resources into the one generated tem
 """
 from __future__ import annotations
 
+import json
+import mimetypes
 from typing import Any
 
-# viewer-request, cloudfront-js-2.0: a show's page and the host console take an id in the path;
-# the rest is served as named (`/` is index.html, the distribution's default root object).
-REWRITE_FUNCTION = r"""function handler(event) {
+# The app's pages, for every server of it (CloudFront here, devstack/web.py under `make run`): a
+# show's page and the host console take an id in the path. Written so the same pattern is a Python
+# and a JavaScript regular expression; `/` is index.html (CloudFront's default root object).
+SESSION_ID = r"[A-Za-z0-9_-]{1,64}"  # a path id the API can take
+PAGE_ROUTES: tuple[tuple[str, str], ...] = (
+    (rf"^/watch/{SESSION_ID}/?$", "watch.html"),
+    (rf"^/host(/{SESSION_ID})?/?$", "host.html"),
+    (r"^/docs/?$", "docs.html"),
+)
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".webp": "image/webp",
+    ".woff2": "font/woff2",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def content_type(name: str) -> str:
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def config_js(api_url: str) -> str:
+    """The pages' one setting, `/config.js`: where the API is (a trailing slash is dropped: pages
+    append /v1/...)."""
+    return "window.LIVEDROP_CONFIG = " + json.dumps({"apiBase": api_url.rstrip("/")}) + ";\n"
+
+
+# viewer-request, cloudfront-js-2.0: the pages' routes, generated from PAGE_ROUTES.
+REWRITE_FUNCTION = """var ROUTES = [
+%s
+];
+
+function handler(event) {
   var request = event.request;
-  var uri = request.uri;
-  if (/^\/watch\/[^\/]+\/?$/.test(uri)) {
-    request.uri = '/watch.html';
-  } else if (/^\/host\/[^\/]+\/?$/.test(uri)) {
-    request.uri = '/host.html';
-  } else if (uri === '/docs' || uri === '/docs/') {
-    request.uri = '/docs.html';
+  for (var i = 0; i < ROUTES.length; i++) {
+    if (ROUTES[i][0].test(request.uri)) {
+      request.uri = ROUTES[i][1];
+      break;
+    }
   }
   return request;
 }
-"""
+""" % ",\n".join(f"  [new RegExp({json.dumps(pattern)}), {json.dumps('/' + page)}]" for pattern, page in PAGE_ROUTES)
 
 WEB_RESOURCES: dict[str, Any] = {
     "WebBucket": {

@@ -5,11 +5,10 @@
 // dist/assets/styles.css                             the shared stylesheet
 // dist/assets/amazon-ivs-wasmworker.min.{js,wasm}    the IVS player's worker, from node_modules
 // dist/assets/swagger/                               the API reference renderer, from node_modules
-// dist/config.js                                     window.LIVEDROP_CONFIG, from LIVEDROP_API_URL
 //
 // The IVS player and the other packages come from npm at build time; nothing of theirs is in git.
 import * as esbuild from "esbuild";
-import { copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -46,10 +45,6 @@ for (const file of ["amazon-ivs-wasmworker.min.js", "amazon-ivs-wasmworker.min.w
 for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) {
   await copyFile(path.join(modules, "swagger-ui-dist", file), path.join(assets, "swagger", file));
 }
-
-// The default config: `make run` serves its own /config.js; a deployment writes one at publish time.
-const apiBase = (process.env.LIVEDROP_API_URL || "http://127.0.0.1:8000").replace(/\/+$/, "");
-await writeFile(path.join(dist, "config.js"), `window.LIVEDROP_CONFIG = ${JSON.stringify({ apiBase })};\n`);
 
 // Sizes: every file under assets, then each page's own code (inputs outside node_modules).
 const kb = (bytes) => `${(bytes / 1024).toFixed(1).padStart(8)} KB`;

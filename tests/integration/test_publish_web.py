@@ -56,15 +56,14 @@ def test_publish_uploads_with_types_and_caching_writes_config_and_deletes_stale_
                     "icon.svg"}  # the old build's asset is gone
     assert head(s3, "index.html") == ("text/html; charset=utf-8", "no-cache")
     assert head(s3, "config.js") == ("text/javascript; charset=utf-8", "no-cache")
-    assert head(s3, "assets/player-4f9a1c2e.js") == ("text/javascript; charset=utf-8",
-                                                     "public, max-age=31536000, immutable")
+    assert head(s3, "assets/player-4f9a1c2e.js") == ("text/javascript; charset=utf-8", "no-cache")
     assert head(s3, "assets/index-BWqP7Bvd.css")[0] == "text/css; charset=utf-8"
-    assert head(s3, "assets/decoder-9c1e22ab.wasm") == ("application/wasm", "public, max-age=31536000, immutable")
-    assert head(s3, "data/sizes.json") == ("application/json", "public, max-age=300")
+    assert head(s3, "assets/decoder-9c1e22ab.wasm") == ("application/wasm", "no-cache")
+    assert head(s3, "data/sizes.json") == ("application/json", "no-cache")
     assert head(s3, "logo.png")[0] == "image/png" and head(s3, "icon.svg")[0] == "image/svg+xml"
     config = s3.get_object(Bucket=BUCKET, Key="config.js")["Body"].read().decode()
-    assert config == 'window.LIVEDROP_CONFIG = {"apiBase": "https://abc.execute-api.us-east-1.amazonaws.com/api"};'
-    assert json.loads(config.removeprefix("window.LIVEDROP_CONFIG = ").removesuffix(";")) == {
+    assert config == 'window.LIVEDROP_CONFIG = {"apiBase": "https://abc.execute-api.us-east-1.amazonaws.com/api"};\n'
+    assert json.loads(config.removeprefix("window.LIVEDROP_CONFIG = ").removesuffix(";\n")) == {
         "apiBase": "https://abc.execute-api.us-east-1.amazonaws.com/api"}
     assert s3.get_object(Bucket=BUCKET, Key="watch.html")["Body"].read() == b"<p>watch</p>"
 
@@ -95,12 +94,12 @@ def test_publish_refuses_a_missing_dist_or_a_url_that_is_not_one(aws, tmp_path):
 @pytest.mark.skipif(shutil.which("node") is None, reason="the CloudFront Function is run under node")
 def test_the_cloudfront_function_maps_pretty_paths_to_pages(tmp_path):
     probe = tmp_path / "probe.js"
-    uris = ["/watch/ses_123", "/watch/ses_123/", "/host/ses_9", "/docs", "/docs/", "/", "/index.html",
-            "/watch.html", "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js"]
+    uris = ["/watch/ses_123", "/watch/ses_123/", "/host/ses_9", "/host", "/host/", "/docs", "/docs/", "/",
+            "/index.html", "/watch.html", "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile"]
     probe.write_text(REWRITE_FUNCTION + "\nconsole.log(JSON.stringify(" + json.dumps(uris)
                      + ".map(function (uri) { return handler({request: {uri: uri}}).uri; })));\n")
     result = subprocess.run(["node", str(probe)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["/watch.html", "/watch.html", "/host.html", "/docs.html", "/docs.html", "/",
-                                         "/index.html", "/watch.html", "/assets/player-4f9a1c2e.js", "/watch/a/b",
-                                         "/config.js"]
+    assert json.loads(result.stdout) == ["/watch.html", "/watch.html", "/host.html", "/host.html", "/host.html",
+                                         "/docs.html", "/docs.html", "/", "/index.html", "/watch.html",
+                                         "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile"]
