@@ -230,3 +230,17 @@ def test_a_tap_whose_answer_was_lost_is_retried_with_the_same_idempotency_key(st
     assert second is not None and len(keys) == 3 and keys[2] != keys[0]
     expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
     expect(viewer.get_by_test_id("order-status")).to_contain_text(second["id"], timeout=20_000)
+
+
+def test_a_browser_that_refuses_storage_still_buys_and_pays_as_one_shopper(stack, new_page):
+    show = stack.show({"title": unique("Private mode cap"), "quantity": 5})
+    product = show["products"][0]
+    page = new_page()
+    page.add_init_script("""Object.defineProperty(window, 'localStorage', {
+        get() { throw new DOMException('The operation is insecure.', 'SecurityError'); } });""")
+    page.goto(f"{stack.web}/watch/{show['session']}")
+    expect(page.get_by_test_id("player-state")).to_have_text("Playing", timeout=PLAYING)
+    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": product})
+    cue_arrives(page, "feature", product)
+    page.get_by_test_id("buy-button").click()
+    expect(page.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)

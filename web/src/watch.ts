@@ -404,20 +404,23 @@ ui.unmute.addEventListener("click", () => {
 
 const SHOPPER_KEY = "livedrop.shopper";
 let shopperRequest: Promise<Shopper> | null = null;
+let shopperInMemory: Shopper | null = null; // where localStorage refuses (private mode, storage off)
 
 function storedShopper(): Shopper | null {
+  let stored = shopperInMemory;
   try {
-    const stored = JSON.parse(localStorage.getItem(SHOPPER_KEY) || "null") as Shopper | null;
-    return stored && Date.parse(stored.expiresAt) - Date.now() > 60_000 ? stored : null;
+    stored = (JSON.parse(localStorage.getItem(SHOPPER_KEY) || "null") as Shopper | null) ?? shopperInMemory;
   } catch {
-    return null;
+    // no localStorage: the one in memory, if any
   }
+  return stored && Date.parse(stored.expiresAt) - Date.now() > 60_000 ? stored : null;
 }
 
 async function shopperToken(): Promise<string> {
   const stored = storedShopper();
   if (stored) return stored.token;
   shopperRequest ??= call<Shopper>("/v1/shoppers", { method: "POST" }).then((made) => {
+    shopperInMemory = made;
     try {
       localStorage.setItem(SHOPPER_KEY, JSON.stringify(made));
     } catch {
@@ -431,6 +434,7 @@ async function shopperToken(): Promise<string> {
 }
 
 function forgetShopper(): void {
+  shopperInMemory = null;
   try {
     localStorage.removeItem(SHOPPER_KEY);
   } catch {
