@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from chalicelib.adapters.ivs import channel_id_of
 from chalicelib.observability import logger
+from devstack.stack import LOOPBACK
 from devstack.ts_id3 import id3_tag, inject
 
-LOOPBACK = "127.0.0.1"
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 TITLE_CHARS = 40  # what fits across the picture
 MAX_ENCODERS = 4
@@ -403,10 +404,6 @@ class _Handler(BaseHTTPRequestHandler):
 def start_broadcaster(port: int, root_dir: Path) -> Broadcaster:
     """The broadcaster, serving on 127.0.0.1:`port` (0: a free one); `.url`, `.stop()`."""
     return Broadcaster(root_dir, port).start()
-
-
-def channel_id_of(channel_arn: str) -> str:
-    return channel_arn.rsplit("/", 1)[-1]
 
 
 def follow_sessions(broadcaster: Broadcaster, services_factory: Callable[[], Any], stop_event: threading.Event,
