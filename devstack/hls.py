@@ -6,12 +6,16 @@ one into it as ID3 (devstack/ts_id3.py, as IVS carries PutMetadata), and only th
 A loopback HTTP server serves the playlists and segments to real players, takes PutMetadata from
 `EmbeddedIvs` (chalicelib/adapters/ivs.py), counts viewers, and serves each show's recording.
 
-    broadcaster = start_broadcaster(port, root_dir)   # broadcaster.url; broadcaster.stop()
-    follow_sessions(broadcaster, services, stop_event) # on air while a session is live
+    broadcaster = start_broadcaster(port, root_dir, secret)  # broadcaster.url; broadcaster.stop()
+    follower = follow_sessions(broadcaster, services, stop_event)  # on air while a session is live
+
+Players may read from any origin (GET, with CORS); only the holder of the secret (EmbeddedIvs,
+LIVEDROP_EMBEDDED_SECRET) may POST metadata: a web page can not put a product card on the air.
 """
 from __future__ import annotations
 
 import atexit
+import hmac
 import json
 import os
 import re
@@ -120,7 +124,10 @@ def media_playlist(segments: list[tuple[str, float]], first: int, target: int, e
 
 
 class Broadcaster:
-    def __init__(self, root_dir: Path, port: int = 0) -> None:
+    def __init__(self, root_dir: Path, port: int = 0, *, secret: str) -> None:
+        if not secret:
+            raise ValueError("the broadcaster needs a secret: the one EmbeddedIvs sends (LIVEDROP_EMBEDDED_SECRET)")
+        self._authorization = f"Bearer {secret}".encode()
         self.root_dir = Path(root_dir)
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self.font = FONT if FONT.exists() else None
@@ -276,6 +283,10 @@ class Broadcaster:
             return None
         return channel.public_dir / name
 
+    def authorized(self, authorization: str | None) -> bool:
+        """Is this `Authorization` header the one EmbeddedIvs sends? (Compared in constant time.)"""
+        return authorization is not None and hmac.compare_digest(authorization.encode(), self._authorization)
+
     def stop(self) -> None:
         """End every show and stop serving: no encoder outlives the broadcaster."""
         for channel_id in list(self._channels):
@@ -299,6 +310,7 @@ def _interrupt(encoder: subprocess.Popen) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # players keep their connection
+    timeout = 30  # seconds a connection may stay silent (a body shorter than announced included)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # a player fetches several times a second: no line per request
@@ -306,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
               cache: str = "no-cache") -> None:
         self.send_response(status)
-        self.send_header("Access-Control-Allow-Origin", "*")
+        if self.command == "GET":
+            self.send_header("Access-Control-Allow-Origin", "*")  # players on any page; never on a POST
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
@@ -317,10 +330,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # a player that moved on (a seek, a closed tab) is no error
 
     def do_OPTIONS(self) -> None:
+        """A preflight is allowed for reads only: no page may POST metadata (nor send the secret)."""
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "*")
+        if self.headers.get("Access-Control-Request-Method", "GET") == "GET":
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "*")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -371,9 +386,21 @@ class _Handler(BaseHTTPRequestHandler):
     _recorded_segment = _segment
 
     def _metadata(self, channel_id: str, query: dict[str, list[str]]) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        # Until the body is read, a refusal closes the connection (what is left of it is not a request).
+        if not self.broadcaster.authorized(self.headers.get("Authorization")):
+            self.close_connection = True
+            self._send(401, b"metadata needs the broadcaster's secret\n")
+            return
+        lengths = self.headers.get_all("Content-Length") or []
+        digits = lengths[0].strip() if len(lengths) == 1 else ""
+        if not re.fullmatch(r"[0-9]+", digits):  # missing, repeated, negative or not a number
+            self.close_connection = True
+            self._send(400, b"metadata needs one Content-Length, a number of bytes\n")
+            return
+        digits = digits.lstrip("0") or "0"
+        length = int(digits) if len(digits) <= 5 else MAX_METADATA_BYTES + 1
         if length > MAX_METADATA_BYTES:
-            self.close_connection = True  # the body is not read
+            self.close_connection = True
             self._send(413, b"metadata is limited to 1 KB\n")
             return
         try:
@@ -401,9 +428,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, playlist.encode(), PLAYLIST)
 
 
-def start_broadcaster(port: int, root_dir: Path) -> Broadcaster:
-    """The broadcaster, serving on 127.0.0.1:`port` (0: a free one); `.url`, `.stop()`."""
-    return Broadcaster(root_dir, port).start()
+def start_broadcaster(port: int, root_dir: Path, secret: str) -> Broadcaster:
+    """The broadcaster, serving on 127.0.0.1:`port` (0: a free one); `.url`, `.stop()`. Metadata is
+    taken only with `Authorization: Bearer <secret>`: EmbeddedIvs's LIVEDROP_EMBEDDED_SECRET."""
+    return Broadcaster(root_dir, port, secret=secret).start()
 
 
 def follow_sessions(broadcaster: Broadcaster, services_factory: Callable[[], Any], stop_event: threading.Event,

@@ -132,7 +132,9 @@ class EmbeddedIvs(AwsIvs):
             return Delivery(True, "recorded_locally")
         request = urllib.request.Request(f"{self._hls_url}/channels/{channel_id_of(channel_arn)}/metadata",
                                          data=payload.encode(), method="POST",
-                                         headers={"Content-Type": "text/plain; charset=utf-8"})
+                                         headers={"Content-Type": "text/plain; charset=utf-8",
+                                                  # the broadcaster takes metadata from us only
+                                                  "Authorization": f"Bearer {self._secret}"})
         try:
             with urllib.request.urlopen(request, timeout=BROADCASTER_TIMEOUT_SECONDS):
                 return Delivery(True)  # 202: in the stream's next segment
