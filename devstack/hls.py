@@ -8,6 +8,7 @@ A loopback HTTP server serves the playlists and segments to real players, takes 
 
     broadcaster = start_broadcaster(port, root_dir, secret)  # broadcaster.url; broadcaster.stop()
     follower = follow_sessions(broadcaster, services, stop_event)  # on air while a session is live
+    stop_event.set(); follower.join(5); broadcaster.stop()
 
 Players may read from any origin (GET, with CORS); only the holder of the secret (EmbeddedIvs,
 LIVEDROP_EMBEDDED_SECRET) may POST metadata: a web page can not put a product card on the air.
@@ -133,12 +134,14 @@ class Broadcaster:
         self.font = FONT if FONT.exists() else None
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
+        self._closed = False  # stopped: nothing goes on air any more
         self._refused: set[str] = set()  # logged once, not on every try
         self._server = ThreadingHTTPServer((LOOPBACK, port), _Handler)
         self._server.daemon_threads = True
         self._server.broadcaster = self
         self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hls-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="hls-server", daemon=True)  # stop() returns within 0.1 s
 
     def start(self) -> "Broadcaster":
         atexit.register(self.stop)
@@ -148,8 +151,11 @@ class Broadcaster:
     # --- on air ----------------------------------------------------------------------------------
 
     def go_live(self, channel_id: str, title: str) -> bool:
-        """Start the channel's encoder. False (logged once) if it can not start now."""
+        """Start the channel's encoder. False (logged once) if it can not start now; always False
+        once the broadcaster is stopped (no encoder starts after `stop()` took the channels)."""
         with self._lock:
+            if self._closed:
+                return False
             current = self._channels.get(channel_id)
             if current is not None and current.state != "ended":
                 return True
@@ -174,7 +180,7 @@ class Broadcaster:
                                                  daemon=True)
             self._channels[channel_id] = channel
             self._refused.discard(channel_id)
-        channel.publisher.start()
+            channel.publisher.start()  # under the lock: `stop()` may join any publisher it finds
         logger.info("embedded broadcaster: on air", extra={"channel": channel_id})
         return True
 
@@ -288,9 +294,15 @@ class Broadcaster:
         return authorization is not None and hmac.compare_digest(authorization.encode(), self._authorization)
 
     def stop(self) -> None:
-        """End every show and stop serving: no encoder outlives the broadcaster."""
-        for channel_id in list(self._channels):
-            self.end(channel_id)
+        """End every show and stop serving: no encoder outlives the broadcaster. Closed first, under
+        the lock that `go_live` holds while starting one: every encoder there will be is in the list."""
+        with self._lock:
+            self._closed = True
+            channels = list(self._channels.values())
+        for channel in channels:
+            self.end(channel.id)
+            if channel.publisher is not None:
+                channel.publisher.join()  # returns once the encoder exited (also one `end` elsewhere stops)
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
@@ -438,23 +450,30 @@ def follow_sessions(broadcaster: Broadcaster, services_factory: Callable[[], Any
                     every: float = 1.0) -> threading.Thread:
     """What IVS does around a show, locally: a live session's channel goes on air; when the session
     is no longer live, the channel goes off air and the Recording End event sets its replay URL
-    (LIVEDROP_REPLAY_BASE_URL = `<broadcaster.url>/recordings` points it at the recording)."""
+    (LIVEDROP_REPLAY_BASE_URL = `<broadcaster.url>/recordings` points it at the recording).
+
+    Returns the follower thread: set `stop_event`, join it (with a timeout), then `broadcaster.stop()`."""
     from chalicelib.domain.sessions import SessionStatus
 
     started: dict[str, str] = {}  # channel id -> session id; an encoder that dies is not restarted
 
     def follow_once() -> None:
+        # Once stopped, it returns at the next step (one page or one channel): the caller's join is short.
         services = services_factory()
         live, cursor = {}, None
-        while True:
+        while not stop_event.is_set():
             page, cursor = services.sessions.list_public(SessionStatus.LIVE, 100, cursor)
             live.update({channel_id_of(session.channel.arn): session for session in page})
             if not cursor:
                 break
         for channel_id, session in live.items():
+            if stop_event.is_set():
+                return
             if channel_id not in started and broadcaster.go_live(channel_id, session.title):
                 started[channel_id] = session.id
         for channel_id, session_id in list(started.items()):
+            if stop_event.is_set():
+                return
             if channel_id not in live:
                 broadcaster.end(channel_id)
                 services.live.on_recording_end(session_id, bucket="embedded", key_prefix=channel_id)

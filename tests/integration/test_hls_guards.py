@@ -2,6 +2,7 @@
 the air, CORS is for players' GETs only, a bad Content-Length is refused at once, and nothing goes
 on air once the broadcaster is stopped."""
 import socket
+import threading
 import time
 import urllib.error
 from types import SimpleNamespace
@@ -10,7 +11,7 @@ import pytest
 
 import devstack.hls as hls
 from chalicelib.adapters.ivs import EmbeddedIvs
-from devstack.hls import Broadcaster, Channel, start_broadcaster
+from devstack.hls import Broadcaster, Channel, follow_sessions, start_broadcaster
 
 SECRET = "s3cret-for-the-tests"
 CHANNEL = "guardCHANNEL1"
@@ -147,3 +148,28 @@ def test_a_body_shorter_than_announced_does_not_hold_the_connection(on_air, monk
 def test_a_broadcaster_needs_a_secret(tmp_path):
     with pytest.raises(ValueError, match="secret"):
         Broadcaster(tmp_path, secret="")
+
+
+def test_nothing_goes_on_air_once_stopped(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(hls.subprocess, "Popen", lambda *args, **kwargs: started.append(args))
+    broadcaster = start_broadcaster(0, tmp_path, SECRET)
+    broadcaster.stop()
+    assert not broadcaster.go_live("lateCHANNEL", "Too late")
+    assert started == [] and broadcaster._channels == {}
+
+
+def test_the_follower_stops_between_pages():
+    """Stopped while it lists the live sessions: it puts nothing on air (and ends nothing), and returns."""
+    stop, calls = threading.Event(), []
+    session = SimpleNamespace(id="ses_1", title="Show", channel=SimpleNamespace(arn=ARN))
+
+    def list_public(status, limit, cursor):
+        stop.set()  # `make run` stopping while the first page is read
+        return [session], "more"
+
+    broadcaster = SimpleNamespace(go_live=lambda *args: calls.append(args), end=lambda *args: calls.append(args))
+    services = SimpleNamespace(sessions=SimpleNamespace(list_public=list_public))
+    thread = follow_sessions(broadcaster, lambda: services, stop, every=0.05)
+    thread.join(2)
+    assert not thread.is_alive() and calls == []
