@@ -6,12 +6,17 @@ one into it as ID3 (devstack/ts_id3.py, as IVS carries PutMetadata), and only th
 A loopback HTTP server serves the playlists and segments to real players, takes PutMetadata from
 `EmbeddedIvs` (chalicelib/adapters/ivs.py), counts viewers, and serves each show's recording.
 
-    broadcaster = start_broadcaster(port, root_dir)   # broadcaster.url; broadcaster.stop()
-    follow_sessions(broadcaster, services, stop_event) # on air while a session is live
+    broadcaster = start_broadcaster(port, root_dir, secret)  # broadcaster.url; broadcaster.stop()
+    follower = follow_sessions(broadcaster, services, stop_event)  # on air while a session is live
+    stop_event.set(); follower.join(5); broadcaster.stop()
+
+Players may read from any origin (GET, with CORS); only the holder of the secret (EmbeddedIvs,
+LIVEDROP_EMBEDDED_SECRET) may POST metadata: a web page can not put a product card on the air.
 """
 from __future__ import annotations
 
 import atexit
+import hmac
 import json
 import os
 import re
@@ -27,10 +32,11 @@ from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from chalicelib.adapters.ivs import channel_id_of
 from chalicelib.observability import logger
+from devstack.stack import LOOPBACK
 from devstack.ts_id3 import id3_tag, inject
 
-LOOPBACK = "127.0.0.1"
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 TITLE_CHARS = 40  # what fits across the picture
 MAX_ENCODERS = 4
@@ -119,18 +125,23 @@ def media_playlist(segments: list[tuple[str, float]], first: int, target: int, e
 
 
 class Broadcaster:
-    def __init__(self, root_dir: Path, port: int = 0) -> None:
+    def __init__(self, root_dir: Path, port: int = 0, *, secret: str) -> None:
+        if not secret:
+            raise ValueError("the broadcaster needs a secret: the one EmbeddedIvs sends (LIVEDROP_EMBEDDED_SECRET)")
+        self._authorization = f"Bearer {secret}".encode()
         self.root_dir = Path(root_dir)
         self.root_dir.mkdir(parents=True, exist_ok=True)
         self.font = FONT if FONT.exists() else None
         self._channels: dict[str, Channel] = {}
         self._lock = threading.Lock()
+        self._closed = False  # stopped: nothing goes on air any more
         self._refused: set[str] = set()  # logged once, not on every try
         self._server = ThreadingHTTPServer((LOOPBACK, port), _Handler)
         self._server.daemon_threads = True
         self._server.broadcaster = self
         self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="hls-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="hls-server", daemon=True)  # stop() returns within 0.1 s
 
     def start(self) -> "Broadcaster":
         atexit.register(self.stop)
@@ -140,8 +151,11 @@ class Broadcaster:
     # --- on air ----------------------------------------------------------------------------------
 
     def go_live(self, channel_id: str, title: str) -> bool:
-        """Start the channel's encoder. False (logged once) if it can not start now."""
+        """Start the channel's encoder. False (logged once) if it can not start now; always False
+        once the broadcaster is stopped (no encoder starts after `stop()` took the channels)."""
         with self._lock:
+            if self._closed:
+                return False
             current = self._channels.get(channel_id)
             if current is not None and current.state != "ended":
                 return True
@@ -166,7 +180,7 @@ class Broadcaster:
                                                  daemon=True)
             self._channels[channel_id] = channel
             self._refused.discard(channel_id)
-        channel.publisher.start()
+            channel.publisher.start()  # under the lock: `stop()` may join any publisher it finds
         logger.info("embedded broadcaster: on air", extra={"channel": channel_id})
         return True
 
@@ -275,10 +289,20 @@ class Broadcaster:
             return None
         return channel.public_dir / name
 
+    def authorized(self, authorization: str | None) -> bool:
+        """Is this `Authorization` header the one EmbeddedIvs sends? (Compared in constant time.)"""
+        return authorization is not None and hmac.compare_digest(authorization.encode(), self._authorization)
+
     def stop(self) -> None:
-        """End every show and stop serving: no encoder outlives the broadcaster."""
-        for channel_id in list(self._channels):
-            self.end(channel_id)
+        """End every show and stop serving: no encoder outlives the broadcaster. Closed first, under
+        the lock that `go_live` holds while starting one: every encoder there will be is in the list."""
+        with self._lock:
+            self._closed = True
+            channels = list(self._channels.values())
+        for channel in channels:
+            self.end(channel.id)
+            if channel.publisher is not None:
+                channel.publisher.join()  # returns once the encoder exited (also one `end` elsewhere stops)
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
@@ -298,6 +322,7 @@ def _interrupt(encoder: subprocess.Popen) -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # players keep their connection
+    timeout = 30  # seconds a connection may stay silent (a body shorter than announced included)
 
     def log_message(self, format: str, *args: object) -> None:
         pass  # a player fetches several times a second: no line per request
@@ -305,7 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, body: bytes = b"", content_type: str = "text/plain; charset=utf-8",
               cache: str = "no-cache") -> None:
         self.send_response(status)
-        self.send_header("Access-Control-Allow-Origin", "*")
+        if self.command == "GET":
+            self.send_header("Access-Control-Allow-Origin", "*")  # players on any page; never on a POST
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", cache)
@@ -316,10 +342,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # a player that moved on (a seek, a closed tab) is no error
 
     def do_OPTIONS(self) -> None:
+        """A preflight is allowed for reads only: no page may POST metadata (nor send the secret)."""
         self.send_response(204)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "*")
+        if self.headers.get("Access-Control-Request-Method", "GET") == "GET":
+            self.send_header("Access-Control-Allow-Origin", "*")
+            self.send_header("Access-Control-Allow-Methods", "GET, OPTIONS")
+            self.send_header("Access-Control-Allow-Headers", "*")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -370,9 +398,21 @@ class _Handler(BaseHTTPRequestHandler):
     _recorded_segment = _segment
 
     def _metadata(self, channel_id: str, query: dict[str, list[str]]) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        # Until the body is read, a refusal closes the connection (what is left of it is not a request).
+        if not self.broadcaster.authorized(self.headers.get("Authorization")):
+            self.close_connection = True
+            self._send(401, b"metadata needs the broadcaster's secret\n")
+            return
+        lengths = self.headers.get_all("Content-Length") or []
+        digits = lengths[0].strip() if len(lengths) == 1 else ""
+        if not re.fullmatch(r"[0-9]+", digits):  # missing, repeated, negative or not a number
+            self.close_connection = True
+            self._send(400, b"metadata needs one Content-Length, a number of bytes\n")
+            return
+        digits = digits.lstrip("0") or "0"
+        length = int(digits) if len(digits) <= 5 else MAX_METADATA_BYTES + 1
         if length > MAX_METADATA_BYTES:
-            self.close_connection = True  # the body is not read
+            self.close_connection = True
             self._send(413, b"metadata is limited to 1 KB\n")
             return
         try:
@@ -400,36 +440,40 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, playlist.encode(), PLAYLIST)
 
 
-def start_broadcaster(port: int, root_dir: Path) -> Broadcaster:
-    """The broadcaster, serving on 127.0.0.1:`port` (0: a free one); `.url`, `.stop()`."""
-    return Broadcaster(root_dir, port).start()
-
-
-def channel_id_of(channel_arn: str) -> str:
-    return channel_arn.rsplit("/", 1)[-1]
+def start_broadcaster(port: int, root_dir: Path, secret: str) -> Broadcaster:
+    """The broadcaster, serving on 127.0.0.1:`port` (0: a free one); `.url`, `.stop()`. Metadata is
+    taken only with `Authorization: Bearer <secret>`: EmbeddedIvs's LIVEDROP_EMBEDDED_SECRET."""
+    return Broadcaster(root_dir, port, secret=secret).start()
 
 
 def follow_sessions(broadcaster: Broadcaster, services_factory: Callable[[], Any], stop_event: threading.Event,
                     every: float = 1.0) -> threading.Thread:
     """What IVS does around a show, locally: a live session's channel goes on air; when the session
     is no longer live, the channel goes off air and the Recording End event sets its replay URL
-    (LIVEDROP_REPLAY_BASE_URL = `<broadcaster.url>/recordings` points it at the recording)."""
+    (LIVEDROP_REPLAY_BASE_URL = `<broadcaster.url>/recordings` points it at the recording).
+
+    Returns the follower thread: set `stop_event`, join it (with a timeout), then `broadcaster.stop()`."""
     from chalicelib.domain.sessions import SessionStatus
 
     started: dict[str, str] = {}  # channel id -> session id; an encoder that dies is not restarted
 
     def follow_once() -> None:
+        # Once stopped, it returns at the next step (one page or one channel): the caller's join is short.
         services = services_factory()
         live, cursor = {}, None
-        while True:
+        while not stop_event.is_set():
             page, cursor = services.sessions.list_public(SessionStatus.LIVE, 100, cursor)
             live.update({channel_id_of(session.channel.arn): session for session in page})
             if not cursor:
                 break
         for channel_id, session in live.items():
+            if stop_event.is_set():
+                return
             if channel_id not in started and broadcaster.go_live(channel_id, session.title):
                 started[channel_id] = session.id
         for channel_id, session_id in list(started.items()):
+            if stop_event.is_set():
+                return
             if channel_id not in live:
                 broadcaster.end(channel_id)
                 services.live.on_recording_end(session_id, bucket="embedded", key_prefix=channel_id)

@@ -93,7 +93,8 @@ class AwsIvs:
 BROADCASTER_TIMEOUT_SECONDS = 2
 
 
-def _channel_id(channel_arn: str) -> str:
+def channel_id_of(channel_arn: str) -> str:
+    """The channel's id, the last part of its ARN (also the embedded broadcaster's channel id)."""
     return channel_arn.rsplit("/", 1)[-1]
 
 
@@ -112,7 +113,7 @@ class EmbeddedIvs(AwsIvs):
         channel = super().create(session_id, brand_id, channel_type, latency_mode, recording_configuration_arn)
         if self._hls_url is None:
             return channel
-        return replace(channel, playback_url=f"{self._hls_url}/channels/{_channel_id(channel.arn)}/master.m3u8")
+        return replace(channel, playback_url=f"{self._hls_url}/channels/{channel_id_of(channel.arn)}/master.m3u8")
 
     def stream_key(self, channel_arn: str) -> str:
         # Derived, not stored: the same key in every process of the local stack, and no secret at rest.
@@ -129,9 +130,11 @@ class EmbeddedIvs(AwsIvs):
                                                                     "metadata": json.loads(payload)})
         if self._hls_url is None:
             return Delivery(True, "recorded_locally")
-        request = urllib.request.Request(f"{self._hls_url}/channels/{_channel_id(channel_arn)}/metadata",
+        request = urllib.request.Request(f"{self._hls_url}/channels/{channel_id_of(channel_arn)}/metadata",
                                          data=payload.encode(), method="POST",
-                                         headers={"Content-Type": "text/plain; charset=utf-8"})
+                                         headers={"Content-Type": "text/plain; charset=utf-8",
+                                                  # the broadcaster takes metadata from us only
+                                                  "Authorization": f"Bearer {self._secret}"})
         try:
             with urllib.request.urlopen(request, timeout=BROADCASTER_TIMEOUT_SECONDS):
                 return Delivery(True)  # 202: in the stream's next segment
@@ -146,7 +149,7 @@ class EmbeddedIvs(AwsIvs):
         if self._hls_url is None:
             return None
         try:
-            with urllib.request.urlopen(f"{self._hls_url}/channels/{_channel_id(channel_arn)}/viewers",
+            with urllib.request.urlopen(f"{self._hls_url}/channels/{channel_id_of(channel_arn)}/viewers",
                                         timeout=BROADCASTER_TIMEOUT_SECONDS) as response:
                 return int(json.load(response)["viewers"])
         except OSError:  # 404 (not on air) included: HTTPError is an OSError

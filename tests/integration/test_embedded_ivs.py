@@ -19,6 +19,7 @@ MOTO_URL = "https://playback.example.com/us-east-1.123456789012.abcdEFGH1234.m3u
 class FakeBroadcaster(BaseHTTPRequestHandler):
     answers: dict[tuple[str, str], tuple[int, bytes]] = {}
     received: list[tuple[str, str, str]] = []
+    authorizations: list[str | None] = []
 
     def log_message(self, *args):
         pass
@@ -26,6 +27,7 @@ class FakeBroadcaster(BaseHTTPRequestHandler):
     def _answer(self, method):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
         self.received.append((method, self.path, body))
+        self.authorizations.append(self.headers.get("Authorization"))
         status, answer = self.answers.get((method, self.path), (404, b""))
         self.send_response(status)
         self.send_header("Content-Length", str(len(answer)))
@@ -41,7 +43,7 @@ class FakeBroadcaster(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def broadcaster():
-    FakeBroadcaster.answers, FakeBroadcaster.received = {}, []
+    FakeBroadcaster.answers, FakeBroadcaster.received, FakeBroadcaster.authorizations = {}, [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeBroadcaster)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/", FakeBroadcaster
@@ -79,6 +81,7 @@ def test_metadata_goes_to_the_broadcaster_and_is_recorded(broadcaster):
     payload = json.dumps({"v": 1, "title": "Mütze"}, ensure_ascii=False)
     assert adapter.put_metadata(ARN, payload) == Delivery(True)
     assert fake.received == [("POST", route[1], payload)] and list(adapter.recorded) == [(ARN, payload)]
+    assert fake.authorizations == ["Bearer secret"]  # the broadcaster takes metadata from the secret's holder only
     fake.answers[route] = (409, b"ChannelNotBroadcasting")
     assert adapter.put_metadata(ARN, payload) == Delivery(False, "channel_not_broadcasting")
     fake.answers[route] = (413, b"too large")  # a payload IVS would refuse is a bug: it surfaces

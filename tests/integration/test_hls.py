@@ -18,9 +18,14 @@ needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None or shutil.which
                                   reason="needs ffmpeg")
 
 
-def fetch(url, data=None):
-    """(status, body, content type), also for error statuses."""
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
+SECRET = "s3cret-for-the-tests"
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+
+
+def fetch(url, data=None, headers=AUTH):
+    """(status, body, content type), also for error statuses; a POST carries the secret unless told."""
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, response.read(), response.headers.get("Content-Type")
@@ -66,12 +71,13 @@ def txxx_values(segment: bytes, pid: int = 0x0102) -> list[str]:
 
 @needs_ffmpeg
 def test_live_stream_metadata_viewers_and_recording(tmp_path):
-    broadcaster = start_broadcaster(0, tmp_path)
+    broadcaster = start_broadcaster(0, tmp_path, SECRET)
     channel = "itgCHANNEL01"
     base = f"{broadcaster.url}/channels/{channel}"
     try:
         assert fetch(base + "/master.m3u8")[0] == 404  # not on air
         assert fetch(base + "/metadata", b"{}")[0] == 409
+        assert fetch(base + "/metadata", b"{}", headers={})[0] == 401  # the secret comes first
         assert broadcaster.go_live(channel, "Integration show")
         status, master, content_type = until(lambda: (r := fetch(base + "/master.m3u8"))[0] == 200 and r)
         assert content_type == "application/vnd.apple.mpegurl"
@@ -112,7 +118,7 @@ def test_live_stream_metadata_viewers_and_recording(tmp_path):
 
 @needs_ffmpeg
 def test_at_most_four_encoders_and_none_outlives_stop(tmp_path):
-    broadcaster = start_broadcaster(0, tmp_path)
+    broadcaster = start_broadcaster(0, tmp_path, SECRET)
     try:
         assert all(broadcaster.go_live(f"chan{i}", f"Show {i}") for i in range(MAX_ENCODERS))
         assert not broadcaster.go_live("onetoomany", "Show")
