@@ -53,10 +53,12 @@ def stop_api(process: subprocess.Popen) -> None:
 
 
 def prepare_environment(stack: EmbeddedStack, operator_key: str, broadcaster_url: str,
-                        web_origin: str) -> dict[str, str]:
+                        web_origin: str, embedded_secret: str) -> dict[str, str]:
     env = {**os.environ, **stack.env(), "LIVEDROP_OPERATOR_KEY": operator_key, "LIVEDROP_STAGE": "local",
            "LIVEDROP_SHOPPER_TOKEN_SECRET": os.environ.get("LIVEDROP_SHOPPER_TOKEN_SECRET") or secrets.token_urlsafe(32),
-           "LIVEDROP_IVS_MODE": "embedded", "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16),
+           "LIVEDROP_IVS_MODE": "embedded",
+           # Stream keys derive from it, and the broadcaster takes pins only with it (no other page can).
+           "LIVEDROP_EMBEDDED_SECRET": embedded_secret,
            # Playback URLs and pins go to the embedded broadcaster; its recordings are the replays.
            "LIVEDROP_EMBEDDED_HLS_URL": broadcaster_url, "LIVEDROP_REPLAY_BASE_URL": broadcaster_url + "/recordings",
            # The console's origin may call brand routes (public and shopper routes allow any origin).
@@ -92,18 +94,18 @@ def serve(port: int, web_port: int, operator_key: str) -> int:
     base, web = f"http://{LOOPBACK}:{port}", f"http://{LOOPBACK}:{web_port}"
     dist = build_web()  # before anything starts: a broken build is reported at once
     with EmbeddedStack(log_dir=ROOT / ".local" / "logs") as stack:
-        broadcaster = start_broadcaster(free_port(), ROOT / ".local" / "hls")
-        pages = None
+        embedded_secret = secrets.token_urlsafe(16)
+        broadcaster = start_broadcaster(free_port(), ROOT / ".local" / "hls", embedded_secret)
+        pages = follower = api = None
         stop = threading.Event()
-        api = None
         try:
-            env = prepare_environment(stack, operator_key, broadcaster.url, web)
+            env = prepare_environment(stack, operator_key, broadcaster.url, web, embedded_secret)
             from chalicelib.bootstrap import services
             from devstack.seed import seed_demo
 
             demo = seed_demo()
             start_sweeper(stop)
-            follow_sessions(broadcaster, services, stop)
+            follower = follow_sessions(broadcaster, services, stop)
             pages = serve_web(web_port, base, dist)
             api = start_api(env, port)
             wait_for_api(base + "/v1/openapi.json", api)
@@ -115,6 +117,8 @@ def serve(port: int, web_port: int, operator_key: str) -> int:
                 stop_api(api)
             if pages is not None:
                 pages.shutdown()
+            if follower is not None:
+                follower.join(5)  # so it can not start an encoder after the broadcaster stopped
             broadcaster.stop()
     print(f"chalice local stopped by itself (exit code {code}); the embedded stack is stopped too",
           file=sys.stderr)
