@@ -134,3 +134,22 @@ def test_a_live_shows_drop_whose_opening_passed_stays_as_it_is(world):
     assert ports.lineup.list_for_session(session_id)[0].per_customer_limit is None
     assert stock_of(services, drop.product_id) == 0
 
+
+def test_a_reprice_racing_the_opening_is_refused_once_a_unit_has_gone(world):
+    """The service read the drop as not open; before its write, the drop opens and sells a unit
+    at the old price. The write's condition (every shard still full) refuses the new price."""
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=4, shards=2,
+                    opens_at=to_iso(clock.now() + timedelta(milliseconds=5)))
+
+    def opens_and_sells() -> None:
+        clock.advance(0.01)
+        buy(services, "shp_1", session_id, {drop.product_id: 1})
+
+    before = ports.lineup.list_for_session(session_id)
+    ports.lineup.before_next("update_before_opening", opens_and_sells)
+    with pytest.raises(DropOpened):
+        services.sessions.change_drop(brand_id, session_id, drop.product_id, {"price": Money(100, "EUR")})
+    assert ports.lineup.list_for_session(session_id) == before  # the old price stands, as sold
+    assert sum(ports.stock.levels(before)[drop.product_id].left.values()) == 3
