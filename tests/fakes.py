@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable
 
-from chalicelib.domain.drops import OrderStatus, count_key, shard_key, split
+from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
     OrderNotPayable, PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
@@ -397,8 +397,7 @@ class FakeLineupRepository(FakeRepository):
                                                   updated_at=item.added_at)
 
 
-    def _before_opening(self, item: LineupItem, session_status: SessionStatus, now: str,
-                        untouched: bool) -> SessionRow:
+    def _before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> SessionRow:
         """What the DynamoDB transaction's conditions check, in the order its refusals are read."""
         session = self.store.sessions.get(item.session_id)
         if session is None or session.session.brand_id != item.brand_id:
@@ -411,14 +410,13 @@ class FakeLineupRepository(FakeRepository):
                            detail=f"product {item.product_id} is not in this session's lineup")
         for shard, units in enumerate(split(item.quantity, item.shards)):
             row = self.store.shards.get(shard_key(item.session_id, item.product_id, shard))
-            opened = row is not None and row.opens_at is not None and row.opens_at <= now
-            if opened or (untouched and (row is None or row.left != units)):
+            if row is None or row.left != units or not changeable(now, row.opens_at):
                 raise DropOpened(item.product_id, row.opens_at if row else None)
         return session
 
     @port_call
     def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
-        self._before_opening(item, session_status, now, untouched=False)
+        self._before_opening(item, session_status, now)
         key = (item.session_id, item.product_id)
         self.store.lineup[key] = replace(self.store.lineup[key], price=item.price,
                                          per_customer_limit=item.per_customer_limit)
@@ -426,7 +424,7 @@ class FakeLineupRepository(FakeRepository):
     @port_call
     def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
                                lineup_size: int) -> None:
-        session = self._before_opening(item, session_status, now, untouched=True)
+        session = self._before_opening(item, session_status, now)
         product = self.store.products.get(item.product_id)
         if product is None or product.brand_id != item.brand_id:
             raise NotFound("product", item.product_id, field="productId")

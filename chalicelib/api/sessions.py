@@ -129,9 +129,11 @@ def add_to_lineup(req: ApiRequest) -> LineupItemView:
            auth="brand", request=LineupPatch, response=LineupItemView, errors=(409,), tag="sessions")
 def change_lineup_item(req: ApiRequest) -> LineupItemView:
     """Change the session price and/or the per-customer limit (`null` removes it) of a product in
-    the lineup. Only before its drop opens: the session scheduled, or live with the drop's
-    `opensAt` still ahead; else 409 `drop_opened` (`session_not_editable` once the show ended).
-    A product not in the lineup is 404 naming `productId`."""
+    the lineup. Only before its drop opens: its `opensAt` still ahead, or none yet (it opens when
+    the session goes live), whatever the session's status (a drop with an `opensAt` of its own
+    opens by the clock, before the show too), and no unit taken from it; else 409 `drop_opened`
+    (`session_not_editable` once the show ended). A product not in the lineup is 404 naming
+    `productId`."""
     body: LineupPatch = req.body
     changes = {name: getattr(body, name) for name in body.model_fields_set}
     if "price" in changes:

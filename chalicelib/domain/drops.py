@@ -108,3 +108,16 @@ def drop_state(now: str, opens_at: str | None, closes_at: str | None) -> str:
     if closes_at is not None and now >= closes_at:
         return "closed"
     return "open"
+
+
+def changeable(now: str, opens_at: str | None) -> bool:
+    """Whether a drop may still be re-priced, re-limited or taken out of the lineup at `now`: only
+    while no buyer can take from it, that is while it has no opening time yet (it opens when the
+    session goes live) or one still ahead. The session's status does not enter: a drop with an
+    opening time of its own opens by the clock, before the show too (checkout checks the stock
+    shards' window, never the session's status), so a scheduled session's drop whose opensAt has
+    passed is on sale and stays as it is. A drop that has closed had opened.
+
+    The repositories' transactions check the same on every shard as they write, with every shard
+    still holding its full share (nothing sold or held): a change never follows a sale."""
+    return opens_at is None or now < opens_at

@@ -5,7 +5,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.drops import drop_state, shards_for
+from chalicelib.domain.drops import changeable, shards_for
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
@@ -114,9 +114,10 @@ class Sessions:
 
     def _drop_before_opening(self, brand_id: str, session_id: str,
                              product_id: str) -> tuple[Session, LineupItem, int, str]:
-        """(session, lineup item, lineup size, now) of a drop that has not opened: the session
-        editable and the drop's window (its shards', else its own) `not_open` by drop_state.
-        The repository's transaction checks the same again as it writes."""
+        """(session, lineup item, lineup size, now) of a drop that may still change: the session
+        editable and the drop `changeable` by its opening time (its shards', else its own), in
+        whatever status the session is. The repository's transaction checks the same again as it
+        writes, and that no unit has left any shard."""
         session = self.get_owned(brand_id, session_id)
         drops = self.lineup.list_for_session(session.id)
         item = next((drop for drop in drops if drop.product_id == product_id), None)
@@ -128,8 +129,7 @@ class Sessions:
         now = to_iso(self.clock.now())
         window = self.stock.levels([item]).get(product_id)
         opens_at = window.opens_at if window else item.opens_at
-        closes_at = window.closes_at if window else item.closes_at
-        if drop_state(now, opens_at, closes_at) != "not_open":
+        if not changeable(now, opens_at):
             raise DropOpened(product_id, opens_at)
         return session, item, len(drops), now
 

@@ -106,6 +106,30 @@ def test_an_opened_drop_can_not_change_nor_leave(api, brand, clock):
     assert ended.status_code == 409 and ended.json["type"].endswith("/session_not_editable")
 
 
+def test_a_drop_whose_own_opening_passed_stays_as_it_is_scheduled_or_live(api, brand, shopper, clock):
+    """A drop with an opensAt of its own opens by the clock, before the show too: a buyer can take
+    it then, so it can not change nor leave, whatever the session's status."""
+    key = brand["apiKey"]
+    past = (clock.now().replace(microsecond=0) - timedelta(minutes=1)).isoformat()
+    for start in (False, True):
+        product = make_product(api, key, stock=5)
+        session = make_session(api, key)
+        body = {"productId": product["id"], "quantity": 3, "opensAt": past}
+        assert api.post(f"/v1/sessions/{session['id']}/lineup", body, key=key).status_code == 201
+        if start:
+            assert api.post(f"/v1/sessions/{session['id']}/start", key=key).status_code == 200
+        for response in (api.patch(lineup_path(session, product), {"price": {"amount": 1, "currency": "EUR"}}, key=key),
+                         api.call("DELETE", lineup_path(session, product), key=key)):
+            assert response.status_code == 409 and response.json["type"].endswith("/drop_opened"), response.body
+            assert response.json["productId"] == product["id"]
+        assert api.get(f"/v1/sessions/{session['id']}").json["lineup"][0]["price"]["amount"] == 4900
+        assert api.get(f"/v1/products/{product['id']}", key=key).json["stock"] == 2
+        sold = api.post("/v1/orders", {"sessionId": session["id"], "items": [{"productId": product["id"], "quantity": 1}]},
+                        key=shopper["token"], headers={"Idempotency-Key": f"k-{start}"})
+        assert sold.status_code == 201, sold.body  # on sale indeed, scheduled or live
+        assert sold.json["items"][0]["unitPrice"]["amount"] == 4900
+
+
 def test_lineup_changes_refuse_bad_input_unknown_products_and_other_brands(api, brand, other_brand):
     key = brand["apiKey"]
     product = make_product(api, key, stock=5)

@@ -416,6 +416,38 @@ def test_a_drop_changes_before_it_opens_and_the_refusals_say_why(repos):
     assert repos["lineup"].list_for_session(session.id) == [drop]
 
 
+def test_a_drop_changes_only_while_every_shard_is_untouched(repos):
+    brand = a_brand(repos)
+    session = a_session(repos, brand.id)
+    drop = a_drop(repos, quantity=5, shards=2, opens_at=T1, session=session)
+    repos["orders"].reserve(an_order([(drop, {1: 1})]), limits(drop), NOW)  # one unit sold from shard 1
+    # Asked as of T0 (read before the opening, written after the sale): only the untouched rule refuses it.
+    with pytest.raises(DropOpened) as opened:
+        repos["lineup"].update_before_opening(replace(drop, price=Money(100, "EUR"), per_customer_limit=1),
+                                              SessionStatus.SCHEDULED, T0)
+    assert opened.value.facts() == {"productId": drop.product_id, "opensAt": T1}
+    assert repos["lineup"].list_for_session(session.id) == [drop]  # the price it sold at stands
+    assert left(repos, drop) == {0: 3, 1: 1}
+
+
+def test_a_drop_that_opened_by_its_own_time_stays_whatever_the_sessions_status(repos):
+    brand = a_brand(repos)
+    for status in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
+        session = a_session(repos, brand.id, status)
+        opened, ahead = (a_drop(repos, quantity=2, opens_at=at, session=session) for at in (T1, LATER))
+        with pytest.raises(DropOpened):
+            repos["lineup"].update_before_opening(replace(opened, per_customer_limit=1), status, NOW)
+        with pytest.raises(DropOpened):
+            repos["lineup"].remove_returning_stock(opened, status, NOW, 2)
+        assert repos["lineup"].list_for_session(session.id) == sorted([opened, ahead], key=lambda i: i.product_id)
+        assert left(repos, opened) == {0: 2}
+        changed = replace(ahead, per_customer_limit=1)
+        repos["lineup"].update_before_opening(changed, status, NOW)
+        assert changed in repos["lineup"].list_for_session(session.id)
+        repos["lineup"].remove_returning_stock(ahead, status, NOW, 2)
+        assert repos["lineup"].list_for_session(session.id) == [opened]
+
+
 def test_a_drop_leaves_the_lineup_only_while_every_shard_is_untouched(repos):
     brand = a_brand(repos)
     session = a_session(repos, brand.id)

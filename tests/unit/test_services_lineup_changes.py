@@ -93,3 +93,63 @@ def test_a_start_between_the_read_and_the_write_refuses_the_removal(world):
         services.sessions.remove_drop(brand_id, session_id, drop.product_id)
     assert stock_of(services, drop.product_id) == 0
     assert sum(ports.stock.levels(ports.lineup.list_for_session(session_id))[drop.product_id].left.values()) == 4
+
+
+def test_a_scheduled_shows_drop_opens_by_its_own_clock_and_then_stays_as_it_is(world):
+    """The rule is the drop's opening, whatever the session's status: checkout sells a drop whose
+    opensAt has passed before the show went live too, so such a drop can not change or leave."""
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    past = add_drop(services, brand_id, session_id, quantity=3,
+                    opens_at=to_iso(clock.now() - timedelta(minutes=1)), title="Early")
+    ahead = add_drop(services, brand_id, session_id, quantity=3,
+                     opens_at=to_iso(clock.now() + timedelta(hours=1)), title="Later")
+    untimed = add_drop(services, brand_id, session_id, quantity=3, title="With the show")
+    assert services.sessions.get_public(session_id).status is SessionStatus.SCHEDULED
+    stored = ports.lineup.list_for_session(session_id)
+    for call in (lambda: services.sessions.change_drop(brand_id, session_id, past.product_id, {"price": Money(1, "EUR")}),
+                 lambda: services.sessions.remove_drop(brand_id, session_id, past.product_id)):
+        with pytest.raises(DropOpened) as opened:  # nothing sold yet, but on sale: a buyer may come at any moment
+            call()
+        assert opened.value.facts()["productId"] == past.product_id
+    assert ports.lineup.list_for_session(session_id) == stored and stock_of(services, past.product_id) == 0
+    order, _ = buy(services, "shp_1", session_id, {past.product_id: 1})  # on sale indeed, before the show
+    assert order.lines[0].unit_price == Money(4900, "EUR")
+    for drop in (ahead, untimed):  # not open yet: they change and leave
+        services.sessions.change_drop(brand_id, session_id, drop.product_id, {"per_customer_limit": 1})
+        assert services.sessions.remove_drop(brand_id, session_id, drop.product_id) == 3
+        assert stock_of(services, drop.product_id) == 3
+
+
+def test_a_live_shows_drop_whose_opening_passed_stays_as_it_is(world):
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=3, opens_at=to_iso(clock.now() + timedelta(minutes=5)))
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    clock.advance(600)
+    with pytest.raises(DropOpened):
+        services.sessions.change_drop(brand_id, session_id, drop.product_id, {"per_customer_limit": 1})
+    with pytest.raises(DropOpened):
+        services.sessions.remove_drop(brand_id, session_id, drop.product_id)
+    assert ports.lineup.list_for_session(session_id)[0].per_customer_limit is None
+    assert stock_of(services, drop.product_id) == 0
+
+
+def test_a_reprice_racing_the_opening_is_refused_once_a_unit_has_gone(world):
+    """The service read the drop as not open; before its write, the drop opens and sells a unit
+    at the old price. The write's condition (every shard still full) refuses the new price."""
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=4, shards=2,
+                    opens_at=to_iso(clock.now() + timedelta(milliseconds=5)))
+
+    def opens_and_sells() -> None:
+        clock.advance(0.01)
+        buy(services, "shp_1", session_id, {drop.product_id: 1})
+
+    before = ports.lineup.list_for_session(session_id)
+    ports.lineup.before_next("update_before_opening", opens_and_sells)
+    with pytest.raises(DropOpened):
+        services.sessions.change_drop(brand_id, session_id, drop.product_id, {"price": Money(100, "EUR")})
+    assert ports.lineup.list_for_session(session_id) == before  # the old price stands, as sold
+    assert sum(ports.stock.levels(before)[drop.product_id].left.values()) == 3

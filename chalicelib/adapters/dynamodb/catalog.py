@@ -345,7 +345,10 @@ class LineupRepository:
         return NotFound("product", item.product_id, field="productId")
 
     def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
-        """One transaction: the session checked, the item written, and every shard checked not open."""
+        """One transaction: the session checked, the item written, and every shard checked not
+        open at `now` and still holding its full share. `now` was read before the transaction, so
+        the drop may have opened since; a shard with a unit gone refuses then, and a new price or
+        limit never commits after a sale at the old one."""
         tx = Transaction()
         self._editable(tx, item, session_status)
         limit = (LineupModel.per_customer_limit.remove() if item.per_customer_limit is None
@@ -354,9 +357,9 @@ class LineupRepository:
                   actions=[LineupModel.price_amount.set(item.price.amount), LineupModel.currency.set(item.price.currency),
                            limit],
                   condition=LineupModel.brand_id == item.brand_id)
-        for shard in range(item.shards):
+        for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.check(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
-                     condition=_not_open(now))
+                     condition=_changeable(units, now))
         try:
             transact(self.db.client, tx)
         except Cancelled as cancelled:
@@ -375,7 +378,7 @@ class LineupRepository:
                   condition=LineupModel.brand_id == item.brand_id)
         for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.delete(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
-                      condition=(StockShardModel.left == units) & _not_open(now))
+                      condition=_changeable(units, now))
         tx.update("product", ProductModel(id=item.product_id),
                   actions=[ProductModel.stock.add(item.quantity), ProductModel.updated_at.set(now)],
                   condition=ProductModel.brand_id == item.brand_id)
@@ -385,6 +388,8 @@ class LineupRepository:
             raise self._refused(cancelled, item) from None
 
 
-def _not_open(now: str) -> Any:
-    """A shard no buyer can take from at `now`: no opening time yet, or one still ahead."""
-    return StockShardModel.opens_at.does_not_exist() | (StockShardModel.opens_at > now)
+def _changeable(units: int, now: str) -> Any:
+    """A shard of a drop that may still change (domain.drops.changeable): no opening time yet or
+    one still ahead of `now`, and all its `units` still there (nothing ever sold or held)."""
+    return (StockShardModel.left == units) & (
+        StockShardModel.opens_at.does_not_exist() | (StockShardModel.opens_at > now))
