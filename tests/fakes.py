@@ -21,7 +21,7 @@ import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
@@ -136,6 +136,7 @@ class ShardRow:
     left: int
     opens_at: str | None
     closes_at: str | None
+    revision: int = 0  # its lineup item's: a take priced from another revision is refused
 
 
 @dataclass
@@ -392,12 +393,13 @@ class FakeLineupRepository(FakeRepository):
         self.store.lineup[(item.session_id, item.product_id)] = item
         for shard, units in enumerate(split(item.quantity, item.shards)):
             self.store.shards[shard_key(item.session_id, item.product_id, shard)] = ShardRow(
-                item.session_id, item.product_id, units, item.opens_at, item.closes_at)
+                item.session_id, item.product_id, units, item.opens_at, item.closes_at, item.revision)
         self.store.products[product.id] = replace(product, stock=product.stock - item.quantity,
                                                   updated_at=item.added_at)
 
 
-    def _before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> SessionRow:
+    def _before_opening(self, item: LineupItem, session_status: SessionStatus, now: str,
+                        check_revision: bool = False) -> SessionRow:
         """What the DynamoDB transaction's conditions check, in the order its refusals are read."""
         session = self.store.sessions.get(item.session_id)
         if session is None or session.session.brand_id != item.brand_id:
@@ -408,6 +410,8 @@ class FakeLineupRepository(FakeRepository):
         if current is None or current.brand_id != item.brand_id:
             raise NotFound("product", item.product_id, field="productId",
                            detail=f"product {item.product_id} is not in this session's lineup")
+        if check_revision and current.revision != item.revision:
+            raise SessionChanged("the drop changed meanwhile; read it again")
         for shard, units in enumerate(split(item.quantity, item.shards)):
             row = self.store.shards.get(shard_key(item.session_id, item.product_id, shard))
             if row is None or row.left != units or not changeable(now, row.opens_at):
@@ -416,10 +420,13 @@ class FakeLineupRepository(FakeRepository):
 
     @port_call
     def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
-        self._before_opening(item, session_status, now)
+        self._before_opening(item, session_status, now, check_revision=True)
         key = (item.session_id, item.product_id)
+        revision = item.revision + 1
         self.store.lineup[key] = replace(self.store.lineup[key], price=item.price,
-                                         per_customer_limit=item.per_customer_limit)
+                                         per_customer_limit=item.per_customer_limit, revision=revision)
+        for shard in range(item.shards):
+            self.store.shards[shard_key(item.session_id, item.product_id, shard)].revision = revision
 
     @port_call
     def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
@@ -466,7 +473,8 @@ class FakeStockRepository(FakeRepository):
 
 class FakeOrderRepository(FakeRepository):
     @port_call
-    def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
+    def reserve(self, order: Order, limits: dict[str, int | None], now: str,
+                revisions: Mapping[str, int] | None = None) -> None:
         items = 1 + sum(len(line.shards) for line in order.lines) + sum(
             1 for line in order.lines if limits.get(line.product_id) is not None)
         if items > MAX_TRANSACTION_ITEMS:
@@ -479,11 +487,13 @@ class FakeOrderRepository(FakeRepository):
             for shard, units in line.shards.items():
                 row = self.store.shards.get(shard_key(order.session_id, line.product_id, shard))
                 takeable = (row is not None and row.left >= units and row.opens_at is not None
-                            and row.opens_at <= now and (row.closes_at is None or row.closes_at > now))
+                            and row.opens_at <= now and (row.closes_at is None or row.closes_at > now)
+                            and row.revision == (revisions or {}).get(line.product_id, 0))
                 if not takeable:
                     refusal.short_shards.append(ShardRefusal(
                         line.product_id, shard, None if row is None else row.left,
-                        None if row is None else row.opens_at, None if row is None else row.closes_at))
+                        None if row is None else row.opens_at, None if row is None else row.closes_at,
+                        None if row is None else row.revision))
             limit = limits.get(line.product_id)
             if limit is not None:
                 bought = self.store.purchases.get(count_key(order.session_id, line.product_id, order.shopper_id))

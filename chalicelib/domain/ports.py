@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.money import Money
@@ -113,8 +113,10 @@ class LineupRepository(Protocol):
     def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
         """Write the item's price and per-customer limit (None removes the limit), in one
         transaction that holds only while the session is the brand's and still in the status it
-        was read in, and none of the drop's shards has opened by `now`. Raises NotFound (productId:
-        not in the lineup), SessionChanged or DropOpened."""
+        was read in, the item still at `item.revision`, and none of the drop's shards has opened by
+        `now`; the item and every shard go to revision `item.revision + 1` (what tells a checkout
+        that cached the item to read it again). Raises NotFound (productId: not in the lineup),
+        SessionChanged (also: the item changed meanwhile) or DropOpened."""
         ...
 
     def remove_returning_stock(self, item: LineupItem, session_status: SessionStatus, now: str,
@@ -136,12 +138,15 @@ class DropStock:
 
 @dataclass(frozen=True)
 class ShardRefusal:
-    """A stock shard that refused its take: its level then, and its window (None: no such shard)."""
+    """A stock shard that refused its take: its level then, its window and its revision (left and
+    revision None: no such shard). A revision other than the one the take asked for: the lineup
+    item changed since the checkout read it."""
     product_id: str
     shard: int
     left: int | None
     opens_at: str | None
     closes_at: str | None
+    revision: int | None = 0
 
 
 @dataclass
@@ -169,8 +174,11 @@ class StockRepository(Protocol):
 
 
 class OrderRepository(Protocol):
-    def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
-        """One all-or-nothing write. Raises ReservationRefused (or Busy under contention)."""
+    def reserve(self, order: Order, limits: dict[str, int | None], now: str,
+                revisions: Mapping[str, int] | None = None) -> None:
+        """One all-or-nothing write. Each shard gives units only at the revision of its lineup item
+        that the order was priced from (`revisions` by product id; a product not named: 0).
+        Raises ReservationRefused (or Busy under contention)."""
         ...
 
     def get(self, order_id: str) -> Order | None: ...

@@ -70,6 +70,10 @@ class LineupItem:
     closes_at: str | None = None  # None: the drop closes when the session ends
     shards: int = 1               # stock items the quantity is spread over (see domain/drops.py)
     hold_seconds: int = 600       # the session's, copied: checkout reads no session
+    # Raised by every change of what checkout reads from the item (price, limit), on the item and
+    # on each of its shards together: a checkout's shard take is conditioned on it, so a container
+    # that cached an older item is refused and reads the lineup again. Absent on old items: 0.
+    revision: int = 0
 
 
 @dataclass(frozen=True)

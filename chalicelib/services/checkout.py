@@ -31,19 +31,25 @@ SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a dr
 
 
 class DropConfigs:
-    """Lineup items by (session, product), kept per container. What checkout reads from them
-    (price, limit, shards, brand) never changes once an item is in a lineup, so a warm checkout
-    reads nothing before its one write."""
+    """Lineup items by session, then product, kept per container, so that a warm checkout reads
+    nothing before its one write. What checkout reads from an item (price, limit) may change
+    before the drop opens: each change raises the item's revision and its shards', a checkout's
+    take is conditioned on the revision it priced from, and a shard that refuses at another
+    revision makes checkout `forget` the session's items and read them again."""
 
     def __init__(self, lineup: LineupRepository) -> None:
         self.lineup = lineup
-        self._items: dict[tuple[str, str], LineupItem] = {}
+        self._items: dict[str, dict[str, LineupItem]] = {}
 
     def get(self, session_id: str, product_ids: list[str]) -> dict[str, LineupItem | None]:
-        if any((session_id, p) not in self._items for p in product_ids):
-            for item in self.lineup.list_for_session(session_id):
-                self._items[(session_id, item.product_id)] = item
-        return {p: self._items.get((session_id, p)) for p in product_ids}
+        items = self._items.get(session_id)
+        if items is None or any(p not in items for p in product_ids):
+            items = {item.product_id: item for item in self.lineup.list_for_session(session_id)}
+            self._items[session_id] = items  # one assignment: other threads see the old or the new
+        return {p: items.get(p) for p in product_ids}
+
+    def forget(self, session_id: str) -> None:
+        self._items.pop(session_id, None)
 
 
 class ShardLevels:
@@ -115,37 +121,45 @@ class Checkout:
 
     def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
                  lines: list[CheckoutLine]) -> Order:
-        drops = self._drops_for(session_id, lines)
-        currency = self._one_currency(drops)
-        total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
-        if total > MAX_AMOUNT:
-            raise OrderTooLarge(f"the order's total exceeds the largest amount an order may hold ({MAX_AMOUNT} minor units)")
         now = self.clock.now()
         now_iso = to_iso(now)
-        for line in lines:
-            self._refuse_without_writing(drops[line.product_id], line.quantity, now_iso)
-        limits = {p: d.per_customer_limit for p, d in drops.items()}
-        for attempt in range(MAX_PLANS):
-            plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
-            order = Order(
-                id=order_id, shopper_id=shopper_id, session_id=session_id,
-                brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
-                lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
-                                      unit_price=drops[line.product_id].price, shards=plan,
-                                      counted=drops[line.product_id].per_customer_limit is not None)
-                            for line, plan in zip(lines, plans, strict=True)),
-                total=Money(total, currency), request_hash=fingerprint, created_at=now_iso,
-                expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
-            )
-            try:
-                self.orders.reserve(order, limits, now_iso)
-            except ReservationRefused as refusal:
-                self._explain(refusal, drops, fingerprint, now_iso)
-                continue
-            for line, plan in zip(lines, plans, strict=True):
-                for shard, units in plan.items():
-                    self.levels.took(drops[line.product_id], shard, units)
-            return order
+        attempt = 0
+        while attempt < MAX_PLANS:
+            # Priced from the lineup as this container knows it; a shard at another revision
+            # refuses the take, and then the lineup is read again and the order priced anew.
+            drops = self._drops_for(session_id, lines)
+            currency = self._one_currency(drops)
+            total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
+            if total > MAX_AMOUNT:
+                raise OrderTooLarge(f"the order's total exceeds the largest amount an order may hold ({MAX_AMOUNT} minor units)")
+            for line in lines:
+                self._refuse_without_writing(drops[line.product_id], line.quantity, now_iso)
+            limits = {p: d.per_customer_limit for p, d in drops.items()}
+            revisions = {p: d.revision for p, d in drops.items()}
+            while attempt < MAX_PLANS:
+                plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
+                attempt += 1
+                order = Order(
+                    id=order_id, shopper_id=shopper_id, session_id=session_id,
+                    brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
+                    lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
+                                          unit_price=drops[line.product_id].price, shards=plan,
+                                          counted=drops[line.product_id].per_customer_limit is not None)
+                                for line, plan in zip(lines, plans, strict=True)),
+                    total=Money(total, currency), request_hash=fingerprint, created_at=now_iso,
+                    expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
+                )
+                try:
+                    self.orders.reserve(order, limits, now_iso, revisions)
+                except ReservationRefused as refusal:
+                    if self._explain(refusal, drops, fingerprint, now_iso) == "stale":
+                        self.drops.forget(session_id)
+                        break
+                    continue
+                for line, plan in zip(lines, plans, strict=True):
+                    for shard, units in plan.items():
+                        self.levels.took(drops[line.product_id], shard, units)
+                return order
         raise Busy("the drop's stock kept moving under this order; retry with the same Idempotency-Key")
 
     def _drops_for(self, session_id: str, lines: list[CheckoutLine]) -> dict[str, LineupItem]:
@@ -217,10 +231,16 @@ class Checkout:
             raise IdempotencyKeyReused()
         return existing
 
-    def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str, now: str) -> None:
-        """Turn a refusal into a replay or an answer (raised), or learn from it and return (try again)."""
+    def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
+                 now: str) -> str | None:
+        """Turn a refusal into a replay or an answer (raised), or learn from it and return (try
+        again): "stale" when a shard is at another revision than the item the order was priced
+        from (the lineup changed: read it again before anything else is answered from it)."""
         if refusal.existing_order is not None:
             raise _Replay(self._replayed(refusal.existing_order, fingerprint))
+        if any(short.revision is not None and short.revision != drops[short.product_id].revision
+               for short in refusal.short_shards):
+            return "stale"
         for product_id, bought in refusal.limit_reached:
             raise LimitExceeded(product_id, drops[product_id].per_customer_limit or 0, bought)
         for short in refusal.short_shards:
@@ -233,6 +253,7 @@ class Checkout:
             if state == "closed":
                 raise DropClosed(short.product_id, short.closes_at)
             self.levels.note(drops[short.product_id], short.shard, short.left)
+        return None
 
     # --- after the reservation -------------------------------------------------------------
 

@@ -140,8 +140,8 @@ class Sessions:
         session, item, _, now = self._drop_before_opening(brand_id, session_id, product_id)
         changed = replace(item, price=changes.get("price", item.price),
                           per_customer_limit=changes.get("per_customer_limit", item.per_customer_limit))
-        self.lineup.update_before_opening(changed, session.status, now)
-        return changed, self.products.get(product_id)
+        self.lineup.update_before_opening(changed, session.status, now)  # at item.revision, to the next
+        return replace(changed, revision=item.revision + 1), self.products.get(product_id)
 
     def remove_drop(self, brand_id: str, session_id: str, product_id: str) -> int:
         """Take a drop out of the lineup before it opens; its units go back to the product's

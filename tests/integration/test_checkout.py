@@ -1,5 +1,7 @@
 """Checkout, one request at a time: the rules a buyer meets. Concurrency over real HTTP is in tests/e2e."""
 
+from datetime import timedelta
+
 import pytest
 
 from chalicelib import bootstrap
@@ -225,3 +227,43 @@ def test_cancelled_units_sell_again_after_sold_out(api, brand, clock):
     api.post(f"/v1/orders/{held['id']}/cancel", key=holder["token"])
     clock.advance(2.1)
     assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201
+
+
+def test_a_drop_repriced_before_it_opens_sells_at_its_new_price_and_limit_in_a_container_that_cached_it(
+        api, brand, aws_calls, clock):
+    """The container's checkout caches the session's lineup (a sale of another drop); the brand
+    re-prices and re-limits a drop that opens later. Once it opens, the first checkout is refused
+    by the shard (another revision), reads the lineup again and sells at the new price; later
+    checkouts are one request again."""
+    key = brand["apiKey"]
+    now_on, later = make_product(api, key, stock=5), make_product(api, key, stock=6)
+    session = make_session(api, key)
+    opens = (clock.now().replace(microsecond=0) + timedelta(hours=1)).isoformat()
+    for body in ({"productId": now_on["id"], "quantity": 5},
+                 {"productId": later["id"], "quantity": 6, "shards": 2, "perCustomerLimit": 3, "opensAt": opens}):
+        assert api.post(f"/v1/sessions/{session['id']}/lineup", body, key=key).status_code == 201
+    assert api.post(f"/v1/sessions/{session['id']}/start", key=key).status_code == 200
+    buyer = make_shopper(api)
+    assert order(api, buyer, session["id"], now_on["id"]).status_code == 201  # the lineup is cached now
+    changed = api.patch(f"/v1/sessions/{session['id']}/lineup/{later['id']}",
+                        {"price": {"amount": 1900, "currency": "EUR"}, "perCustomerLimit": 1}, key=key)
+    assert changed.status_code == 200, changed.body
+    clock.advance(2 * 3600)
+
+    aws_calls.log.clear()
+    sold = order(api, buyer, session["id"], later["id"])
+    assert sold.status_code == 201, sold.body
+    assert sold.json["items"][0]["unitPrice"] == {"amount": 1900, "currency": "EUR"}
+    assert sold.json["total"] == {"amount": 1900, "currency": "EUR"}
+    assert aws_calls.log == ["dynamodb:TransactWriteItems", "dynamodb:Query", "dynamodb:TransactWriteItems"]
+    again = order(api, buyer, session["id"], later["id"])
+    assert again.status_code == 409 and again.json["type"].endswith("/limit_exceeded"), again.body
+    assert again.json["limit"] == 1
+    over = order(api, make_shopper(api), session["id"], later["id"], quantity=2)
+    assert over.status_code == 409 and over.json["type"].endswith("/limit_exceeded")
+    other = make_shopper(api)
+    aws_calls.log.clear()
+    warm = order(api, other, session["id"], later["id"])
+    assert warm.status_code == 201 and warm.json["total"]["amount"] == 1900
+    assert aws_calls.log == ["dynamodb:TransactWriteItems"]  # one request per warm checkout again
+    assert conservation(session["id"], later["id"], 6) == (4, 2)

@@ -399,7 +399,8 @@ def test_a_drop_changes_before_it_opens_and_the_refusals_say_why(repos):
     drop = a_drop(repos, quantity=4, shards=2, limit=2, opens_at=None, session=session)
     changed = replace(drop, price=Money(2900, "USD"), per_customer_limit=None)
     repos["lineup"].update_before_opening(changed, SessionStatus.SCHEDULED, NOW)
-    assert repos["lineup"].list_for_session(session.id) == [changed]
+    assert repos["lineup"].list_for_session(session.id) == [replace(changed, revision=1)]
+    drop = replace(drop, revision=1)  # as read now
     with pytest.raises(SessionChanged):  # read as live, but it is scheduled
         repos["lineup"].update_before_opening(drop, SessionStatus.LIVE, NOW)
     with pytest.raises(NotFound) as foreign:
@@ -413,7 +414,7 @@ def test_a_drop_changes_before_it_opens_and_the_refusals_say_why(repos):
         repos["lineup"].update_before_opening(drop, SessionStatus.SCHEDULED, NOW)
     assert opened.value.facts() == {"productId": drop.product_id, "opensAt": T1}
     repos["lineup"].update_before_opening(drop, SessionStatus.SCHEDULED, T0)  # ...but not yet at T0
-    assert repos["lineup"].list_for_session(session.id) == [drop]
+    assert repos["lineup"].list_for_session(session.id) == [replace(drop, revision=2)]
 
 
 def test_a_drop_changes_only_while_every_shard_is_untouched(repos):
@@ -430,6 +431,55 @@ def test_a_drop_changes_only_while_every_shard_is_untouched(repos):
     assert left(repos, drop) == {0: 3, 1: 1}
 
 
+def test_a_change_raises_the_revision_of_the_item_and_every_shard_and_a_take_needs_the_current_one(repos):
+    session = a_session(repos, a_brand(repos).id)
+    drop = a_drop(repos, quantity=4, shards=2, limit=3, opens_at=LATER, session=session)
+    assert drop.revision == 0 and repos["lineup"].list_for_session(session.id) == [drop]
+    repriced = replace(drop, price=Money(100, "EUR"), per_customer_limit=1)
+    repos["lineup"].update_before_opening(repriced, SessionStatus.SCHEDULED, NOW)
+    current = repos["lineup"].list_for_session(session.id)[0]
+    assert current == replace(repriced, revision=1)
+    with pytest.raises(SessionChanged):  # a change read at the old revision: another came first
+        repos["lineup"].update_before_opening(replace(drop, price=Money(200, "EUR")), SessionStatus.SCHEDULED, NOW)
+    assert repos["lineup"].list_for_session(session.id) == [current]
+    # Once open, a take priced from the item as it was (revision 0, the default) is refused by every
+    # shard it asks, which says its revision; nothing is taken.
+    stale = refusal_of(lambda: repos["orders"].reserve(an_order([(drop, {0: 1, 1: 1})]), limits(drop), LATER))
+    assert sorted(stale.short_shards, key=lambda s: s.shard) == [
+        ShardRefusal(drop.product_id, 0, 2, LATER, None, 1), ShardRefusal(drop.product_id, 1, 2, LATER, None, 1)]
+    assert not stale.limit_reached and left(repos, drop) == {0: 2, 1: 2}
+    assert refusal_of(lambda: repos["orders"].reserve(an_order([(drop, {0: 1})]), limits(drop), LATER,
+                                                      {drop.product_id: 0})).short_shards[0].revision == 1
+    repos["orders"].reserve(an_order([(current, {0: 1})]), limits(current), LATER, {drop.product_id: 1})
+    assert left(repos, drop) == {0: 1, 1: 2}
+
+
+def test_items_and_shards_stored_without_a_revision_are_at_revision_0(repos):
+    if "store" in repos:
+        pytest.skip("DynamoDB only: a fake row always has its revision")
+    from chalicelib.adapters.dynamodb.models import LineupModel, StockShardModel
+    from chalicelib.domain.drops import shard_key
+
+    session = a_session(repos, a_brand(repos).id)
+    taken, changed = (a_drop(repos, quantity=4, opens_at=LATER, session=session) for _ in range(2))
+    for drop in (taken, changed):
+        LineupModel(session_id=drop.session_id, product_id=drop.product_id).update(
+            actions=[LineupModel.revision.remove()])
+        StockShardModel(shard_key=shard_key(drop.session_id, drop.product_id, 0)).update(
+            actions=[StockShardModel.revision.remove()])
+    assert repos["lineup"].list_for_session(session.id) == sorted([taken, changed], key=lambda i: i.product_id)
+    repos["orders"].reserve(an_order([(taken, {0: 1})]), limits(taken), LATER, {taken.product_id: 0})
+    refused = refusal_of(lambda: repos["orders"].reserve(an_order([(taken, {0: 1})]), limits(taken), LATER,
+                                                         {taken.product_id: 1}))
+    assert refused.short_shards == [ShardRefusal(taken.product_id, 0, 3, LATER, None, 0)]
+    repos["lineup"].update_before_opening(replace(changed, per_customer_limit=2), SessionStatus.SCHEDULED, NOW)
+    assert replace(changed, per_customer_limit=2, revision=1) in repos["lineup"].list_for_session(session.id)
+    assert refusal_of(lambda: repos["orders"].reserve(an_order([(changed, {0: 1})]), limits(changed), LATER,
+                                                      {changed.product_id: 0})).short_shards[0].revision == 1
+    repos["orders"].reserve(an_order([(changed, {0: 1})]), limits(changed), LATER, {changed.product_id: 1})
+    assert left(repos, changed) == {0: 3}
+
+
 def test_a_drop_that_opened_by_its_own_time_stays_whatever_the_sessions_status(repos):
     brand = a_brand(repos)
     for status in (SessionStatus.SCHEDULED, SessionStatus.LIVE):
@@ -443,7 +493,7 @@ def test_a_drop_that_opened_by_its_own_time_stays_whatever_the_sessions_status(r
         assert left(repos, opened) == {0: 2}
         changed = replace(ahead, per_customer_limit=1)
         repos["lineup"].update_before_opening(changed, status, NOW)
-        assert changed in repos["lineup"].list_for_session(session.id)
+        assert replace(changed, revision=1) in repos["lineup"].list_for_session(session.id)
         repos["lineup"].remove_returning_stock(ahead, status, NOW, 2)
         assert repos["lineup"].list_for_session(session.id) == [opened]
 
@@ -529,7 +579,7 @@ def test_a_reservation_is_refused_whole_and_the_refusal_explains_itself(repos):
     short = refusal_of(lambda: repos["orders"].reserve(an_order([(drop, {0: 1, 1: 1, 5: 1})]), limits(drop), NOW))
     assert short.existing_order is None
     assert sorted(short.short_shards, key=lambda s: s.shard) == [
-        ShardRefusal(drop.product_id, 0, 0, OPEN, None), ShardRefusal(drop.product_id, 5, None, None, None)]
+        ShardRefusal(drop.product_id, 0, 0, OPEN, None, 0), ShardRefusal(drop.product_id, 5, None, None, None, None)]
     assert left(repos, drop) == {0: 0, 1: 2}  # shard 1 could give, but nothing was taken
     assert repos["orders"].list_for_session(drop.session_id, 10, None)[0] == [first]
 

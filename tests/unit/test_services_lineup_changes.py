@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.errors import DropOpened, NotFound, SessionChanged, SessionNotEditable
+from chalicelib.domain.errors import DropOpened, LimitExceeded, NotFound, SessionChanged, SessionNotEditable
 from chalicelib.domain.money import Money
 from chalicelib.domain.sessions import SessionStatus
 from tests.fakes import FakeClock, add_drop, buy, fake_services, new_show
@@ -153,3 +153,46 @@ def test_a_reprice_racing_the_opening_is_refused_once_a_unit_has_gone(world):
         services.sessions.change_drop(brand_id, session_id, drop.product_id, {"price": Money(100, "EUR")})
     assert ports.lineup.list_for_session(session_id) == before  # the old price stands, as sold
     assert sum(ports.stock.levels(before)[drop.product_id].left.values()) == 3
+
+
+def test_a_container_that_cached_the_lineup_sells_a_repriced_drop_at_its_new_price_and_limit(world):
+    """A checkout caches every drop of its session; the brand then re-prices and re-limits another
+    drop before it opens. Once it opens, the same container's next checkout is refused by the
+    shard (another revision), reads the lineup again and sells at the new price and limit."""
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    now_on = add_drop(services, brand_id, session_id, quantity=5, title="Now")
+    later = add_drop(services, brand_id, session_id, quantity=6, shards=2, per_customer_limit=3,
+                     opens_at=to_iso(clock.now() + timedelta(hours=1)), title="Later")
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    buy(services, "shp_1", session_id, {now_on.product_id: 1})  # this container now holds both drops
+    brand_side, _ = fake_services(**ports)  # the brand's request, served by another container
+    brand_side.sessions.change_drop(brand_id, session_id, later.product_id,
+                                    {"price": Money(1900, "EUR"), "per_customer_limit": 1})
+    clock.advance(2 * 3600)
+    reserves, reads = ports.orders.calls["reserve"], ports.lineup.calls["list_for_session"]
+    order, _ = buy(services, "shp_1", session_id, {later.product_id: 1})
+    assert order.lines[0].unit_price == Money(1900, "EUR") and order.total == Money(1900, "EUR")
+    assert ports.orders.calls["reserve"] - reserves == 2  # refused once at the old revision, then sold
+    assert ports.lineup.calls["list_for_session"] - reads == 1
+    with pytest.raises(LimitExceeded) as over:  # the new limit, from what the shopper holds
+        buy(services, "shp_1", session_id, {later.product_id: 1})
+    assert over.value.facts()["limit"] == 1
+    with pytest.raises(LimitExceeded):  # ...and refused without a write for an order above it
+        buy(services, "shp_2", session_id, {later.product_id: 2})
+    reserves, reads = ports.orders.calls["reserve"], ports.lineup.calls["list_for_session"]
+    second, _ = buy(services, "shp_2", session_id, {later.product_id: 1})  # warm again: one request
+    assert second.total == Money(1900, "EUR")
+    assert (ports.orders.calls["reserve"] - reserves, ports.lineup.calls["list_for_session"] - reads) == (1, 0)
+
+
+def test_a_change_read_at_an_older_revision_is_refused(world):
+    services, ports, _ = world
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, quantity=4)
+    ports.lineup.before_next("update_before_opening", lambda: services.sessions.change_drop(
+        brand_id, session_id, drop.product_id, {"per_customer_limit": 2}))
+    with pytest.raises(SessionChanged):
+        services.sessions.change_drop(brand_id, session_id, drop.product_id, {"price": Money(100, "EUR")})
+    (item,) = ports.lineup.list_for_session(session_id)
+    assert (item.price, item.per_customer_limit, item.revision) == (Money(4900, "EUR"), 2, 1)

@@ -11,7 +11,9 @@ from typing import Any, Iterable
 from chalicelib.adapters.dynamodb.models import (
     BrandModel, Db, LineupModel, ProductModel, SessionModel, StockShardModel, TimelineModel,
 )
-from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
+from chalicelib.adapters.dynamodb.support import (
+    Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
+)
 from chalicelib.domain.drops import shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
@@ -61,7 +63,7 @@ def _lineup_item(row: LineupModel) -> LineupItem:
         price=Money(int(row.price_amount), row.currency), quantity=int(row.quantity),
         per_customer_limit=None if row.per_customer_limit is None else int(row.per_customer_limit),
         added_at=row.added_at, opens_at=row.opens_at, closes_at=row.closes_at, shards=int(row.shards),
-        hold_seconds=int(row.hold_seconds),
+        hold_seconds=int(row.hold_seconds), revision=int(row.revision or 0),
     )
 
 
@@ -301,12 +303,13 @@ class LineupRepository:
             session_id=item.session_id, product_id=item.product_id, brand_id=item.brand_id,
             price_amount=item.price.amount, currency=item.price.currency, quantity=item.quantity,
             per_customer_limit=item.per_customer_limit, added_at=item.added_at, opens_at=item.opens_at,
-            closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds,
+            closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds, revision=item.revision,
         ), condition=LineupModel.product_id.does_not_exist())
         for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.put(("shard", shard), StockShardModel(
                 shard_key=shard_key(item.session_id, item.product_id, shard), session_id=item.session_id,
-                product_id=item.product_id, left=units, opens_at=item.opens_at, closes_at=item.closes_at))
+                product_id=item.product_id, left=units, opens_at=item.opens_at, closes_at=item.closes_at,
+                revision=item.revision))
         tx.update("product", ProductModel(id=item.product_id),
                   actions=[ProductModel.stock.add(-item.quantity), ProductModel.updated_at.set(item.added_at)],
                   condition=(ProductModel.brand_id == item.brand_id) & (ProductModel.stock >= item.quantity))
@@ -336,6 +339,9 @@ class LineupRepository:
                 return NotFound("session", item.session_id)
             return SessionChanged("the session changed status meanwhile; read it again")
         if "lineup" in cancelled:
+            old = cancelled.old("lineup")
+            if old is not None and old.brand_id == item.brand_id:
+                return SessionChanged("the drop changed meanwhile; read it again")  # another change's revision
             return NotFound("product", item.product_id, field="productId",
                             detail=f"product {item.product_id} is not in this session's lineup")
         shards = [label for label in cancelled.refusals if isinstance(label, tuple) and label[0] == "shard"]
@@ -345,21 +351,25 @@ class LineupRepository:
         return NotFound("product", item.product_id, field="productId")
 
     def update_before_opening(self, item: LineupItem, session_status: SessionStatus, now: str) -> None:
-        """One transaction: the session checked, the item written, and every shard checked not
-        open at `now` and still holding its full share. `now` was read before the transaction, so
-        the drop may have opened since; a shard with a unit gone refuses then, and a new price or
-        limit never commits after a sale at the old one."""
+        """One transaction: the session checked, the item written at the revision it was read
+        at, and every shard checked not open at `now` and still holding its full share. `now` was
+        read before the transaction, so the drop may have opened since; a shard with a unit gone
+        refuses then, and a new price or limit never commits after a sale at the old one.
+
+        The item and every shard go to the next revision together: a checkout priced from the
+        item as it was is refused by the shard it takes from, and reads the lineup again."""
         tx = Transaction()
         self._editable(tx, item, session_status)
         limit = (LineupModel.per_customer_limit.remove() if item.per_customer_limit is None
                  else LineupModel.per_customer_limit.set(item.per_customer_limit))
+        revision = item.revision + 1
         tx.update("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
                   actions=[LineupModel.price_amount.set(item.price.amount), LineupModel.currency.set(item.price.currency),
-                           limit],
-                  condition=LineupModel.brand_id == item.brand_id)
+                           limit, LineupModel.revision.set(revision)],
+                  condition=(LineupModel.brand_id == item.brand_id) & at_revision(LineupModel.revision, item.revision))
         for shard, units in enumerate(split(item.quantity, item.shards)):
-            tx.check(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
-                     condition=_changeable(units, now))
+            tx.update(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),
+                      actions=[StockShardModel.revision.set(revision)], condition=_changeable(units, now))
         try:
             transact(self.db.client, tx)
         except Cancelled as cancelled:

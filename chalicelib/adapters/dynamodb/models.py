@@ -124,10 +124,12 @@ class LineupModel(Model):
     closes_at = UnicodeAttribute(attr_name="closesAt", null=True)
     shards = NumberAttribute(default=1)
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
+    revision = NumberAttribute(null=True)  # raised with its shards' by each change (absent: 0)
 
 
 class StockShardModel(Model):
-    """One shard of a drop's stock: `left` units, sold only inside [opensAt, closesAt)."""
+    """One shard of a drop's stock: `left` units, sold only inside [opensAt, closesAt), and only
+    to a checkout priced from its lineup item's `revision` (absent: 0)."""
     class Meta:
         table_name = "unbound"
 
@@ -137,6 +139,7 @@ class StockShardModel(Model):
     left = NumberAttribute()
     opens_at = UnicodeAttribute(attr_name="opensAt", null=True)
     closes_at = UnicodeAttribute(attr_name="closesAt", null=True)
+    revision = NumberAttribute(null=True)
 
 
 class PurchaseCountModel(Model):

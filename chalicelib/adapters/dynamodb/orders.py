@@ -4,6 +4,7 @@ Checkout is one TransactWriteItems request, all or nothing:
 
     Put    order            attribute_not_exists(id)        <- also the Idempotency-Key check
     Update stock shard(s)   left >= q AND opensAt <= now AND (no closesAt OR closesAt > now)
+                            AND revision = the lineup item's the order was priced from
     Update purchase counts  no count yet OR bought <= limit - q
 
 Each item asks for ALL_OLD on a failed condition, so a refusal explains itself (the existing
@@ -21,10 +22,12 @@ being `reserved`; paying moves `reserved -> paying -> paid`, and neither release
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from chalicelib.adapters.dynamodb.models import HOLD_SHARDS, Db, OrderModel, PurchaseCountModel, StockShardModel
-from chalicelib.adapters.dynamodb.support import Cancelled, ConditionFailed, Transaction, page, transact, update_or_old
+from chalicelib.adapters.dynamodb.support import (
+    Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
+)
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
 from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, PaymentInProgress
 from chalicelib.domain.money import Money
@@ -100,9 +103,12 @@ class OrderRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def reserve(self, order: Order, limits: dict[str, int | None], now: str) -> None:
-        """Take every line's units from its planned shards, count them against the shopper's
-        limits, and store the order: one transaction. Raises ReservationRefused."""
+    def reserve(self, order: Order, limits: dict[str, int | None], now: str,
+                revisions: Mapping[str, int] | None = None) -> None:
+        """Take every line's units from its planned shards (each at the revision of the lineup
+        item the order was priced from), count them against the shopper's limits, and store the
+        order: one transaction. Raises ReservationRefused."""
+        revisions = revisions or {}
         row = OrderModel(
             id=order.id, shopper_id=order.shopper_id, session_id=order.session_id, brand_id=order.brand_id,
             status=order.status.value, currency=order.total.currency, total_amount=order.total.amount,
@@ -120,7 +126,8 @@ class OrderRepository:
                           StockShardModel(shard_key=shard_key(order.session_id, line.product_id, shard)),
                           actions=[StockShardModel.left.add(-units)],
                           condition=(StockShardModel.left >= units) & (StockShardModel.opens_at <= now)
-                          & (StockShardModel.closes_at.does_not_exist() | (StockShardModel.closes_at > now)))
+                          & (StockShardModel.closes_at.does_not_exist() | (StockShardModel.closes_at > now))
+                          & at_revision(StockShardModel.revision, revisions.get(line.product_id, 0)))
             limit = limits.get(line.product_id)
             if limit is not None:
                 tx.update(("limit", line.product_id),
@@ -246,7 +253,8 @@ def _refusal(cancelled: Cancelled) -> ReservationRefused:
             _, product_id, shard = label  # type: ignore[misc]
             refusal.short_shards.append(ShardRefusal(
                 product_id, shard, None if old is None else int(old.left),
-                None if old is None else old.opens_at, None if old is None else old.closes_at))
+                None if old is None else old.opens_at, None if old is None else old.closes_at,
+                None if old is None else int(old.revision or 0)))
         else:
             _, product_id = label  # type: ignore[misc]
             refusal.limit_reached.append((product_id, 0 if old is None else int(old.bought)))

@@ -64,6 +64,14 @@ def page(results: Iterator[M], convert: Callable[[M], Any], cursors: Cursors,
 # --- single-item updates ---------------------------------------------------------------------------
 
 
+def at_revision(attribute: Any, revision: int) -> Any:
+    """The condition that an item is at `revision`; items stored before revisions were kept
+    have none, and are at 0."""
+    if revision == 0:
+        return (attribute == 0) | attribute.does_not_exist()
+    return attribute == revision
+
+
 class ConditionFailed(Exception):
     def __init__(self, old: Model | None) -> None:
         super().__init__("condition failed")
