@@ -72,7 +72,8 @@ class LineupItem:
     hold_seconds: int = 600       # the session's, copied: checkout reads no session
     # Raised by every change of what checkout reads from the item (price, limit), on the item and
     # on each of its shards together: a checkout's shard take is conditioned on it, so a container
-    # that cached an older item is refused and reads the lineup again. Absent on old items: 0.
+    # that cached an older item is refused and reads the lineup again. A new item starts at its
+    # creation time in ms (a re-added product is not its old item); absent on old items: 0.
     revision: int = 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from chalicelib.domain.clock import to_iso
+from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import changeable, shards_for
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
@@ -99,7 +99,8 @@ class Sessions:
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
         allocated = product.stock if quantity is None else quantity
-        at = to_iso(self.clock.now())
+        now = self.clock.now()
+        at = to_iso(now)
         if opens_at is None and session.status is SessionStatus.LIVE:
             opens_at = at  # added during the show: on sale at once
         item = LineupItem(
@@ -108,6 +109,8 @@ class Sessions:
             closes_at=closes_at,
             shards=max(1, min(shards or shards_for(expected_orders_per_second, allocated), max(allocated, 1))),
             hold_seconds=session.hold_seconds,
+            # Not 0: a product removed and added again must not match a container's cached old item.
+            revision=epoch_ms(now),
         )
         self.lineup.add_taking_stock(item, session.status)
         return item, product

@@ -190,9 +190,29 @@ def test_a_change_read_at_an_older_revision_is_refused(world):
     services, ports, _ = world
     brand_id, session_id = new_show(services)
     drop = add_drop(services, brand_id, session_id, quantity=4)
+    (added,) = ports.lineup.list_for_session(session_id)
     ports.lineup.before_next("update_before_opening", lambda: services.sessions.change_drop(
         brand_id, session_id, drop.product_id, {"per_customer_limit": 2}))
     with pytest.raises(SessionChanged):
         services.sessions.change_drop(brand_id, session_id, drop.product_id, {"price": Money(100, "EUR")})
     (item,) = ports.lineup.list_for_session(session_id)
-    assert (item.price, item.per_customer_limit, item.revision) == (Money(4900, "EUR"), 2, 1)
+    assert (item.price, item.per_customer_limit, item.revision) == (Money(4900, "EUR"), 2, added.revision + 1)
+
+
+def test_a_product_removed_and_added_again_sells_at_its_new_price_to_a_container_that_cached_it(world):
+    """The re-added product is a new item (a new revision), not the old one with the old price."""
+    services, ports, clock = world
+    brand_id, session_id = new_show(services)
+    now_on = add_drop(services, brand_id, session_id, quantity=5, title="Now")
+    later = add_drop(services, brand_id, session_id, quantity=6, opens_at=to_iso(clock.now() + timedelta(hours=1)),
+                     title="Later")
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    buy(services, "shp_1", session_id, {now_on.product_id: 1})  # this container now holds both drops
+    brand_side, _ = fake_services(**ports)
+    brand_side.sessions.remove_drop(brand_id, session_id, later.product_id)
+    clock.advance(1)
+    brand_side.sessions.add_to_lineup(brand_id, session_id, later.product_id, Money(1900, "EUR"), 6, None,
+                                      opens_at=to_iso(clock.now() + timedelta(hours=1)))
+    clock.advance(2 * 3600)
+    order, _ = buy(services, "shp_1", session_id, {later.product_id: 1})
+    assert order.total == Money(1900, "EUR")
