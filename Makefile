@@ -8,7 +8,7 @@ BROWSER_NPM := tests/browser/node_modules/.package-lock.json
 WEB_NPM := web/node_modules/.package-lock.json
 PORT ?= 8000
 
-.PHONY: install install-run run test bench screenshots clean
+.PHONY: install install-run run test bench screenshots publish-web clean
 
 # What `make run` needs (the web app's packages, ffmpeg for the embedded stream); `make test` adds
 # the contract tier's TypeScript tools, Lighthouse and Chromium for the browser tier.
@@ -59,6 +59,12 @@ test: install
 # The README's pictures of the viewer and the host console, from a fresh `make run`.
 screenshots: install
 	PYTHONPATH=. $(PY) -m tests.browser.screenshots
+
+# Build the pages and publish them to the stack's bucket, pointed at the API (README, Deploying).
+publish-web: install-run
+	@test -n "$(BUCKET)" -a -n "$(API_URL)" || { echo "usage: make publish-web BUCKET=<WebBucketName> API_URL=<API URL> [DISTRIBUTION_ID=<WebDistributionId>]" >&2; exit 2; }
+	npm run --silent --prefix web build
+	PYTHONPATH=. $(PY) -m infra.publish_web --bucket "$(BUCKET)" --api-url "$(API_URL)" $(if $(DISTRIBUTION_ID),--distribution-id "$(DISTRIBUTION_ID)")
 
 bench: install-run
 	PYTHONPATH=. $(PY) bench/cold_start.py

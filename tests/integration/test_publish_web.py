@@ -103,3 +103,19 @@ def test_the_cloudfront_function_maps_pretty_paths_to_pages(tmp_path):
     assert json.loads(result.stdout) == ["/watch.html", "/watch.html", "/host.html", "/host.html", "/host.html",
                                          "/docs.html", "/docs.html", "/", "/index.html", "/watch.html",
                                          "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile"]
+
+
+def test_make_publish_web_builds_then_publishes_with_the_settings_given():
+    from devstack.stack import ROOT
+
+    dry = subprocess.run(["make", "-n", "publish-web", "BUCKET=bkt",
+                          "API_URL=https://api.example/api/", "DISTRIBUTION_ID=E123"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert dry.returncode == 0, dry.stderr
+    lines = dry.stdout.splitlines()
+    build = lines.index("npm run --silent --prefix web build")
+    publish = next(i for i, line in enumerate(lines) if "-m infra.publish_web" in line)
+    assert build < publish
+    assert lines[publish].endswith('--bucket "bkt" --api-url "https://api.example/api/" --distribution-id "E123"')
+    usage = subprocess.run(["make", "-s", "publish-web"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert usage.returncode != 0 and "usage: make publish-web" in usage.stderr
