@@ -3,19 +3,7 @@
 // token; never put in the URL or localStorage.
 import { ApiError, call, el, every, formatMoney, formatTime, inWords, sessionIdFromPath } from "./api";
 import type { CallOptions, Money } from "./api";
-
-type Status = "scheduled" | "live" | "ended";
-
-interface LineupItem {
-  productId: string;
-  title: string | null;
-  image: string | null;
-  price: Money;
-  perCustomerLimit: number | null;
-  quantity: number;
-  opensAt: string | null;
-  closesAt: string | null;
-}
+import type { LineupItem, LiveView, Order, Status } from "./shapes";
 
 interface SessionView {
   id: string;
@@ -34,15 +22,6 @@ interface SessionSummary {
   status: Status;
   scheduledAt: string;
   lineupCount?: number;
-}
-
-interface LiveView {
-  status: Status;
-  featuredProductId: string | null;
-  viewerCount: number | null;
-  likes: number;
-  lineup: { productId: string; stockLeft: number; soldOut: boolean; opensAt: string | null; closesAt: string | null }[];
-  timeline: { seq: number; type: string; productId: string; at: string; delivery: string }[];
 }
 
 // What each pin's delivery was, in words (the timeline's `delivery`, as the API documents it).
@@ -66,14 +45,6 @@ interface Product {
   title: string;
   price: Money;
   stock: number;
-}
-
-interface Order {
-  id: string;
-  status: string;
-  items: { productId: string; quantity: number; unitPrice: Money }[];
-  total: Money;
-  createdAt: string;
 }
 
 const KEY = "livedrop.brandKey";

@@ -9,18 +9,9 @@ import {
   ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep,
 } from "./api";
 import type { Money } from "./api";
+import type { LiveView, Order, PublicLineupItem as LineupItem, Status } from "./shapes";
 
 // --- shapes (chalicelib/api/schemas.py, chalicelib/domain/metadata.py) -------------------------
-
-type Status = "scheduled" | "live" | "ended";
-
-interface LineupItem {
-  productId: string;
-  title: string | null;
-  image: string | null;
-  price: Money;
-  perCustomerLimit: number | null;
-}
 
 interface SessionView {
   id: string;
@@ -29,30 +20,6 @@ interface SessionView {
   scheduledAt: string;
   playbackUrl: string;
   lineup: LineupItem[];
-}
-
-interface LiveLineupItem extends LineupItem {
-  stockLeft: number;
-  soldOut: boolean;
-  opensAt: string | null;
-  closesAt: string | null;
-}
-
-interface TimelineItem {
-  seq: number;
-  type: "feature" | "drop_open" | "sold_out";
-  productId: string;
-}
-
-interface LiveView {
-  status: Status;
-  title: string;
-  playbackUrl: string;
-  featuredProductId: string | null;
-  viewerCount: number | null;
-  likes: number;
-  timeline: TimelineItem[];
-  lineup: LiveLineupItem[];
 }
 
 interface Chapter {
@@ -64,14 +31,6 @@ interface Chapter {
 interface ReplayView {
   replayUrl: string | null;
   chapters: Chapter[];
-}
-
-interface Order {
-  id: string;
-  status: "reserved" | "paying" | "paid" | "cancelled" | "expired";
-  items: { productId: string; quantity: number; unitPrice: Money }[];
-  total: Money;
-  expiresAt: string;
 }
 
 interface Shopper {
