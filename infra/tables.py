@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.buckets import private_bucket
 from infra.web import WEB_OUTPUTS, WEB_RESOURCES
 
 STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -219,16 +220,7 @@ def cloudformation_template() -> dict[str, Any]:
 
 # Replays: IVS records each show to this bucket; the "Recording End" event gives the session its URL.
 RECORDING_RESOURCES: dict[str, Any] = {
-    "RecordingsBucket": {
-        "Type": "AWS::S3::Bucket",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "BucketName": {"Fn::Sub": "livedrop-${Stage}-recordings-${AWS::AccountId}"},
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-        },
-    },
+    "RecordingsBucket": private_bucket("recordings"),
     "RecordingConfiguration": {
         "Type": "AWS::IVS::RecordingConfiguration",
         "Properties": {

@@ -11,6 +11,8 @@ import json
 import mimetypes
 from typing import Any
 
+from infra.buckets import private_bucket
+
 # The app's pages, for every server of it (CloudFront here, devstack/web.py under `make run`): a
 # show's page and the host console take an id in the path. Written so the same pattern is a Python
 # and a JavaScript regular expression; `/` is index.html (CloudFront's default root object).
@@ -66,19 +68,7 @@ function handler(event) {
 """ % ",\n".join(f"  [new RegExp({json.dumps(pattern)}), {json.dumps('/' + page)}]" for pattern, page in PAGE_ROUTES)
 
 WEB_RESOURCES: dict[str, Any] = {
-    "WebBucket": {
-        "Type": "AWS::S3::Bucket",
-        "DeletionPolicy": "Retain",
-        "UpdateReplacePolicy": "Retain",
-        "Properties": {
-            "BucketName": {"Fn::Sub": "livedrop-${Stage}-web-${AWS::AccountId}"},
-            "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-                                               "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
-            "BucketEncryption": {"ServerSideEncryptionConfiguration": [
-                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]},
-            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-        },
-    },
+    "WebBucket": private_bucket("web"),
     "WebBucketPolicy": {
         "Type": "AWS::S3::BucketPolicy",
         "Properties": {

@@ -27,6 +27,12 @@ def cue_arrives(page, kind: str, product_id: str) -> None:
         arg=[kind, product_id], timeout=CUE)
 
 
+def pin(stack, viewer, session_id: str, product_id: str) -> None:
+    """Pin through the API and wait for the pin to reach this viewer's player as a cue."""
+    stack.ok("POST", f"/v1/sessions/{session_id}/feature", {"productId": product_id})
+    cue_arrives(viewer, "feature", product_id)
+
+
 def console(stack, new_page, session_id: str):
     page = new_page(width=1280, height=900)
     page.goto(f"{stack.web}/host/{session_id}")
@@ -62,8 +68,7 @@ def test_a_pin_from_the_console_reaches_the_viewer_card_through_timed_metadata(s
 def test_a_buyer_reserves_and_pays(stack, new_page):
     show = stack.show({"title": unique("Nebula cap"), "quantity": 5})
     viewer = watch(stack, new_page, show["session"])
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": show["products"][0]})
-    cue_arrives(viewer, "feature", show["products"][0])
+    pin(stack, viewer, show["session"], show["products"][0])
 
     viewer.get_by_test_id("buy-button").click()
     expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
@@ -75,8 +80,7 @@ def test_a_drop_that_sells_out_says_so(stack, new_page):
     show = stack.show({"title": unique("Numbered pair"), "quantity": 2})
     product = show["products"][0]
     viewer = watch(stack, new_page, show["session"])
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": product})
-    cue_arrives(viewer, "feature", product)
+    pin(stack, viewer, show["session"], product)
 
     stack.ok("POST", "/v1/orders", {"sessionId": show["session"], "items": [{"productId": product, "quantity": 2}]},
              key=stack.shopper(), headers={"Idempotency-Key": secrets.token_hex(16)})
@@ -97,10 +101,8 @@ def test_a_replay_chapter_seeks_the_player_and_offers_its_product(stack, new_pag
     show = stack.show({"title": unique("First on screen")}, {"title": unique("Second on screen")})
     session_id, (first, second) = show["session"], show["products"]
     viewer = watch(stack, new_page, session_id)
-    stack.ok("POST", f"/v1/sessions/{session_id}/feature", {"productId": first})
-    cue_arrives(viewer, "feature", first)
-    stack.ok("POST", f"/v1/sessions/{session_id}/feature", {"productId": second})
-    cue_arrives(viewer, "feature", second)
+    pin(stack, viewer, session_id, first)
+    pin(stack, viewer, session_id, second)
     viewer.wait_for_timeout(2_000)  # some stream after the second pin, so its chapter has length
     stack.ok("POST", f"/v1/sessions/{session_id}/end")
 
@@ -178,14 +180,12 @@ def test_a_drop_that_opens_later_counts_down_and_refusals_are_in_words(stack, ne
                       {"title": unique("One each"), "perCustomerLimit": 1})
     later, one_each = show["products"]
     viewer = watch(stack, new_page, show["session"])
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": later})
-    cue_arrives(viewer, "feature", later)
+    pin(stack, viewer, show["session"], later)
     expect(viewer.get_by_test_id("countdown")).to_contain_text("Opens in")
     viewer.get_by_test_id("buy-button").click()
     expect(viewer.locator("#buy-message")).to_contain_text("not open yet")
 
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": one_each})
-    cue_arrives(viewer, "feature", one_each)
+    pin(stack, viewer, show["session"], one_each)
     viewer.get_by_test_id("buy-button").click()
     expect(viewer.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
     viewer.get_by_test_id("buy-button").click()
@@ -196,8 +196,7 @@ def test_a_tap_whose_answer_was_lost_is_retried_with_the_same_idempotency_key(st
     show = stack.show({"title": unique("Retried tee"), "quantity": 5})
     product = show["products"][0]
     viewer = watch(stack, new_page, show["session"])
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": product})
-    cue_arrives(viewer, "feature", product)
+    pin(stack, viewer, show["session"], product)
 
     keys = []
 
@@ -240,7 +239,6 @@ def test_a_browser_that_refuses_storage_still_buys_and_pays_as_one_shopper(stack
         get() { throw new DOMException('The operation is insecure.', 'SecurityError'); } });""")
     page.goto(f"{stack.web}/watch/{show['session']}")
     expect(page.get_by_test_id("player-state")).to_have_text("Playing", timeout=PLAYING)
-    stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": product})
-    cue_arrives(page, "feature", product)
+    pin(stack, page, show["session"], product)
     page.get_by_test_id("buy-button").click()
     expect(page.get_by_test_id("order-status")).to_contain_text("Paid", timeout=20_000)
