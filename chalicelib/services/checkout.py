@@ -123,44 +123,47 @@ class Checkout:
                  lines: list[CheckoutLine]) -> Order:
         now = self.clock.now()
         now_iso = to_iso(now)
-        attempt = 0
-        while attempt < MAX_PLANS:
-            # Priced from the lineup as this container knows it; a shard at another revision
-            # refuses the take, and then the lineup is read again and the order priced anew.
-            drops = self._drops_for(session_id, lines)
-            currency = self._one_currency(drops)
-            total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
-            if total > MAX_AMOUNT:
-                raise OrderTooLarge(f"the order's total exceeds the largest amount an order may hold ({MAX_AMOUNT} minor units)")
-            for line in lines:
-                self._refuse_without_writing(drops[line.product_id], line.quantity, now_iso)
-            limits = {p: d.per_customer_limit for p, d in drops.items()}
-            revisions = {p: d.revision for p, d in drops.items()}
-            while attempt < MAX_PLANS:
-                plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
-                attempt += 1
-                order = Order(
-                    id=order_id, shopper_id=shopper_id, session_id=session_id,
-                    brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
-                    lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
-                                          unit_price=drops[line.product_id].price, shards=plan,
-                                          counted=drops[line.product_id].per_customer_limit is not None)
-                                for line, plan in zip(lines, plans, strict=True)),
-                    total=Money(total, currency), request_hash=fingerprint, created_at=now_iso,
-                    expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
-                )
-                try:
-                    self.orders.reserve(order, limits, now_iso, revisions)
-                except ReservationRefused as refusal:
-                    if self._explain(refusal, drops, fingerprint, now_iso) == "stale":
-                        self.drops.forget(session_id)
-                        break
-                    continue
-                for line, plan in zip(lines, plans, strict=True):
-                    for shard, units in plan.items():
-                        self.levels.took(drops[line.product_id], shard, units)
-                return order
+        drops: dict[str, LineupItem] | None = None
+        for attempt in range(MAX_PLANS):
+            if drops is None:
+                # Priced from the lineup as this container knows it (no read when warm); a shard
+                # at another revision refuses the take, and the lineup is then read again.
+                drops, total = self._priced(session_id, lines, now_iso)
+            plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
+            order = Order(
+                id=order_id, shopper_id=shopper_id, session_id=session_id,
+                brand_id=next(iter(drops.values())).brand_id, status=OrderStatus.RESERVED,
+                lines=tuple(OrderLine(product_id=line.product_id, quantity=line.quantity,
+                                      unit_price=drops[line.product_id].price, shards=plan,
+                                      counted=drops[line.product_id].per_customer_limit is not None)
+                            for line, plan in zip(lines, plans, strict=True)),
+                total=total, request_hash=fingerprint, created_at=now_iso,
+                expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
+            )
+            try:
+                self.orders.reserve(order, {p: d.per_customer_limit for p, d in drops.items()}, now_iso,
+                                    {p: d.revision for p, d in drops.items()})
+            except ReservationRefused as refusal:
+                if self._explain(refusal, drops, fingerprint, now_iso) == "stale":
+                    self.drops.forget(session_id)
+                    drops = None
+                continue
+            for line, plan in zip(lines, plans, strict=True):
+                for shard, units in plan.items():
+                    self.levels.took(drops[line.product_id], shard, units)
+            return order
         raise Busy("the drop's stock kept moving under this order; retry with the same Idempotency-Key")
+
+    def _priced(self, session_id: str, lines: list[CheckoutLine], now: str) -> tuple[dict[str, LineupItem], Money]:
+        """The order's drops and total, after what can be refused without a request."""
+        drops = self._drops_for(session_id, lines)
+        currency = self._one_currency(drops)
+        total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
+        if total > MAX_AMOUNT:
+            raise OrderTooLarge(f"the order's total exceeds the largest amount an order may hold ({MAX_AMOUNT} minor units)")
+        for line in lines:
+            self._refuse_without_writing(drops[line.product_id], line.quantity, now)
+        return drops, Money(total, currency)
 
     def _drops_for(self, session_id: str, lines: list[CheckoutLine]) -> dict[str, LineupItem]:
         drops = self.drops.get(session_id, [line.product_id for line in lines])
