@@ -3,7 +3,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import brands, meta, orders, products, sessions
+from chalicelib.api import analytics, brands, meta, orders, products, sessions
 from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.api.routing import install_edge
 from chalicelib.observability import observe_event, observe_http
@@ -12,7 +12,7 @@ app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
-for module in (brands, products, sessions, orders, meta):
+for module in (brands, products, sessions, orders, analytics, meta):
     app.register_blueprint(module.bp)
 
 
@@ -45,6 +45,62 @@ if os.environ.get("LIVEDROP_STOCK_STREAM_ARN"):
 
         records = [(record.old_image, record.new_image) for record in event]
         return {"records": len(records), "sent": services().live.on_stock_records(records)}
+
+
+# Show analytics, aggregated off the checkout's path from three streams (each ARN an output of
+# infra/template.json, exported before `chalice deploy`). A failed batch is retried whole: every
+# record's effect is applied once (services/analytics.py).
+def _records(event):
+    return [(record.sequence_number, record.old_image, record.new_image) for record in event]
+
+
+if os.environ.get("LIVEDROP_ORDERS_STREAM_ARN"):
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_ORDERS_STREAM_ARN"], batch_size=500,
+                            maximum_batching_window_in_seconds=1)
+    @observe_event
+    def analytics_orders(event):
+        """Each order transition into its show's figures (minutes, products, totals)."""
+        from chalicelib.bootstrap import services
+
+        return {"applied": services().analytics.on_order_records(_records(event))}
+
+if os.environ.get("LIVEDROP_COUNTERS_STREAM_ARN"):
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_COUNTERS_STREAM_ARN"], batch_size=500,
+                            maximum_batching_window_in_seconds=1)
+    @observe_event
+    def analytics_likes(event):
+        """Likes per minute, from the like shards' counts."""
+        from chalicelib.bootstrap import services
+
+        return {"likes": services().analytics.on_like_records(_records(event))}
+
+if os.environ.get("LIVEDROP_SESSIONS_STREAM_ARN"):
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_SESSIONS_STREAM_ARN"], batch_size=100,
+                            maximum_batching_window_in_seconds=1)
+    @observe_event
+    def analytics_sessions(event):
+        """A show that ended is to be settled."""
+        from chalicelib.bootstrap import services
+
+        return {"ended": services().analytics.on_session_records(_records(event))}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
+def sample_viewers(event):
+    """Each live show's viewer count (IVS GetStream), once a minute, for its analytics."""
+    from chalicelib.bootstrap import services
+
+    return {"sampled": services().analytics.sample_viewers()}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
+def settle_analytics(event):
+    """Ended shows whose orders are all resolved: their figures, checked against a recount, are final."""
+    from chalicelib.bootstrap import services
+
+    return {"finalized": services().analytics.settle()}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

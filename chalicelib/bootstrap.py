@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
 
+from chalicelib.services.analytics import Analytics
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
@@ -26,12 +27,14 @@ class Services:
     shoppers: Shoppers
     checkout: Checkout
     live: Live
+    analytics: Analytics
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
     """The real implementation of every port, for this deployment's settings."""
     from chalicelib.adapters import dynamodb
     from chalicelib.adapters.clock import SystemClock
+    from chalicelib.adapters.dynamodb.analytics import AnalyticsRecords, AnalyticsRepository
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
     from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
@@ -60,6 +63,8 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "operator_key": partial(operator_key, settings),
         "shopper_token_secret": secret,
         "stock_changes": stock_changes,
+        "analytics": AnalyticsRepository(db),
+        "analytics_records": AnalyticsRecords(),
     }
 
 
@@ -79,11 +84,15 @@ def build(settings: Settings, **overrides: Any) -> Services:
         shoppers=Shoppers(ports["shopper_token_secret"], clock),
         checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], ports["charges"],
                           session_owner=sessions.get_owned, clock=clock),
+        analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
+                            ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
+                            settings.feature_grace_ms),
     )
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
-                   "chat", "charges", "operator_key", "shopper_token_secret", "stock_changes"})
+                   "chat", "charges", "operator_key", "shopper_token_secret", "stock_changes",
+                   "analytics", "analytics_records"})
 
 
 _overrides: dict[str, Any] = {}

@@ -14,7 +14,8 @@ from typing import Mapping
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
-TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters")
+TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters",
+              "analytics")
 
 
 IVS_MODES = frozenset({"aws", "embedded"})
@@ -47,6 +48,10 @@ class Settings:
     # Browser origins allowed by CORS, per audience: "shop" (public and shopper routes) and
     # "console" (brand and operator routes); comma-separated in the environment, `*` for any.
     cors_origins: Mapping[str, tuple[str, ...]]
+    # Analytics attribution (domain/analytics.py): how long after a pin is sent viewers see it, by
+    # the channel's latency mode, and how long after the next pin a sale still counts for it.
+    feature_latency_ms: Mapping[str, int]
+    feature_grace_ms: int
 
     def __post_init__(self) -> None:
         """A typo in configuration fails at start, loudly, naming the variable: not a silent
@@ -69,12 +74,22 @@ class Settings:
                               ("LIVEDROP_EMBEDDED_HLS_URL", self.embedded_hls_url)):
             if url is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
                 problems.append(f"{variable}={url!r} is not an http(s) URL")
+        for variable, value in (("LIVEDROP_FEATURE_LATENCY_LOW_MS", self.feature_latency_ms.get("LOW")),
+                                ("LIVEDROP_FEATURE_LATENCY_NORMAL_MS", self.feature_latency_ms.get("NORMAL")),
+                                ("LIVEDROP_FEATURE_GRACE_MS", self.feature_grace_ms)):
+            if value is None or not 0 <= value <= 600_000:
+                problems.append(f"{variable}={value!r} must be a whole number of ms from 0 to 600000")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
         stage = env.get("LIVEDROP_STAGE", "local")
+
+        def ms(name: str, default: int) -> int | None:
+            value = env.get(name, str(default)).strip()
+            return int(value) if value.isdigit() else None
+
         return cls(
             stage=stage,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -97,6 +112,9 @@ class Settings:
                     ("shop", "LIVEDROP_CORS_ORIGINS", "*"),
                     ("console", "LIVEDROP_CONSOLE_CORS_ORIGINS", "http://127.0.0.1:8001,http://localhost:8001"))
             },
+            feature_latency_ms={"LOW": ms("LIVEDROP_FEATURE_LATENCY_LOW_MS", 3000),  # type: ignore[dict-item]
+                                "NORMAL": ms("LIVEDROP_FEATURE_LATENCY_NORMAL_MS", 10000)},
+            feature_grace_ms=ms("LIVEDROP_FEATURE_GRACE_MS", 30000),  # type: ignore[arg-type]
         )
 
 

@@ -146,6 +146,7 @@ def start_sweeper(stop: threading.Event) -> None:
 
     threading.Thread(target=sweep, name="reservation-sweeper", daemon=True).start()
     threading.Thread(target=tick, args=(stop,), name="stock-ticker", daemon=True).start()
+    threading.Thread(target=aggregate, args=(stop,), name="analytics", daemon=True).start()
 
 
 def tick(stop: threading.Event) -> None:
@@ -163,6 +164,67 @@ def tick(stop: threading.Event) -> None:
                 services().live.on_stock_records(records)
         except Exception:
             logger.exception("stock ticker failed; trying again")
+
+
+class AnalyticsFeed:
+    """What the deployed analytics handlers do: the orders, counters and sessions streams into the
+    show's figures, each batch retried until it is applied (as Lambda retries a failed batch)."""
+
+    def __init__(self, keep: bool = False) -> None:
+        from chalicelib.settings import get_settings
+        from devstack.streams import StreamReader
+
+        tables = get_settings().tables
+        self.readers = {kind: StreamReader(tables[kind]) for kind in ("orders", "counters", "sessions")}
+        self.waiting: dict[str, list] = {kind: [] for kind in self.readers}
+        self.keep = keep  # every record read, in `seen`: tests replay them
+        self.seen: dict[str, list] = {kind: [] for kind in self.readers}
+
+    def drain(self) -> int:
+        """Read and apply each stream once; a failed batch is kept for the next call, and the
+        first failure raised once every stream had its turn."""
+        from chalicelib.bootstrap import services
+
+        analytics = services().analytics
+        handlers = {"orders": analytics.on_order_records, "counters": analytics.on_like_records,
+                    "sessions": analytics.on_session_records}
+        done, failure = 0, None
+        for kind, reader in self.readers.items():
+            fresh = reader.read_records()
+            if self.keep:
+                self.seen[kind] += fresh
+            self.waiting[kind] += fresh
+            if not self.waiting[kind]:
+                continue
+            try:
+                done += handlers[kind](self.waiting[kind]) or 0
+                self.waiting[kind] = []
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return done
+
+
+def aggregate(stop: threading.Event) -> None:
+    """Analytics under `make run`: the streams every second, viewers and settling every sweep."""
+    from chalicelib.bootstrap import services
+    from chalicelib.domain.errors import Busy
+    from chalicelib.observability import logger
+
+    feed = AnalyticsFeed()
+    last_sweep = 0.0
+    while not stop.wait(1.0):
+        try:
+            feed.drain()
+            if time.monotonic() - last_sweep >= SWEEP_EVERY_SECONDS:
+                last_sweep = time.monotonic()
+                services().analytics.sample_viewers()
+                services().analytics.settle()
+        except Busy as error:  # a pin still being sent, contention: as Lambda would, try again
+            logger.info("analytics batch comes again", extra={"error": type(error).__name__, "detail": str(error)})
+        except Exception:
+            logger.exception("analytics failed; the batch comes again")
 
 
 def print_welcome(base: str, web: str, operator_key: str, demo: dict[str, str]) -> None:

@@ -1,6 +1,6 @@
 """A DynamoDB stream reader for local runs: `chalice local` runs no stream handlers, so `make run`
-(and the tests) read the stock table's stream from DynamoDB Local and hand the records to the same
-code the deployed `stock_ticker` handler calls."""
+(and the tests) read the tables' streams from DynamoDB Local and hand the records to the same code
+the deployed stream handlers (app.py) call."""
 from __future__ import annotations
 
 import boto3
@@ -14,9 +14,14 @@ class StreamReader:
         self.read()  # everything so far is skipped: only what happens from now on
 
     def read(self) -> list[tuple[dict | None, dict | None]]:
-        """New records since the last read, as (old image, new image) pairs. Fresh iterators on
-        every read (after the last sequence number seen per shard): shards come and go."""
-        records = []
+        """New records since the last read, as (old image, new image) pairs."""
+        return [(old, new) for _sequence, old, new in self.read_records()]
+
+    def read_records(self) -> list[tuple[str, dict | None, dict | None]]:
+        """New records since the last read, as (sequence number, old image, new image), as the
+        deployed handlers pass them on. Fresh iterators on every read (after the last sequence
+        number seen per shard): shards come and go."""
+        records: list[tuple[str, dict | None, dict | None]] = []
         for shard in self.streams.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
             shard_id = shard["ShardId"]
             position = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_sequence[shard_id]}
@@ -27,7 +32,8 @@ class StreamReader:
                 if not answer["Records"]:
                     break
                 for record in answer["Records"]:
-                    records.append((record["dynamodb"].get("OldImage"), record["dynamodb"].get("NewImage")))
+                    records.append((record["dynamodb"]["SequenceNumber"], record["dynamodb"].get("OldImage"),
+                                    record["dynamodb"].get("NewImage")))
                     self.last_sequence[shard_id] = record["dynamodb"]["SequenceNumber"]
                 iterator = answer.get("NextShardIterator")
         return records

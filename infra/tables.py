@@ -131,6 +131,20 @@ TABLES: dict[str, dict[str, Any]] = {
     "counters": {
         "KeySchema": [{"AttributeName": "counterKey", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "counterKey", "AttributeType": "S"}],
+        "StreamSpecification": STREAM,  # likes, for the show's analytics
+    },
+    # Show analytics, aggregated from the streams (chalicelib/adapters/dynamodb/analytics.py): a
+    # show's figures in its own partition, and apart from them the markers of the stream records
+    # applied, the shoppers who paid, and the shows still to settle.
+    "analytics": {
+        "KeySchema": [
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
     },
     # Powertools idempotency records (exactly-once payment charges).
     "idempotency": {
@@ -139,8 +153,15 @@ TABLES: dict[str, dict[str, Any]] = {
     },
 }
 
+# The streams the analytics handlers read, and the variable `chalice deploy` takes each ARN from.
+ANALYTICS_STREAMS: dict[str, str] = {
+    "orders": "LIVEDROP_ORDERS_STREAM_ARN",
+    "counters": "LIVEDROP_COUNTERS_STREAM_ARN",
+    "sessions": "LIVEDROP_SESSIONS_STREAM_ARN",
+}
+
 # Attribute that DynamoDB's TTL expires items by, per table.
-TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt"}
+TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt", "analytics": "expiresAt"}
 
 
 def create_table_request(key: str, table_name: str) -> dict[str, Any]:
@@ -206,6 +227,10 @@ def cloudformation_template() -> dict[str, Any]:
     outputs["StockStreamArn"] = {
         "Description": "Set LIVEDROP_STOCK_STREAM_ARN to this before `chalice deploy` (the stock ticker)",
         "Value": {"Fn::GetAtt": ["StockTable", "StreamArn"]}}
+    for key, variable in ANALYTICS_STREAMS.items():
+        outputs[key.capitalize() + "StreamArn"] = {
+            "Description": f"Set {variable} to this before `chalice deploy` (show analytics)",
+            "Value": {"Fn::GetAtt": [key.capitalize() + "Table", "StreamArn"]}}
     resources.update(WEB_RESOURCES)
     outputs.update(WEB_OUTPUTS)
     return {

@@ -165,7 +165,8 @@ class Api:
             response = getattr(self.client.http, method.lower())(path, headers=all_headers, body=payload)
         finally:
             self.recorder.on.value = False
-        response.json = json.loads(response.body) if response.body else None
+        is_json = "json" in (response.headers.get("Content-Type") or "application/json")
+        response.json = json.loads(response.body) if response.body and is_json else None
         return response
 
     def get(self, path, **kw):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
+from chalicelib.domain.analytics import Aggregates, Attribution
 from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
@@ -30,8 +31,8 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
-    AlreadyPaid, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, OrderNotReleasable,
-    OwnedSession, ReservationRefused, ShardRefusal,
+    AlreadyPaid, AppliedChange, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, LikeCount,
+    OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
@@ -296,11 +297,14 @@ class FakeSessionRepository(FakeRepository):
 
     @port_call
     def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
-                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
+                       cursor: str | None, scheduled_from: str | None = None,
+                       scheduled_to: str | None = None) -> tuple[list[OwnedSession], str | None]:
         rows = [OwnedSession(r.session, r.lineup_count or 0) for r in self.store.sessions.values()
                 if r.session.brand_id == brand_id and r.deleted_at is None
-                and (status is None or r.session.status is status)]
-        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+                and (status is None or r.session.status is status)
+                and (scheduled_from is None or r.session.scheduled_at >= scheduled_from)
+                and (scheduled_to is None or r.session.scheduled_at < scheduled_to)]
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}#{scheduled_from}#{scheduled_to}")
         return self.store.cursors.page(rows, lambda s: list_key(s.session.scheduled_at, s.session.id), limit, cursor,
                                        partition, descending=True)
 
@@ -794,6 +798,91 @@ class FakeCharges(Recorded):
         self._enter("register_lambda_context")
 
 
+class FakeAnalyticsRepository:
+    """The analytics table in memory, with the DynamoDB adapter's promises: a record's change is
+    applied once, likes keep the highest count per shard and minute, the first viewer sample of a
+    minute stays, and the first attribution fixed stays."""
+
+    def __init__(self) -> None:
+        self.applied: set[str] = set()
+        self.figures: dict[str, Aggregates] = defaultdict(Aggregates)
+        self.paid_by_buyer: Counter[tuple[str, str, str]] = Counter()
+        self.pending: set[str] = set()
+        self.lock = threading.Lock()
+
+    def attribution(self, session_id: str) -> Attribution | None:
+        return self.figures[session_id].attribution
+
+    def fix_attribution(self, session_id: str, attribution: Attribution) -> Attribution:
+        figures = self.figures[session_id]
+        figures.attribution = figures.attribution or attribution
+        return figures.attribution
+
+    def apply(self, session_id: str, changes: Iterable[AppliedChange]) -> int:
+        applied = 0
+        with self.lock:
+            figures = self.figures[session_id]
+            for change in changes:
+                if not change.delta or change.record_id in self.applied:
+                    continue
+                self.applied.add(change.record_id)
+                applied += 1
+                for (row, name), value in change.delta.items():
+                    if row[0] != "buyer":
+                        figures.cells[(row, name)] += value
+                        continue
+                    key = (session_id, row[1], row[2])
+                    before = self.paid_by_buyer[key]
+                    self.paid_by_buyer[key] += value
+                    if (before > 0) != (self.paid_by_buyer[key] > 0):
+                        figures.buyers[row[1]] += 1 if self.paid_by_buyer[key] > 0 else -1
+        return applied
+
+    def record_likes(self, counts: Iterable[LikeCount]) -> None:
+        for like in counts:
+            shards = self.figures[like.session_id].likes.setdefault(like.at_ms // 60_000, {})
+            shards[like.shard] = max(shards.get(like.shard, 0), like.count)
+
+    def record_viewers(self, session_id: str, minute: int, viewers: int) -> bool:
+        samples = self.figures[session_id].viewers
+        if minute in samples:
+            return False
+        samples[minute] = viewers
+        return True
+
+    def aggregates(self, session_id: str) -> Aggregates:
+        return copy.deepcopy(self.figures[session_id])
+
+    def summaries(self, session_ids: Iterable[str]) -> dict[str, Aggregates]:
+        return {session_id: self.aggregates(session_id) for session_id in session_ids}
+
+    def mark_unsettled(self, session_id: str) -> None:
+        self.pending.add(session_id)
+
+    def unsettled(self, limit: int) -> list[str]:
+        return sorted(self.pending)[:limit]
+
+    def finalize(self, session_id: str, at: str) -> None:
+        self.figures[session_id].finalized_at = at
+        self.pending.discard(session_id)
+
+
+class PassThroughRecords:
+    """A fake stream carries the decoded values already: OrderChange, LikeCount, ended session ids."""
+
+    @staticmethod
+    def order_changes(records: list[Any]) -> list[Any]:
+        return list(records)
+
+    @staticmethod
+    def like_counts(records: list[Any]) -> list[Any]:
+        return list(records)
+
+    @staticmethod
+    def ended_sessions(records: list[Any]) -> list[Any]:
+        return list(records)
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 
@@ -819,6 +908,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         channels=FakeChannels(clock), chat=FakeChat(), charges=FakeCharges(),
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
+        analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
     )
 
 

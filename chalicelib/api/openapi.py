@@ -47,6 +47,7 @@ TAGS = [
     {"name": "sessions", "description": "Live sessions: scheduling, lineup of drops, status; the public listing."},
     {"name": "live", "description": "During the show: pins as timed metadata, chat, likes, and the replay."},
     {"name": "orders", "description": "Shoppers, checkout (reservations), payment and cancellation."},
+    {"name": "analytics", "description": "What a show sold, minute by minute, and what featuring a product did."},
     {"name": "meta", "description": "The API's description of itself."},
 ]
 INFO_DESCRIPTION = """Headless live-shopping commerce: brands, products, live sessions, drops and orders.
@@ -215,6 +216,8 @@ def _operation(spec: RouteSpec, codes_by_status: dict[int, list[str]]) -> dict[s
     success: dict[str, Any] = {"description": STATUS_TEXT.get(spec.status, "OK"), "headers": _success_headers(spec)}
     if spec.response is not None:
         success["content"] = {"application/json": {"schema": _schema_ref(spec.response)}}
+    for media_type, schema in spec.also_as:
+        success.setdefault("content", {})[media_type] = {"schema": schema}
     if links := _links(spec):
         success["links"] = links
     operation["responses"][str(spec.status)] = success

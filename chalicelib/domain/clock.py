@@ -25,3 +25,7 @@ def epoch_ms(moment: datetime) -> int:
 def iso_ms(iso: str) -> int:
     return epoch_ms(parse_iso(iso))
 
+
+
+def iso_of_ms(ms: int) -> str:
+    return to_iso(datetime.fromtimestamp(ms / 1000, tz=timezone.utc))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping, Protocol
 
+from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import (
@@ -73,9 +74,11 @@ class SessionRepository(Protocol):
                        newest_first: bool) -> tuple[list[Session], str | None]: ...
 
     def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
-                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
-        """The brand's sessions (of one status, if given), latest scheduled time first; deleted
-        ones (their channel gone) are left out. A cursor opens only the listing that issued it."""
+                       cursor: str | None, scheduled_from: str | None = None,
+                       scheduled_to: str | None = None) -> tuple[list[OwnedSession], str | None]:
+        """The brand's sessions (of one status, if given; scheduled in [from, to), if given),
+        latest scheduled time first; deleted ones (their channel gone) are left out. A cursor
+        opens only the listing that issued it."""
         ...
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,
@@ -243,6 +246,73 @@ class LiveRepository(Protocol):
         ...
 
     def likes(self, session_id: str, shards: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class LikeCount:
+    """What one stream record of a like shard says: its count after a like made at `at_ms`."""
+    session_id: str
+    shard: int
+    count: int
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class AppliedChange:
+    """An order record's effect on the figures, named by the record so it is applied once."""
+    order_id: str
+    record_id: str
+    delta: Mapping[Cell, int]
+
+
+class AnalyticsRepository(Protocol):
+    """A show's figures, aggregated from the tables' streams, and the shows still to settle."""
+
+    def attribution(self, session_id: str) -> Attribution | None: ...
+
+    def fix_attribution(self, session_id: str, attribution: Attribution) -> Attribution:
+        """The show's attribution: the first one fixed stays (figures already counted by it)."""
+        ...
+
+    def apply(self, session_id: str, changes: Iterable[AppliedChange]) -> int:
+        """Add each change's delta to the show's figures unless its record was applied before;
+        each change all or nothing. Returns how many were applied now."""
+        ...
+
+    def record_likes(self, counts: Iterable[LikeCount]) -> None:
+        """Keep the highest count seen per like shard and minute (order and repeats do not matter)."""
+        ...
+
+    def record_viewers(self, session_id: str, minute: int, viewers: int) -> bool:
+        """The minute's sample, unless it has one: False then."""
+        ...
+
+    def aggregates(self, session_id: str) -> Aggregates:
+        """Every stored figure of the show: a bounded number of reads, whatever its orders."""
+        ...
+
+    def summaries(self, session_ids: Iterable[str]) -> dict[str, Aggregates]:
+        """Totals, audience and status of each show, without its minutes and products."""
+        ...
+
+    def mark_unsettled(self, session_id: str) -> None: ...
+
+    def unsettled(self, limit: int) -> list[str]: ...
+
+    def finalize(self, session_id: str, at: str) -> None:
+        """The show's figures are final: marked so, and no longer to settle."""
+        ...
+
+
+class AnalyticsRecords(Protocol):
+    """Stream records decoded, each kind by what it tells the analytics. A record is
+    (record id, old image, new image) as the stream gives it."""
+
+    def order_changes(self, records: list[Any]) -> list[OrderChange]: ...
+
+    def like_counts(self, records: list[Any]) -> list[LikeCount]: ...
+
+    def ended_sessions(self, records: list[Any]) -> list[str]: ...
 
 
 # --- video, chat, payments -------------------------------------------------------------------------

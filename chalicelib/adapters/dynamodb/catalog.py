@@ -208,19 +208,24 @@ class SessionRepository:
         return page(results, _session, self.db.cursors, partition)
 
     def list_for_brand(self, brand_id: str, status: SessionStatus | None, limit: int,
-                       cursor: str | None) -> tuple[list[OwnedSession], str | None]:
-        """One query of the byBrand index, latest scheduled time first. Deleted sessions and
-        other statuses are filtered out on the server; PynamoDB reads on until the page is full
-        and then resumes from the last item returned, so a filtered page is still `limit` long
-        (unless the listing ends)."""
-        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}")
+                       cursor: str | None, scheduled_from: str | None = None,
+                       scheduled_to: str | None = None) -> tuple[list[OwnedSession], str | None]:
+        """One query of the byBrand index, latest scheduled time first, within [from, to) by the
+        key (listKey starts with the scheduled time, and `to` sorts before `to#id`). Deleted
+        sessions and other statuses are filtered out on the server; PynamoDB reads on until the
+        page is full and then resumes from the last item returned, so a filtered page is still
+        `limit` long (unless the listing ends)."""
+        partition = ("brandSessions", f"{brand_id}#{status.value if status else '*'}#{scheduled_from}#{scheduled_to}")
         start = self.db.cursors.decode(cursor, partition)
         condition = SessionModel.deleted_at.does_not_exist()
         if status is not None:
             condition &= SessionModel.status == status.value
+        key = SessionModel.by_brand.list_key
+        period = (key.between(scheduled_from, scheduled_to) if scheduled_from and scheduled_to else
+                  key >= scheduled_from if scheduled_from else key < scheduled_to if scheduled_to else None)
         results = SessionModel.by_brand.query(
-            brand_id, filter_condition=condition, limit=limit, page_size=max(limit, LISTING_PAGE),
-            last_evaluated_key=start, scan_index_forward=False)
+            brand_id, range_key_condition=period, filter_condition=condition, limit=limit,
+            page_size=max(limit, LISTING_PAGE), last_evaluated_key=start, scan_index_forward=False)
         return page(results, _owned_session, self.db.cursors, partition)
 
     def move_status(self, brand_id: str, session_id: str, target: SessionStatus,

@@ -117,7 +117,7 @@ class LiveRepository:
                 self._likes_seen.clear()
             self._likes_seen[key] = count + 1
             CounterModel(counter_key=f"likes#{session_id}#{random.randrange(shards)}").update(
-                actions=[CounterModel.count.add(1)])
+                actions=[CounterModel.count.add(1), CounterModel.last_at.set(now_ms)])
             return None
         raise Busy("too many likes at once; try again")
 

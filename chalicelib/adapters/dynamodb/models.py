@@ -218,6 +218,35 @@ class CounterModel(Model):
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
     recent = ListAttribute(of=NumberAttribute, null=True)  # a rate window: the last N event times (ms)
+    # A like shard: epoch ms of its last like, so its stream records say in which minute it counted.
+    last_at = NumberAttribute(attr_name="lastAt", null=True)
+
+
+class AnalyticsModel(Model):
+    """A row of show analytics (adapters/dynamodb/analytics.py says which rows there are): the
+    figures are counters that the stream handler ADDs to, one attribute per figure."""
+    class Meta:
+        table_name = "unbound"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    reservations = NumberAttribute(null=True)
+    reserved = NumberAttribute(null=True)
+    paid = NumberAttribute(null=True)
+    cancelled = NumberAttribute(null=True)
+    expired = NumberAttribute(null=True)
+    gmv = NumberAttribute(null=True)
+    reserved_value = NumberAttribute(attr_name="reservedValue", null=True)
+    units_sold = NumberAttribute(attr_name="unitsSold", null=True)
+    paid_orders = NumberAttribute(attr_name="paidOrders", null=True)
+    units_while_featured = NumberAttribute(attr_name="unitsWhileFeatured", null=True)
+    buyers = NumberAttribute(null=True)
+    likes = NumberAttribute(null=True)
+    viewers = NumberAttribute(null=True)
+    latency_allowance_ms = NumberAttribute(attr_name="latencyAllowanceMs", null=True)
+    grace_ms = NumberAttribute(attr_name="graceMs", null=True)
+    finalized_at = UnicodeAttribute(attr_name="finalizedAt", null=True)
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 
 MODELS: dict[str, type[Model]] = {
@@ -230,6 +259,7 @@ MODELS: dict[str, type[Model]] = {
     "orders": OrderModel,
     "timeline": TimelineModel,
     "counters": CounterModel,
+    "analytics": AnalyticsModel,
 }
 
 
