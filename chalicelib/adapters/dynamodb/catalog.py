@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chalicelib.adapters.dynamodb.models import (
-    BrandModel, Db, LineupModel, ProductModel, SessionModel, StockShardModel, TimelineModel,
+    BrandModel, Db, LineupModel, ProductModel, SessionModel, SessionsByBrand, StockShardModel, TimelineModel,
 )
 from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
@@ -220,7 +220,7 @@ class SessionRepository:
         condition = SessionModel.deleted_at.does_not_exist()
         if status is not None:
             condition &= SessionModel.status == status.value
-        key = SessionModel.by_brand.list_key
+        key = SessionsByBrand.list_key
         period = (key.between(scheduled_from, scheduled_to) if scheduled_from and scheduled_to else
                   key >= scheduled_from if scheduled_from else key < scheduled_to if scheduled_to else None)
         results = SessionModel.by_brand.query(
