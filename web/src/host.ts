@@ -1,7 +1,10 @@
 // The host console: /host (the brand's sessions) and /host/<sessionId> (run one show).
 // The brand's API key is typed once and kept in sessionStorage (this tab only), sent as a bearer
-// token; never put in the URL or localStorage.
-import { ApiError, call, el, every, formatMoney, formatTime, inWords, sessionIdFromPath } from "./api";
+// token; never put in the URL or localStorage (api.ts keeps it, for this page and the analytics).
+import {
+  ApiError, brandKey, call, callAsBrand, el, every, forgetBrandKey, formatMoney, formatTime, inWords, keepBrandKey,
+  sessionIdFromPath,
+} from "./api";
 import type { CallOptions, Money } from "./api";
 import type { LineupItem, LiveView, Order, Status } from "./shapes";
 
@@ -47,7 +50,6 @@ interface Product {
   stock: number;
 }
 
-const KEY = "livedrop.brandKey";
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   heading: $("heading"),
@@ -79,25 +81,9 @@ const ui = {
 const sessionId = sessionIdFromPath("host");
 let session: SessionView | null = null;
 
-function key(): string | null {
-  try {
-    return sessionStorage.getItem(KEY);
-  } catch {
-    return null;
-  }
-}
-
 /** A brand call; a refused key sends the user back to the key form. */
-async function brand<T>(path: string, options: CallOptions = {}): Promise<T> {
-  try {
-    return await call<T>(path, { ...options, token: key() });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      sessionStorage.removeItem(KEY);
-      askForKey("That API key was refused. Enter the brand's key again.");
-    }
-    throw error;
-  }
+function brand<T>(path: string, options: CallOptions = {}): Promise<T> {
+  return callAsBrand<T>(path, () => askForKey("That API key was refused. Enter the brand's key again."), options);
 }
 
 function say(text: string): void {
@@ -116,7 +102,7 @@ ui.keyForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const typed = ui.keyInput.value.trim();
   if (!typed) return;
-  sessionStorage.setItem(KEY, typed);
+  keepBrandKey(typed);
   ui.keyInput.value = "";
   ui.keySection.hidden = true;
   say("");
@@ -124,7 +110,7 @@ ui.keyForm.addEventListener("submit", (event) => {
 });
 
 ui.forget.addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
+  forgetBrandKey();
   location.assign("/host");
 });
 
@@ -392,7 +378,7 @@ async function showConsole(): Promise<void> {
 }
 
 async function open(): Promise<void> {
-  if (!key()) return askForKey();
+  if (!brandKey()) return askForKey();
   if (sessionId) await showConsole();
   else await showSessions();
 }
