@@ -55,6 +55,7 @@ const ui = {
   heading: $("heading"),
   message: $("message"),
   viewerLink: $<HTMLAnchorElement>("viewer-link"),
+  analyticsLink: $<HTMLAnchorElement>("analytics-link"),
   keySection: $("key-section"),
   keyForm: $<HTMLFormElement>("key-form"),
   keyInput: $<HTMLInputElement>("api-key"),
@@ -131,7 +132,8 @@ async function showSessions(): Promise<void> {
     el("span", { class: "pill", text: item.status }),
     el("span", { class: "muted", text: ` ${formatTime(item.scheduledAt)}` }),
     item.lineupCount !== undefined ? el("span", { class: "muted", text: ` · ${item.lineupCount} products` }) : null,
-    " · ", el("a", { href: `/watch/${item.id}`, text: "viewer", "aria-label": `Viewer page of ${item.title}` }))));
+    " · ", el("a", { href: `/watch/${item.id}`, text: "viewer", "aria-label": `Viewer page of ${item.title}` }),
+    " · ", el("a", { href: `/host/${item.id}/analytics`, text: "analytics", "aria-label": `Analytics of ${item.title}` }))));
   if (!items.length) ui.sessionList.replaceChildren(el("li", { class: "muted", text: "No sessions yet." }));
 }
 
@@ -362,6 +364,8 @@ async function loadOrders(): Promise<void> {
 async function showConsole(): Promise<void> {
   ui.viewerLink.hidden = false;
   ui.viewerLink.href = `/watch/${sessionId}`;
+  ui.analyticsLink.hidden = false;
+  ui.analyticsLink.href = `/host/${sessionId}/analytics`;
   try {
     await loadSession();
   } catch (error) {
