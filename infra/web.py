@@ -15,10 +15,12 @@ from infra.buckets import private_bucket
 
 # The app's pages, for every server of it (CloudFront here, devstack/web.py under `make run`): a
 # show's page and the host console take an id in the path. Written so the same pattern is a Python
-# and a JavaScript regular expression; `/` is index.html (CloudFront's default root object).
+# and a JavaScript regular expression; `/` is index.html (CloudFront's default root object). The
+# first match wins: a show's analytics come before the console (whose pattern would not take them).
 SESSION_ID = r"[A-Za-z0-9_-]{1,64}"  # a path id the API can take
 PAGE_ROUTES: tuple[tuple[str, str], ...] = (
     (rf"^/watch/{SESSION_ID}/?$", "watch.html"),
+    (rf"^/host/{SESSION_ID}/analytics/?$", "analytics.html"),
     (rf"^/host(/{SESSION_ID})?/?$", "host.html"),
     (r"^/docs/?$", "docs.html"),
 )

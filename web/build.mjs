@@ -1,8 +1,9 @@
 // Builds Livedrop's pages into web/dist: `npm run build` (in web/).
 //
-// dist/index.html, watch.html, host.html, docs.html   the pages (from src/pages)
-// dist/assets/{index,watch,host,docs}.js             one bundle per page (esbuild, minified)
+// dist/index.html, watch.html, host.html, analytics.html, docs.html   the pages (from src/pages)
+// dist/assets/{index,watch,host,analytics,docs}.js   one bundle per page (esbuild, minified)
 // dist/assets/styles.css                             the shared stylesheet
+// dist/assets/uplot/                                 the analytics chart's stylesheet, from node_modules
 // dist/assets/amazon-ivs-wasmworker.min.{js,wasm}    the IVS player's worker, from node_modules
 // dist/assets/swagger/                               the API reference renderer, from node_modules
 //
@@ -16,10 +17,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(here, "dist");
 const assets = path.join(dist, "assets");
 const modules = path.join(here, "node_modules");
-const pages = ["index", "watch", "host", "docs"];
+const pages = ["index", "watch", "host", "analytics", "docs"];
 
 await rm(dist, { recursive: true, force: true });
 await mkdir(path.join(assets, "swagger"), { recursive: true });
+await mkdir(path.join(assets, "uplot"), { recursive: true });
 
 const result = await esbuild.build({
   absWorkingDir: here,
@@ -44,6 +46,9 @@ for (const file of ["amazon-ivs-wasmworker.min.js", "amazon-ivs-wasmworker.min.w
 }
 for (const file of ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "NOTICE"]) {
   await copyFile(path.join(modules, "swagger-ui-dist", file), path.join(assets, "swagger", file));
+}
+for (const file of ["dist/uPlot.min.css", "LICENSE"]) {
+  await copyFile(path.join(modules, "uplot", file), path.join(assets, "uplot", path.basename(file)));
 }
 
 // Sizes: every file under assets, then each page's own code (inputs outside node_modules).

@@ -9,7 +9,7 @@ import pytest
 from devstack.stack import LOOPBACK, free_port
 from devstack.web import serve_web
 
-PAGES = ("index", "watch", "host", "docs")
+PAGES = ("index", "watch", "host", "analytics", "docs")
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def get(port: int, path: str, method: str = "GET") -> tuple[int, str, bytes]:
 
 @pytest.mark.parametrize("path, page", [
     ("/", "index"), ("/watch/ses_01abc-_Z", "watch"), ("/host", "host"), ("/host/ses_01abc", "host"),
-    ("/docs", "docs"),
+    ("/host/ses_01abc/analytics", "analytics"), ("/host/ses_01abc/analytics/", "analytics"), ("/docs", "docs"),
 ])
 def test_each_route_serves_its_page(site, path, page):
     status, kind, body = get(site, path)
@@ -58,6 +58,7 @@ def test_config_js_and_assets(site):
 
 @pytest.mark.parametrize("path", [
     "/assets/", "/assets", "/assets/swagger/", "/index.html", "/watch", "/watch/", "/watch/a/b", "/watch/" + "x" * 65,
+    "/host/ses_1/analytics/x", "/host/ses_1/analytic", "/host/a/b/analytics",
     "/assets/../secret.txt", "/assets/%2e%2e/secret.txt", "/assets/..%2f..%2fsecret.txt", "/assets/%2e%2e/watch.html",
     "/../secret.txt", "/assets/nope.js", "/nope", "/assets/watch.js%00.png",
 ])

@@ -30,7 +30,8 @@ def aws(monkeypatch):
 @pytest.fixture
 def dist(tmp_path):
     files = {"index.html": "<!doctype html><title>Livedrop</title>", "watch.html": "<p>watch</p>",
-             "host.html": "<p>host</p>", "docs.html": "<p>docs</p>", "config.js": "window.LIVEDROP_CONFIG = {};",
+             "host.html": "<p>host</p>", "analytics.html": "<p>analytics</p>", "docs.html": "<p>docs</p>",
+             "config.js": "window.LIVEDROP_CONFIG = {};",
              "assets/player-4f9a1c2e.js": "export {}", "assets/index-BWqP7Bvd.css": "body{}",
              "assets/decoder-9c1e22ab.wasm": "\0asm", "data/sizes.json": "{}", "logo.png": "png", "icon.svg": "<svg/>"}
     for name, text in files.items():
@@ -51,8 +52,8 @@ def test_publish_uploads_with_types_and_caching_writes_config_and_deletes_stale_
                  "--dist", str(dist)]) == 0
 
     keys = {item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
-    assert keys == {"index.html", "watch.html", "host.html", "docs.html", "config.js", "assets/player-4f9a1c2e.js",
-                    "assets/index-BWqP7Bvd.css", "assets/decoder-9c1e22ab.wasm", "data/sizes.json", "logo.png",
+    assert keys == {"index.html", "watch.html", "host.html", "analytics.html", "docs.html", "config.js",
+                    "assets/player-4f9a1c2e.js", "assets/index-BWqP7Bvd.css", "assets/decoder-9c1e22ab.wasm", "data/sizes.json", "logo.png",
                     "icon.svg"}  # the old build's asset is gone
     assert head(s3, "index.html") == ("text/html; charset=utf-8", "no-cache")
     assert head(s3, "config.js") == ("text/javascript; charset=utf-8", "no-cache")
@@ -95,14 +96,17 @@ def test_publish_refuses_a_missing_dist_or_a_url_that_is_not_one(aws, tmp_path):
 def test_the_cloudfront_function_maps_pretty_paths_to_pages(tmp_path):
     probe = tmp_path / "probe.js"
     uris = ["/watch/ses_123", "/watch/ses_123/", "/host/ses_9", "/host", "/host/", "/docs", "/docs/", "/",
-            "/index.html", "/watch.html", "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile"]
+            "/index.html", "/watch.html", "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile",
+            "/host/ses_9/analytics", "/host/ses_9/analytics/", "/host/ses_9/analytics/x", "/host/a/b/analytics"]
     probe.write_text(REWRITE_FUNCTION + "\nconsole.log(JSON.stringify(" + json.dumps(uris)
                      + ".map(function (uri) { return handler({request: {uri: uri}}).uri; })));\n")
     result = subprocess.run(["node", str(probe)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == ["/watch.html", "/watch.html", "/host.html", "/host.html", "/host.html",
                                          "/docs.html", "/docs.html", "/", "/index.html", "/watch.html",
-                                         "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile"]
+                                         "/assets/player-4f9a1c2e.js", "/watch/a/b", "/config.js", "/hostile",
+                                         "/analytics.html", "/analytics.html", "/host/ses_9/analytics/x",
+                                         "/host/a/b/analytics"]
 
 
 def test_make_publish_web_builds_then_publishes_with_the_settings_given():

@@ -52,8 +52,9 @@ export interface CallOptions {
   signal?: AbortSignal;
 }
 
-export async function call<T>(path: string, options: CallOptions = {}): Promise<T> {
-  const headers: Record<string, string> = { Accept: "application/json", ...(options.headers ?? {}) };
+/** Sends a request; answers the response's text, or throws an ApiError for a refusal or no answer. */
+async function send(path: string, options: CallOptions, accept: string): Promise<string> {
+  const headers: Record<string, string> = { Accept: accept, ...(options.headers ?? {}) };
   if (options.body !== undefined) headers["Content-Type"] = "application/json";
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   let response: Response;
@@ -69,18 +70,63 @@ export async function call<T>(path: string, options: CallOptions = {}): Promise<
     throw new ApiError(0, null, null);
   }
   const text = await response.text().catch(() => "");
-  let data: unknown = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
   if (!response.ok) {
+    const data = parseJson(text);
     const retry = Number(response.headers.get("Retry-After"));
     const problem = data && typeof data === "object" && "type" in data ? (data as Problem) : null;
     throw new ApiError(response.status, problem, Number.isFinite(retry) && retry > 0 ? retry : null);
   }
-  return data as T;
+  return text;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function call<T>(path: string, options: CallOptions = {}): Promise<T> {
+  return parseJson(await send(path, options, "application/json")) as T;
+}
+
+/** A call whose answer is not JSON (a CSV export): its text as it came. */
+export async function callText(path: string, accept: string, options: CallOptions = {}): Promise<string> {
+  return send(path, options, accept);
+}
+
+// The brand's API key: typed once per tab, kept in sessionStorage (never the URL or localStorage),
+// sent as a bearer token. Read by the host console and its analytics page.
+const BRAND_KEY = "livedrop.brandKey";
+
+export function brandKey(): string | null {
+  try {
+    return sessionStorage.getItem(BRAND_KEY);
+  } catch {
+    return null;
+  }
+}
+
+export function keepBrandKey(value: string): void {
+  sessionStorage.setItem(BRAND_KEY, value);
+}
+
+export function forgetBrandKey(): void {
+  sessionStorage.removeItem(BRAND_KEY);
+}
+
+/** A call with the brand's key; a refused key is forgotten and `refused` runs (to ask again). */
+export async function callAsBrand<T>(path: string, refused: () => void, options: CallOptions = {}): Promise<T> {
+  try {
+    return await call<T>(path, { ...options, token: brandKey() });
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) {
+      forgetBrandKey();
+      refused();
+    }
+    throw error;
+  }
 }
 
 const WORDS: Record<string, string> = {
@@ -169,9 +215,9 @@ export function el<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
-/** A path id as the API takes it (and as /watch/<id> and /host/<id> carry it). */
-export function sessionIdFromPath(prefix: string): string | null {
-  const match = new RegExp(`^/${prefix}/([A-Za-z0-9_-]{1,64})/?$`).exec(location.pathname);
+/** A path id as the API takes it (as /watch/<id>, /host/<id> and /host/<id>/analytics carry it). */
+export function sessionIdFromPath(prefix: string, suffix = ""): string | null {
+  const match = new RegExp(`^/${prefix}/([A-Za-z0-9_-]{1,64})${suffix ? `/${suffix}` : ""}/?$`).exec(location.pathname);
   return match ? match[1] : null;
 }
 

@@ -1,7 +1,10 @@
 // The host console: /host (the brand's sessions) and /host/<sessionId> (run one show).
 // The brand's API key is typed once and kept in sessionStorage (this tab only), sent as a bearer
-// token; never put in the URL or localStorage.
-import { ApiError, call, el, every, formatMoney, formatTime, inWords, sessionIdFromPath } from "./api";
+// token; never put in the URL or localStorage (api.ts keeps it, for this page and the analytics).
+import {
+  ApiError, brandKey, call, callAsBrand, el, every, forgetBrandKey, formatMoney, formatTime, inWords, keepBrandKey,
+  sessionIdFromPath,
+} from "./api";
 import type { CallOptions, Money } from "./api";
 import type { LineupItem, LiveView, Order, Status } from "./shapes";
 
@@ -47,12 +50,12 @@ interface Product {
   stock: number;
 }
 
-const KEY = "livedrop.brandKey";
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   heading: $("heading"),
   message: $("message"),
   viewerLink: $<HTMLAnchorElement>("viewer-link"),
+  analyticsLink: $<HTMLAnchorElement>("analytics-link"),
   keySection: $("key-section"),
   keyForm: $<HTMLFormElement>("key-form"),
   keyInput: $<HTMLInputElement>("api-key"),
@@ -79,25 +82,9 @@ const ui = {
 const sessionId = sessionIdFromPath("host");
 let session: SessionView | null = null;
 
-function key(): string | null {
-  try {
-    return sessionStorage.getItem(KEY);
-  } catch {
-    return null;
-  }
-}
-
 /** A brand call; a refused key sends the user back to the key form. */
-async function brand<T>(path: string, options: CallOptions = {}): Promise<T> {
-  try {
-    return await call<T>(path, { ...options, token: key() });
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      sessionStorage.removeItem(KEY);
-      askForKey("That API key was refused. Enter the brand's key again.");
-    }
-    throw error;
-  }
+function brand<T>(path: string, options: CallOptions = {}): Promise<T> {
+  return callAsBrand<T>(path, () => askForKey("That API key was refused. Enter the brand's key again."), options);
 }
 
 function say(text: string): void {
@@ -116,7 +103,7 @@ ui.keyForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const typed = ui.keyInput.value.trim();
   if (!typed) return;
-  sessionStorage.setItem(KEY, typed);
+  keepBrandKey(typed);
   ui.keyInput.value = "";
   ui.keySection.hidden = true;
   say("");
@@ -124,7 +111,7 @@ ui.keyForm.addEventListener("submit", (event) => {
 });
 
 ui.forget.addEventListener("click", () => {
-  sessionStorage.removeItem(KEY);
+  forgetBrandKey();
   location.assign("/host");
 });
 
@@ -145,7 +132,8 @@ async function showSessions(): Promise<void> {
     el("span", { class: "pill", text: item.status }),
     el("span", { class: "muted", text: ` ${formatTime(item.scheduledAt)}` }),
     item.lineupCount !== undefined ? el("span", { class: "muted", text: ` · ${item.lineupCount} products` }) : null,
-    " · ", el("a", { href: `/watch/${item.id}`, text: "viewer", "aria-label": `Viewer page of ${item.title}` }))));
+    " · ", el("a", { href: `/watch/${item.id}`, text: "viewer", "aria-label": `Viewer page of ${item.title}` }),
+    " · ", el("a", { href: `/host/${item.id}/analytics`, text: "analytics", "aria-label": `Analytics of ${item.title}` }))));
   if (!items.length) ui.sessionList.replaceChildren(el("li", { class: "muted", text: "No sessions yet." }));
 }
 
@@ -376,6 +364,8 @@ async function loadOrders(): Promise<void> {
 async function showConsole(): Promise<void> {
   ui.viewerLink.hidden = false;
   ui.viewerLink.href = `/watch/${sessionId}`;
+  ui.analyticsLink.hidden = false;
+  ui.analyticsLink.href = `/host/${sessionId}/analytics`;
   try {
     await loadSession();
   } catch (error) {
@@ -392,7 +382,7 @@ async function showConsole(): Promise<void> {
 }
 
 async function open(): Promise<void> {
-  if (!key()) return askForKey();
+  if (!brandKey()) return askForKey();
   if (sessionId) await showConsole();
   else await showSessions();
 }
