@@ -10,6 +10,7 @@ import secrets
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from devstack.run import AnalyticsFeed
 from tests.conftest import make_brand, make_product, make_session, make_shopper, order
@@ -48,7 +49,7 @@ def report(api, key, session_id, **params):
 class Show:
     """The script of issue 10's scripted show, run through the API on a moved clock."""
 
-    def __init__(self, api, clock, operator_key, monkeypatch, viewers=(10, 40, 30)):
+    def __init__(self, api, clock, operator_key, monkeypatch, viewers=(10, 40, 30), quantities=(10, 5)):
         from chalicelib.bootstrap import services
 
         self.api, self.clock = api, clock
@@ -56,7 +57,7 @@ class Show:
         self.a = make_product(api, self.key, title="Aurora hoodie", price={"amount": 1000, "currency": "EUR"})["id"]
         self.b = make_product(api, self.key, title="Comet sneakers", price={"amount": 2500, "currency": "EUR"})["id"]
         self.session = make_session(api, self.key, holdSeconds=60)["id"]
-        for product, quantity in ((self.a, 10), (self.b, 5)):
+        for product, quantity in zip((self.a, self.b), quantities):
             added = api.post(f"/v1/sessions/{self.session}/lineup", {"productId": product, "quantity": quantity},
                              key=self.key)
             assert added.status_code == 201, added.body
@@ -301,3 +302,45 @@ def _from_ms(ms):
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+@settings(max_examples=5, deadline=None, phases=[Phase.generate], suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.sampled_from(["pay", "cancel", "expire", "hold", "decline-then-pay"]),
+                          st.integers(0, 3), st.integers(1, 2), st.integers(0, 1)), min_size=1, max_size=8))
+def test_the_figures_equal_a_recount_of_the_orders_table(api, clock, operator_key, monkeypatch, feed, script):
+    """Random fates of real orders on DynamoDB Local: the figures the stream built are the recount
+    of the orders table, cell by cell (the check `settle` makes before calling a show final)."""
+    from chalicelib.bootstrap import services
+    from chalicelib.domain.analytics import buyers_of, facts_of, recount
+
+    show = Show(api, clock, operator_key, monkeypatch, viewers=iter(range(100)), quantities=(20, 20))
+    show.pin(5, show.a)
+    for n, (fate, shopper, quantity, which) in enumerate(script):
+        show.buy(10 + n * 7, f"o{n}", shopper, (show.a, show.b)[which], quantity)
+        order_id, _ = show.orders[f"o{n}"]
+        token = show.shoppers[shopper]["token"]
+        if fate == "decline-then-pay":
+            assert api.post(f"/v1/orders/{order_id}/pay", {"paymentToken": "decline"}, key=token).status_code == 402
+            show.pay(f"o{n}")
+        elif fate == "pay":
+            show.pay(f"o{n}")
+        elif fate == "cancel":
+            show.cancel(f"o{n}")
+    show.at(10 + len(script) * 7 + 61)  # every unpaid hold (60 s) has run out
+    services().checkout.release_expired(limit=100)
+    drain(feed)
+
+    analytics = services().analytics
+    aggregates = analytics.repo.aggregates(show.session)
+    table_orders, cursor = [], None
+    while True:
+        page, cursor = analytics.orders.list_for_session(show.session, 100, cursor)
+        table_orders += page
+        if not cursor:
+            break
+    assert len(table_orders) == len(script)
+    featured = analytics._featured(analytics._pins(show.session), aggregates.attribution)
+    counted = recount((facts_of(o) for o in table_orders), featured)
+    assert {k: v for k, v in aggregates.cells.items() if v} == {k: v for k, v in counted.items()
+                                                                if v and k[0][0] != "buyer"}
+    assert {k: v for k, v in aggregates.buyers.items() if v} == dict(buyers_of(counted))
