@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from chalicelib.api.schemas import Currency, Moment, PageQuery, ResponseModel, Timestamp, _known_currency
 from chalicelib.domain.analytics import CurrencyTotals, MinuteRow, ProductFigures, Report, Window
@@ -35,11 +35,13 @@ class AnalyticsListQuery(PageQuery):
                                    description="Shows scheduled at or after this moment; no bound if absent")
     scheduled_to: Moment = Field(None, alias="to", description="Shows scheduled before this moment; no bound if absent")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "AnalyticsListQuery":
-        if self.scheduled_from and self.scheduled_to and self.scheduled_to <= self.scheduled_from:
-            raise ValueError("`to` must be after `from`")
-        return self
+    @field_validator("scheduled_to")
+    @classmethod
+    def _after_from(cls, value, info: ValidationInfo):
+        since = info.data.get("scheduled_from")
+        if value is not None and since is not None and value <= since:
+            raise ValueError("must be after `from`")
+        return value
 
 
 class AttributionView(ResponseModel):

@@ -57,7 +57,7 @@ class Show:
         self.a = make_product(api, self.key, title="Aurora hoodie", price={"amount": 1000, "currency": "EUR"})["id"]
         self.b = make_product(api, self.key, title="Comet sneakers", price={"amount": 2500, "currency": "EUR"})["id"]
         self.session = make_session(api, self.key, holdSeconds=60)["id"]
-        for product, quantity in zip((self.a, self.b), quantities):
+        for product, quantity in zip((self.a, self.b), quantities, strict=True):
             added = api.post(f"/v1/sessions/{self.session}/lineup", {"productId": product, "quantity": quantity},
                              key=self.key)
             assert added.status_code == 201, added.body
@@ -344,3 +344,53 @@ def test_the_figures_equal_a_recount_of_the_orders_table(api, clock, operator_ke
     assert {k: v for k, v in aggregates.cells.items() if v} == {k: v for k, v in counted.items()
                                                                 if v and k[0][0] != "buyer"}
     assert {k: v for k, v in aggregates.buyers.items() if v} == dict(buyers_of(counted))
+
+
+def test_a_brand_lists_its_shows_of_a_period_with_their_totals(api, operator_key, other_brand):
+    key = make_brand(api, operator_key, "Agency " + secrets.token_hex(3))["apiKey"]
+    ids = [make_session(api, key, title=f"Show {day}", scheduledAt=f"2031-03-0{day}T18:00:00Z")["id"]
+           for day in (1, 2, 3)]
+    listed = api.get("/v1/analytics/sessions?from=2031-03-02T00:00:00Z&to=2031-03-04T00:00:00Z", key=key)
+    assert listed.status_code == 200, listed.body
+    assert [item["sessionId"] for item in listed.json["items"]] == [ids[2], ids[1]]  # latest first
+    assert listed.json["items"][0] | {"totals": None} == {
+        "sessionId": ids[2], "title": "Show 3", "sessionStatus": "scheduled", "status": "live",
+        "scheduledAt": "2031-03-03T18:00:00.000Z", "startedAt": None, "endedAt": None, "totals": None}
+
+    first = api.get("/v1/analytics/sessions?from=2031-03-01T00:00:00Z&limit=2", key=key).json
+    rest = api.get(f"/v1/analytics/sessions?from=2031-03-01T00:00:00Z&limit=2&cursor={first['nextCursor']}",
+                   key=key).json
+    assert [i["sessionId"] for i in first["items"] + rest["items"]] == ids[::-1] and rest["nextCursor"] is None
+    # `to` is exclusive; another brand sees none of them; its cursor does not open this listing.
+    assert api.get("/v1/analytics/sessions?to=2031-03-01T18:00:00Z&from=2031-03-01T00:00:00Z",
+                   key=key).json["items"] == []
+    assert api.get("/v1/analytics/sessions?from=2031-03-01T00:00:00Z",
+                   key=other_brand["apiKey"]).json["items"] == []
+    foreign = api.get(f"/v1/analytics/sessions?from=2031-03-01T00:00:00Z&limit=2&cursor={first['nextCursor']}",
+                      key=other_brand["apiKey"])
+    assert foreign.status_code == 400 and foreign.json["field"] == "cursor"
+
+
+def test_bad_analytics_queries_are_400_naming_the_field(api, brand):
+    session = make_session(api, brand["apiKey"])["id"]
+    for path, field in ((f"/v1/sessions/{session}/analytics?format=xml", "format"),
+                        (f"/v1/sessions/{session}/analytics?currency=XYZ", "currency"),
+                        (f"/v1/sessions/{session}/analytics?window=5", "window"),
+                        ("/v1/analytics/sessions?from=yesterday", "from"),
+                        ("/v1/analytics/sessions?from=2031-03-01T00:00:00", "from"),
+                        ("/v1/analytics/sessions?from=2031-03-02T00:00:00Z&to=2031-03-01T00:00:00Z", "to"),
+                        ("/v1/analytics/sessions?limit=0", "limit")):
+        response = api.get(path, key=brand["apiKey"])
+        assert response.status_code == 400, (path, response.body)
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.json["field"] == field, (path, response.json)
+    assert api.get(f"/v1/sessions/{session}/analytics").status_code == 401
+
+
+def test_a_show_with_nothing_yet_has_an_empty_live_report(api, brand):
+    session = make_session(api, brand["apiKey"])["id"]
+    body = report(api, brand["apiKey"], session).json
+    assert body["status"] == "live" and body["sessionStatus"] == "scheduled"
+    assert body["totals"] == [] and body["timeline"] == [] and body["pins"] == [] and body["products"] == []
+    assert report(api, brand["apiKey"], session, format="csv").body.decode().splitlines() == [
+        "minute,reservations,paidOrders,unitsSold,gmv,likes,viewers,featuredProductId"]

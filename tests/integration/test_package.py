@@ -11,8 +11,14 @@ from tests.conftest import ROOT
 
 def test_chalice_package_builds_the_prod_deployment(tmp_path):
     chalice = Path(sys.executable).parent / "chalice"
-    stream = "arn:aws:dynamodb:us-east-1:123456789012:table/livedrop-prod-stock/stream/2026-11-22T00:00:00.000"
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "LIVEDROP_STOCK_STREAM_ARN": stream}
+    from infra.tables import ANALYTICS_STREAMS
+
+    def arn(table):
+        return f"arn:aws:dynamodb:us-east-1:123456789012:table/livedrop-prod-{table}/stream/2026-11-22T00:00:00.000"
+
+    stream = arn("stock")
+    analytics_streams = {variable: arn(table) for table, variable in ANALYTICS_STREAMS.items()}
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "LIVEDROP_STOCK_STREAM_ARN": stream, **analytics_streams}
     result = subprocess.run([str(chalice), "package", "--stage", "prod", str(tmp_path)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -29,6 +35,11 @@ def test_chalice_package_builds_the_prod_deployment(tmp_path):
     assert "release_expired_reservations" in everything and "rate(1 minute)" in everything
     assert '"aws.ivs"' in everything and "IVS Stream State Change" in everything
     assert stream in everything
+    # The analytics: a handler per stream, the viewer sampler and the settling, every minute.
+    for handler in ("analytics_orders", "analytics_likes", "analytics_sessions", "sample_viewers", "settle_analytics"):
+        assert handler in everything, handler
+    for analytics_stream in analytics_streams.values():
+        assert analytics_stream in everything
     # CORS: every path has an OPTIONS method answered by the function (the preflight), and the stage's
     # own origins are in its environment.
     from chalicelib.api.routing import ROUTES
