@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.api.schemas import Currency, Moment, PageQuery, ResponseModel, Timestamp, _known_currency
 from chalicelib.domain.analytics import CurrencyTotals, MinuteRow, ProductFigures, Report, Window
@@ -33,15 +33,8 @@ class AnalyticsListQuery(PageQuery):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     scheduled_from: Moment = Field(None, alias="from",
                                    description="Shows scheduled at or after this moment; no bound if absent")
-    scheduled_to: Moment = Field(None, alias="to", description="Shows scheduled before this moment; no bound if absent")
-
-    @field_validator("scheduled_to")
-    @classmethod
-    def _after_from(cls, value, info: ValidationInfo):
-        since = info.data.get("scheduled_from")
-        if value is not None and since is not None and value <= since:
-            raise ValueError("must be after `from`")
-        return value
+    scheduled_to: Moment = Field(None, alias="to", description="Shows scheduled before this moment; no bound if "
+                                 "absent (a `to` not after `from` is an empty period)")
 
 
 class AttributionView(ResponseModel):

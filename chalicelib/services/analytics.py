@@ -177,6 +177,8 @@ class Analytics:
                 cursor: str | None) -> tuple[list[tuple[OwnedSession, Report]], str | None]:
         """The brand's shows scheduled in [from, to), latest first, each with its totals: one
         query for the page, and one per show."""
+        if scheduled_from and scheduled_to and scheduled_to <= scheduled_from:
+            return [], None  # an empty period
         owned, next_cursor = self.sessions.repo.list_for_brand(brand_id, None, limit, cursor, scheduled_from,
                                                                scheduled_to)
         summaries = self.repo.summaries(o.session.id for o in owned)
