@@ -240,6 +240,7 @@ Livedrop is serving on {base}  (embedded AWS stack; Ctrl-C stops everything)
 
   viewer:          {web}/watch/{demo['session_id']}
   host console:    {web}/host/{demo['session_id']}   (paste the demo brand key)
+  analytics:       {web}/host/{demo['session_id']}/analytics
   API reference:   {web}/docs
 
 Try:
@@ -250,7 +251,7 @@ Try:
 The demo session is scheduled: start it from the host console (or POST /v1/sessions/{demo['session_id']}/start
 with the brand key) and its channel goes on air: the viewer plays a local live stream that carries
 every pin as IVS timed metadata. Shoppers get tokens from POST /v1/shoppers. Expired reservations
-are released every {SWEEP_EVERY_SECONDS} s.
+are released every {SWEEP_EVERY_SECONDS} s; the show's analytics follow its orders within a few seconds.
 
 OpenAPI document: {base}/v1/openapi.json
 """, flush=True)

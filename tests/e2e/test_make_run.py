@@ -63,9 +63,10 @@ def test_make_run_serves_what_it_prints_and_stops_everything(make_run, stop):
     assert demo_session in json.dumps(bodies)  # the demo data printed is the data served
     web = f"http://{LOOPBACK}:{make_run.web_port}"
     pages = {name: re.search(r"http://\S+", make_run.wait_for_line(name + ":")).group()
-             for name in ("viewer", "host console", "API reference")}
+             for name in ("viewer", "host console", "analytics", "API reference")}
     assert pages == {"viewer": f"{web}/watch/{demo_session}", "host console": f"{web}/host/{demo_session}",
-                     "API reference": f"{web}/docs"}, make_run.output()
+                     "analytics": f"{web}/host/{demo_session}/analytics", "API reference": f"{web}/docs"}, \
+        make_run.output()
     for url in pages.values():
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and page.headers.get_content_type() == "text/html", url
