@@ -859,8 +859,8 @@ class FakeAnalyticsRepository:
     def mark_unsettled(self, session_id: str) -> None:
         self.pending.add(session_id)
 
-    def unsettled(self, limit: int) -> list[str]:
-        return sorted(self.pending)[:limit]
+    def unsettled(self) -> list[str]:
+        return sorted(self.pending)
 
     def finalize(self, session_id: str, at: str) -> None:
         self.figures[session_id].finalized_at = at

@@ -297,7 +297,9 @@ class AnalyticsRepository(Protocol):
 
     def mark_unsettled(self, session_id: str) -> None: ...
 
-    def unsettled(self, limit: int) -> list[str]: ...
+    def unsettled(self) -> list[str]:
+        """Every ended show whose figures are not final yet."""
+        ...
 
     def finalize(self, session_id: str, at: str) -> None:
         """The show's figures are final: marked so, and no longer to settle."""

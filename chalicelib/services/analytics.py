@@ -123,9 +123,12 @@ class Analytics:
         equal, they are final (the report no longer changes); not yet equal (the stream is
         behind), they are looked at again next time."""
         finalized = 0
-        for session_id in self.repo.unsettled(limit):
+        for session_id in self.repo.unsettled():  # all of them: one that never settles blocks none
             session = self.sessions.repo.get(session_id)
-            if session is None or session.status is not SessionStatus.ENDED:
+            if session is None:  # gone: nothing to settle
+                self.repo.finalize(session_id, to_iso(self.clock.now()))
+                continue
+            if session.status is not SessionStatus.ENDED or finalized >= limit:
                 continue
             aggregates = self.repo.aggregates(session_id)
             if any(value for (_row, name), value in aggregates.cells.items() if name == "reserved"):

@@ -217,8 +217,8 @@ class AnalyticsRepository:
     def mark_unsettled(self, session_id: str) -> None:
         AnalyticsModel(pk=UNSETTLED, sk=session_id).save()
 
-    def unsettled(self, limit: int) -> list[str]:
-        return [row.sk for row in AnalyticsModel.query(UNSETTLED, limit=limit)]
+    def unsettled(self) -> list[str]:
+        return [row.sk for row in AnalyticsModel.query(UNSETTLED)]  # PynamoDB follows every page
 
     def finalize(self, session_id: str, at: str) -> None:
         tx = Transaction()
