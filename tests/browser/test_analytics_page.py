@@ -102,6 +102,7 @@ def test_the_analytics_page_shows_the_apis_figures_and_goes_final(stack, new_pag
     expect(markers).to_have_count(1)
     expect(markers).to_have_attribute("data-product-id", a)
     expect(page.get_by_test_id("sales-chart").locator("canvas")).to_have_count(1)
+    expect(page.locator("#chart-caption")).to_contain_text("Dashed line: the pin, numbered as in the list")
 
     # The download and the API's CSV must be read between the same two changes of the timeline
     # (a viewer sample fills a minute's cell every 5 s): read the API before and after.
