@@ -1,5 +1,6 @@
-"""`make screenshots`: the README's two pictures, made again from a fresh `make run`: the viewer
-mid-drop (375 px wide, a product pinned through the stream, units selling) and the host console.
+"""`make screenshots`: the README's pictures, made again from a fresh `make run`: the viewer
+mid-drop (375 px wide, a product pinned through the stream, units selling), the host console, and
+the show's analytics (its orders, the pin on the chart; a couple of minutes at most, in real time).
 
 Run: PYTHONPATH=. .venv/bin/python -m tests.browser.screenshots  (writes docs/screenshots/*.png)
 """
@@ -24,14 +25,18 @@ def stage(stack: Stack) -> dict:
                       {"title": "Comet sneakers", "price": 14900, "quantity": 50},
                       title="Friday night drop")
     for buyer in range(7):  # a few buyers before the picture, so the console has orders; most pay
-        shopper = stack.shopper()
-        order = stack.ok("POST", "/v1/orders", {"sessionId": show["session"],
-                                                "items": [{"productId": show["products"][buyer % 2], "quantity": 1}]},
-                         key=shopper, headers={"Idempotency-Key": secrets.token_hex(16)})
-        if buyer % 3:
-            stack.ok("POST", f"/v1/orders/{order['id']}/pay", {"paymentToken": "ok"}, key=shopper,
-                     headers={"Idempotency-Key": secrets.token_hex(16)})
+        buy(stack, show, show["products"][buyer % 2], pay=bool(buyer % 3))
     return show
+
+
+def buy(stack: Stack, show: dict, product_id: str, pay: bool) -> None:
+    shopper = stack.shopper()
+    order = stack.ok("POST", "/v1/orders", {"sessionId": show["session"],
+                                            "items": [{"productId": product_id, "quantity": 1}]},
+                     key=shopper, headers={"Idempotency-Key": secrets.token_hex(16)})
+    if pay:
+        stack.ok("POST", f"/v1/orders/{order['id']}/pay", {"paymentToken": "ok"}, key=shopper,
+                 headers={"Idempotency-Key": secrets.token_hex(16)})
 
 
 def main() -> int:
@@ -68,10 +73,25 @@ def main() -> int:
                 expect(host.get_by_test_id("feature-button").first).to_be_visible(timeout=20_000)
                 host.wait_for_timeout(4_000)  # one refresh of units left and orders
                 host.screenshot(path=str(OUT / "host.png"), full_page=True)
+
+                # Orders after the pin's attribution window opened (its send time + 3 s), so that the
+                # products table has units sold while pinned as well as before.
+                for buyer in range(3):
+                    buy(stack, show, show["products"][buyer % 2], pay=True)
+                host.get_by_test_id("analytics-link").click()
+                expect(host.get_by_test_id("analytics-status")).to_have_text("live", timeout=20_000)
+                expect(host.locator('[data-testid="sales-chart"] canvas')).to_have_count(1)
+                figures = f"{stack.api}/v1/sessions/{show['session']}/analytics"
+                host.wait_for_function(  # the feed has applied every order (it reads the streams every second)
+                    """async ([url, key]) => { const r = await (await fetch(url, {headers: {Authorization: `Bearer ${key}`}})).json();
+                       return r.totals.length && r.totals[0].reservations === 10 && r.totals[0].orders.paid === 7; }""",
+                    arg=[figures, stack.brand_key], polling=1_000, timeout=20_000)
+                host.wait_for_timeout(5_500)  # the page's next refresh
+                host.screenshot(path=str(OUT / "analytics.png"), full_page=True)
                 browser.close()
         finally:
             run.kill_what_is_left()
-    print(f"wrote {OUT / 'viewer.png'} and {OUT / 'host.png'}")
+    print(f"wrote {OUT / 'viewer.png'}, {OUT / 'host.png'} and {OUT / 'analytics.png'}")
     return 0
 
 

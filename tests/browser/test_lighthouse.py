@@ -1,11 +1,12 @@
 """Lighthouse (npm, pinned in tests/browser/package.json) on the same Chromium: accessibility and
-best practices at 90 or more on the viewer (a live show) and on the host console (with the brand
-key in the tab's session storage, so the console itself is audited, not its key form; see
-lighthouse.mjs). Scores, not timings: the same page gets the same score on a busy machine. The
+best practices at 90 or more on the viewer (a live show), on the host console and on the show's
+analytics (with the brand key in the tab's session storage, so the console and the report are
+audited, not their key forms; see lighthouse.mjs). Scores, not timings: the same page gets the same score on a busy machine. The
 figures are printed and kept in .local/reports/lighthouse.json for the README."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 
 import pytest
@@ -36,16 +37,26 @@ def lighthouse(url: str, out, brand_key: str | None = None) -> tuple[dict[str, f
     return scores, report
 
 
-def test_viewer_and_console_score_90_or_more(stack, tmp_path):
+def test_viewer_console_and_analytics_score_90_or_more(stack, tmp_path):
     # No image: Lighthouse's Chromium has no test route to answer images.livedrop.test.
     show = stack.show({"title": unique("Lighthouse hoodie"), "quantity": 20, "images": []})
     stack.ok("POST", f"/v1/sessions/{show['session']}/feature", {"productId": show["products"][0]})
+    shopper = stack.shopper()  # an order, so that the analytics have figures, a minute and a chart
+    stack.ok("POST", "/v1/orders", {"sessionId": show["session"], "items": [{"productId": show["products"][0],
+                                                                             "quantity": 1}]},
+             key=shopper, headers={"Idempotency-Key": secrets.token_hex(16)})
     scores, reports = {}, {}
-    for page, key in (("watch", None), ("host", stack.brand_key)):
-        scores[page], reports[page] = lighthouse(f"{stack.web}/{page}/{show['session']}", tmp_path / f"{page}.json", key)
-    # The audit saw the console (its lineup's add form, hidden until the key is known), not the key form.
-    shown = {node["id"]: node["width"] > 0 for node in reports["host"]["fullPageScreenshot"]["nodes"].values()}
-    assert (shown.get("add-form"), shown.get("key-form")) == (True, False), shown
+    for page, path, key in (("watch", "watch/{}", None), ("host", "host/{}", stack.brand_key),
+                            ("analytics", "host/{}/analytics", stack.brand_key)):
+        scores[page], reports[page] = lighthouse(f"{stack.web}/{path.format(show['session'])}",
+                                                 tmp_path / f"{page}.json", key)
+    # The audits saw the console (its lineup's add form, hidden until the key is known) and the
+    # report (its tables' header cells: only the report has tables), not the key forms.
+    nodes = {page: reports[page]["fullPageScreenshot"]["nodes"] for page in ("host", "analytics")}
+    shown = {page: {node["id"]: node["width"] > 0 for node in nodes[page].values()} for page in nodes}
+    assert (shown["host"].get("add-form"), shown["host"].get("key-form")) == (True, False), shown["host"]
+    report_cells = [node for lh_id, node in nodes["analytics"].items() if lh_id.endswith("-TH") and node["width"] > 0]
+    assert (bool(report_cells), shown["analytics"].get("key-form")) == (True, False), nodes["analytics"]
     REPORTS.mkdir(parents=True, exist_ok=True)
     (REPORTS / "lighthouse.json").write_text(json.dumps(scores, indent=2))
     assert {page: {name: score >= 0.9 for name, score in figures.items()} for page, figures in scores.items()} == {

@@ -354,6 +354,7 @@ function pinWindows(u: uPlot): void {
   ctx.restore();
 }
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 
 const NARROW = 560; // px of chart: below it, no axis titles (the legend names the series)
@@ -424,9 +425,11 @@ function drawChart(current: Report): void {
   }
   const units = current.timeline.reduce((sum, row) => sum + row.unitsSold, 0);
   ui.chartCaption.textContent = current.timeline.length
-    ? `Bars: units sold in each of ${current.timeline.length} minutes (${units} in all)` +
+    ? `Bars: units sold per minute, over ${plural(current.timeline.length, "minute")} (${units} in all)` +
       (current.currency ? `; line: GMV so far in ${current.currency}` : "") +
-      `. Dashed lines: the ${current.pins.length} pins, numbered as in the list; the shading is each pin's attribution window.`
+      (current.pins.length === 0 ? ". No pins yet."
+        : current.pins.length === 1 ? ". Dashed line: the pin, numbered as in the list; the shading is its attribution window."
+          : `. Dashed lines: the ${current.pins.length} pins, numbered as in the list; the shading is each pin's attribution window.`)
     : "";
 }
 
