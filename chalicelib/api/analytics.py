@@ -32,7 +32,9 @@ def wants_csv(format_: str | None, accept: str | None) -> bool:
            summary="What the show sold, minute by minute, and what featuring each product did",
            auth="brand", query=AnalyticsQuery, response=AnalyticsReport,
            also_as=((CSV, {"type": "string", "description": "The timeline: a header of the JSON field names, "
-                                                             "then a row per minute (empty cells for null)"}),))
+                                                             "then a row per minute (empty cells for null)"}),),
+           response_headers=(("Content-Disposition", "On the CSV only: attachment; filename=\"<sessionId>-analytics.csv\"",
+                              {"type": "string", "pattern": "^attachment; filename="}, False),))
 def session_analytics(req: ApiRequest):
     """The owner's report of a show, aggregated from the tables' streams by a handler off the
     checkout's path, usually within seconds of each order change. Reading it costs a bounded number
@@ -51,7 +53,9 @@ def session_analytics(req: ApiRequest):
     session, report = services().analytics.report(req.brand.id, req.path["session_id"], query.currency)
     view = AnalyticsReport.of(session, report, to_iso(services().analytics.clock.now()))
     if wants_csv(query.format, req.raw.headers.get("accept")):
-        return Response(body=view.csv(), status_code=200, headers={"Content-Type": CSV, "Vary": "Accept"})
+        return Response(body=view.csv(), status_code=200, headers={
+            "Content-Type": CSV, "Vary": "Accept",
+            "Content-Disposition": f'attachment; filename="{session.id}-analytics.csv"'})
     return Response(body=view.model_dump(mode="json", by_alias=True), status_code=200,
                     headers={"Content-Type": "application/json", "Vary": "Accept"})
 

@@ -135,8 +135,8 @@ def _success_headers(spec: RouteSpec) -> dict[str, Any]:
     headers = {"Cache-Control": _header("How this answer may be cached (see the API description)",
                                         {"type": "string", "const": spec.cache_control}),
                "Vary": _vary(spec)}
-    for name, description, schema in spec.response_headers:
-        headers[name] = _header(description, schema)
+    for name, description, schema, *required in spec.response_headers:  # (..., False): only on some answers
+        headers[name] = _header(description, schema, required=required[0] if required else True)
     return headers
 
 

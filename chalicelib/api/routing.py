@@ -96,7 +96,7 @@ class RouteSpec:
     tag: str
     headers: tuple[HeaderSpec, ...] = ()
     cache_control: str = "no-store"  # of a success (see cache_rule); errors are ERROR_CACHE_CONTROL
-    response_headers: tuple[tuple[str, str, dict], ...] = ()  # a success's own: (name, description, JSON schema)
+    response_headers: tuple[tuple, ...] = ()  # a success's own: (name, description, JSON schema[, required])
     also_as: tuple[tuple[str, dict], ...] = ()  # other media types of a success: (type, JSON schema)
 
     @property
@@ -181,7 +181,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
               request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
               headers: tuple[HeaderSpec, ...] = (), secret: bool = False, max_age: int = DEFAULT_MAX_AGE,
-              response_headers: tuple[tuple[str, str, dict], ...] = (), also_as: tuple[tuple[str, dict], ...] = ()):
+              response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = ()):
     """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`.
 
     The handler's docstring is the operation's description. `secret=True`: the answer carries a

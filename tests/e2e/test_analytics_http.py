@@ -177,8 +177,6 @@ def test_the_csv_is_the_json_timeline(api, show):
                             for row in report["timeline"]], how
 
 
-@pytest.mark.xfail(strict=True, reason="specs/analytics-api.md promises Content-Disposition on the CSV; "
-                                       "chalicelib/api/analytics.py sends only Content-Type and Vary")
 def test_the_csv_is_named_as_an_attachment(api, show):
     answer = api.call("GET", f"/v1/sessions/{show['session']}/analytics", api.brand_key, params={"format": "csv"})
     assert answer.headers.get("Content-Disposition") == f'attachment; filename="{show["session"]}-analytics.csv"'

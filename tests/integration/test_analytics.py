@@ -206,6 +206,7 @@ def test_a_scripted_show_gives_the_figures_counted_by_hand(api, clock, operator_
                      api.get(f"/v1/sessions/{show.session}/analytics", key=show.key,
                              headers={"Accept": "text/csv"})):
         assert response.headers["Content-Type"].startswith("text/csv")
+        assert response.headers["Content-Disposition"] == f'attachment; filename="{show.session}-analytics.csv"'
         rows = list(csv.DictReader(io.StringIO(response.body.decode() if isinstance(response.body, bytes)
                                                else response.body)))
         assert rows == [{key: "" if value is None else str(value) for key, value in row.items()}
