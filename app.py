@@ -49,13 +49,15 @@ if os.environ.get("LIVEDROP_STOCK_STREAM_ARN"):
 
 # Show analytics, aggregated off the checkout's path from three streams (each ARN an output of
 # infra/template.json, exported before `chalice deploy`). A failed batch is retried whole: every
-# record's effect is applied once (services/analytics.py).
+# record's effect is applied once (services/analytics.py); a first deploy reads from the oldest
+# record the stream keeps, so a show already running is counted from its start.
 def _records(event):
     return [(record.sequence_number, record.old_image, record.new_image) for record in event]
 
 
 if os.environ.get("LIVEDROP_ORDERS_STREAM_ARN"):
-    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_ORDERS_STREAM_ARN"], batch_size=500,
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_ORDERS_STREAM_ARN"], starting_position="TRIM_HORIZON",
+                            batch_size=500,
                             maximum_batching_window_in_seconds=1)
     @observe_event
     def analytics_orders(event):
@@ -65,7 +67,8 @@ if os.environ.get("LIVEDROP_ORDERS_STREAM_ARN"):
         return {"applied": services().analytics.on_order_records(_records(event))}
 
 if os.environ.get("LIVEDROP_COUNTERS_STREAM_ARN"):
-    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_COUNTERS_STREAM_ARN"], batch_size=500,
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_COUNTERS_STREAM_ARN"], starting_position="TRIM_HORIZON",
+                            batch_size=500,
                             maximum_batching_window_in_seconds=1)
     @observe_event
     def analytics_likes(event):
@@ -75,7 +78,8 @@ if os.environ.get("LIVEDROP_COUNTERS_STREAM_ARN"):
         return {"likes": services().analytics.on_like_records(_records(event))}
 
 if os.environ.get("LIVEDROP_SESSIONS_STREAM_ARN"):
-    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_SESSIONS_STREAM_ARN"], batch_size=100,
+    @app.on_dynamodb_record(stream_arn=os.environ["LIVEDROP_SESSIONS_STREAM_ARN"], starting_position="TRIM_HORIZON",
+                            batch_size=100,
                             maximum_batching_window_in_seconds=1)
     @observe_event
     def analytics_sessions(event):
@@ -100,7 +104,7 @@ def settle_analytics(event):
     """Ended shows whose orders are all resolved: their figures, checked against a recount, are final."""
     from chalicelib.bootstrap import services
 
-    return {"finalized": services().analytics.settle()}
+    return {"finalized": services().analytics.settle(budget_seconds=30)}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

@@ -863,8 +863,17 @@ class FakeAnalyticsRepository:
         return sorted(self.pending)
 
     def finalize(self, session_id: str, at: str) -> None:
-        self.figures[session_id].finalized_at = at
+        figures = self.figures[session_id]
+        figures.finalized_at = figures.finalized_at or at
         self.pending.discard(session_id)
+
+    def is_final(self, session_id: str) -> bool:
+        return self.figures[session_id].finalized_at is not None
+
+    def replace_figures(self, session_id: str, cells, buyers) -> None:
+        figures = self.figures[session_id]
+        figures.cells = Counter({cell: value for cell, value in cells.items() if value and cell[0][0] != "buyer"})
+        figures.buyers = Counter(buyers)
 
 
 class PassThroughRecords:

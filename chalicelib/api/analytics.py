@@ -25,7 +25,8 @@ def wants_csv(format_: str | None, accept: str | None) -> bool:
             ranks[media.lower()] = float(q)
         except ValueError:
             continue
-    return ranks.get("text/csv", 0) > max(ranks.get("application/json", 0), 0)
+    json_rank = max(ranks.get(media, 0) for media in ("application/json", "application/*", "*/*"))
+    return ranks.get("text/csv", 0) > json_rank
 
 
 @api_route(bp, "/v1/sessions/{session_id}/analytics", "GET", tag="analytics",

@@ -160,7 +160,8 @@ class AnalyticsReport(ResponseModel):
     attribution: AttributionView
     totals: list[CurrencyTotalsView] = Field(description="One entry per currency of the lineup or of an order")
     timeline: list[MinuteView] = Field(
-        description="One row per minute, from the show's start (or its first activity) to its end (or now)")
+        description="One row per minute, from the show's start (or its first activity) to its end (or now); the "
+                    "latest 1,440 minutes at most")
     pins: list[PinWindowView] = Field(
         description="Each pin that reached viewers (a pin superseded before it was sent did not), with its "
                     "attribution window")

@@ -21,6 +21,7 @@ from chalicelib.domain.records import Order
 from chalicelib.domain.sessions import SessionStatus
 
 MINUTE_MS = 60_000
+MAX_TIMELINE_MINUTES = 1440  # a report's timeline: a day of rows at most (its totals keep everything)
 OPEN = frozenset({OrderStatus.RESERVED, OrderStatus.PAYING})  # holds that may still become sales
 
 
@@ -340,7 +341,7 @@ def build_report(session_status: SessionStatus, started_ms: int | None, ended_ms
             reservations=cells[(row, "reservations")],
             orders={name: cells[(row, name)] for name in ("reserved", "paid", "cancelled", "expired")},
             units_sold=cells[(row, "unitsSold")], buyers=buyers,
-            average_order_value=round(gmv / paid) if paid else None,
+            average_order_value=(2 * gmv + paid) // (2 * paid) if paid else None,  # halves round up
             checkout_completion=_ratio(paid, cells[(row, "reservations")]),
             likes=likes, peak_viewers=peak, average_viewers=average,
             conversion=_ratio(buyers, peak or 0)))
@@ -350,8 +351,9 @@ def build_report(session_status: SessionStatus, started_ms: int | None, ended_ms
     if started_ms is not None:  # the minutes the show ran: an end at 10:03:00.000 makes 10:02 the last
         minutes |= set(range(started_ms // MINUTE_MS, max(started_ms, until - 1) // MINUTE_MS + 1))
     timeline = []
-    if minutes:
-        for minute in range(min(minutes), max(minutes) + 1):
+    if minutes:  # the latest MAX_TIMELINE_MINUTES at most: a drop opened days before its show
+        last = max(minutes)
+        for minute in range(max(min(minutes), last - MAX_TIMELINE_MINUTES + 1), last + 1):
             at = ("minute", str(minute), chosen or "")
             timeline.append(MinuteRow(
                 minute_ms=minute * MINUTE_MS, reservations=cells[(at, "reservations")],

@@ -302,7 +302,13 @@ class AnalyticsRepository(Protocol):
         ...
 
     def finalize(self, session_id: str, at: str) -> None:
-        """The show's figures are final: marked so, and no longer to settle."""
+        """The show's figures are final: marked so (the first time stays), and no longer to settle."""
+        ...
+
+    def is_final(self, session_id: str) -> bool: ...
+
+    def replace_figures(self, session_id: str, cells: Mapping[Cell, int], buyers: Mapping[str, int]) -> None:
+        """Write the show's order figures afresh (a repair: its stream records were lost)."""
         ...
 
 

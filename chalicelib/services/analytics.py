@@ -2,11 +2,13 @@
 the viewer sampler, the settling of ended shows, and the reports (domain/analytics.py)."""
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from typing import Any, Callable, Mapping
 
 from chalicelib.domain.analytics import (
-    MINUTE_MS, Attribution, LineupFacts, Pin, Report, build_report, change_delta, facts_of, feature_windows,
+    MINUTE_MS, Attribution, LineupFacts, Pin, Report, build_report, buyers_of, change_delta, facts_of,
+    feature_windows,
     featured_at, recount, settled,
 )
 from chalicelib.domain.clock import epoch_ms, iso_ms, to_iso
@@ -22,6 +24,8 @@ from chalicelib.services.sessions import Sessions
 
 PENDING_PIN_MS = 60_000  # a pin still being sent is waited for this long, then counted from its pin time
 ORDERS_PAGE = 1000
+SETTLE_AFTER_MS = 10_000  # after the end: the last orders' records reach the handler, and the orders index
+REPAIR_AFTER_MS = 26 * 3600_000  # a stream keeps records 24 h: after that, what it missed never comes
 
 
 class PinsPending(Busy):
@@ -96,7 +100,8 @@ class Analytics:
         """The sessions stream: a show that ended is to be settled."""
         ended = self.records.ended_sessions(records)
         for session_id in ended:
-            self.repo.mark_unsettled(session_id)
+            if not self.repo.is_final(session_id):  # a repeated record does not reopen a final show
+                self.repo.mark_unsettled(session_id)
         return len(ended)
 
     # --- scheduled -------------------------------------------------------------------------------
@@ -118,19 +123,33 @@ class Analytics:
             if not cursor:
                 return sampled
 
-    def settle(self, limit: int = 50) -> int:
+    def settle(self, budget_seconds: float = 10.0) -> int:
         """Ended shows whose holds are all resolved, checked against a recount of their orders:
         equal, they are final (the report no longer changes); not yet equal (the stream is
-        behind), they are looked at again next time."""
+        behind), they are looked at again next time. One that still differs a day after its end,
+        when the stream can no longer bring what it missed (records lost to a handler failing for
+        longer than the stream keeps them, a handler deployed after the show began), takes the
+        recount as its figures. In a random order, within a time budget: a show that never
+        settles holds none of the others back."""
         finalized = 0
-        for session_id in self.repo.unsettled():  # all of them: one that never settles blocks none
+        started = self.clock.monotonic()
+        pending = self.repo.unsettled()
+        random.shuffle(pending)
+        for session_id in pending:
+            if self.clock.monotonic() - started > budget_seconds:
+                break
             session = self.sessions.repo.get(session_id)
             if session is None:  # gone: nothing to settle
                 self.repo.finalize(session_id, to_iso(self.clock.now()))
                 continue
-            if session.status is not SessionStatus.ENDED or finalized >= limit:
+            ended = iso_ms(session.ended_at) if session.ended_at else None
+            now = self._now_ms()
+            if session.status is not SessionStatus.ENDED or ended is None or now - ended < SETTLE_AFTER_MS:
                 continue
             aggregates = self.repo.aggregates(session_id)
+            if aggregates.finalized_at is not None:
+                self.repo.finalize(session_id, aggregates.finalized_at)
+                continue
             if any(value for (_row, name), value in aggregates.cells.items() if name == "reserved"):
                 continue
             orders, cursor = [], None
@@ -142,6 +161,13 @@ class Analytics:
             attribution = aggregates.attribution or self.default_attribution(session)
             counted = recount((facts_of(order) for order in orders), self._featured(self._pins(session_id), attribution))
             if settled(aggregates.cells, aggregates.buyers, counted):
+                self.repo.finalize(session_id, to_iso(self.clock.now()))
+                finalized += 1
+            elif now - ended > REPAIR_AFTER_MS and not any(
+                    value for (_row, name), value in counted.items() if name == "reserved"):
+                logger.warning("analytics repaired from a recount: the stream missed records",
+                               extra={"sessionId": session_id, "orders": len(orders)})
+                self.repo.replace_figures(session_id, counted, buyers_of(counted))
                 self.repo.finalize(session_id, to_iso(self.clock.now()))
                 finalized += 1
             else:

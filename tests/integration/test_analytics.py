@@ -154,12 +154,13 @@ def test_a_scripted_show_gives_the_figures_counted_by_hand(api, clock, operator_
     settling = report(api, show.key, show.session).json
     assert settling["status"] == "settling"  # o6 still holds its unit
     assert settling["totals"][0]["orders"]["reserved"] == 1 and settling["totals"][0]["reservedValue"] == 2500
-    assert services().analytics.settle() == 0
+    services().analytics.settle()
+    assert report(api, show.key, show.session).json["status"] == "settling"
 
     show.at(201)  # o6's hold ran out at 3:20
     assert services().checkout.release_expired(limit=50) >= 1
     drain(feed)
-    assert services().analytics.settle() == 1  # its figures equal a recount of the orders table
+    assert services().analytics.settle() >= 1  # its figures equal a recount of the orders table
     body = report(api, show.key, show.session).json
     assert body["status"] == "final" and body["finalizedAt"] is not None
 
@@ -252,14 +253,42 @@ def test_records_replayed_twice_and_shuffled_give_the_same_report(api, clock, op
 
     orders = [r for r in feed.seen["orders"] if show.session in str(r)]
     likes = [r for r in feed.seen["counters"] if show.session in str(r)]
-    shuffled = orders * 2
-    random.Random(7).shuffle(shuffled)
     analytics = services().analytics
-    for start in range(0, len(shuffled), 5):  # batches of five, as a stream's retries might cut them
-        analytics.on_order_records(shuffled[start:start + 5])
-    analytics.on_like_records(list(reversed(likes)) * 2)
-    again = report(api, show.key, show.session).json
-    assert {**again, "generatedAt": None} == {**first, "generatedAt": None}
+    for seed in (2, 3, 7):  # some put both copies of a record into one batch
+        if seed != 2:
+            _wipe(show.session, [order_id for order_id, _ in show.orders.values()])
+        shuffled = orders * 2
+        random.Random(seed).shuffle(shuffled)
+        for start in range(0, len(shuffled), 5):  # batches of five, as a stream's retries might cut them
+            analytics.on_order_records(shuffled[start:start + 5])
+        analytics.on_like_records(list(reversed(likes)) * 2)
+        again = report(api, show.key, show.session).json
+        assert {**again, "generatedAt": None} == {**first, "generatedAt": None}, seed
+
+
+def test_a_show_whose_records_were_lost_takes_the_recount_a_day_after_it_ended(api, clock, operator_key,
+                                                                                monkeypatch, feed):
+    from chalicelib.bootstrap import services
+
+    show = Show(api, clock, operator_key, monkeypatch)
+    show.play(feed)
+    show.end()
+    show.at(201)
+    services().checkout.release_expired(limit=50)
+    drain(feed)
+    whole = report(api, show.key, show.session).json
+    _wipe(show.session, [])  # the stream's records of this show are gone for good
+    show.at(300)
+    services().analytics.settle()  # not final on figures that differ from the orders
+    assert report(api, show.key, show.session).json["status"] == "settling"
+    show.at(180 + 26 * 3600 + 1)
+    services().analytics.settle()
+    repaired = report(api, show.key, show.session).json
+    assert repaired["status"] == "final"
+    # Everything the orders tell comes back; the likes the lost records carried do not.
+    assert [{**t, "likes": None} for t in repaired["totals"]] == [{**t, "likes": None} for t in whole["totals"]]
+    assert repaired["products"] == whole["products"]
+    assert [row["paidOrders"] for row in repaired["timeline"]] == [row["paidOrders"] for row in whole["timeline"]]
 
 
 def test_a_report_reads_the_same_few_items_for_ten_orders_and_for_ten_thousand(api, clock, operator_key,

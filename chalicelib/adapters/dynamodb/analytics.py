@@ -22,7 +22,7 @@ import random
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from chalicelib.adapters.dynamodb.models import AnalyticsModel, CounterModel, Db, OrderModel, SessionModel
 from chalicelib.adapters.dynamodb.orders import _order
@@ -103,7 +103,9 @@ class AnalyticsRepository:
         was applied before: that change is dropped and the rest sent again), the summed counters,
         and the buyers whose count of paid orders crosses zero (each written on the count read
         just before, so two handlers can not both count one buyer)."""
-        pending = [change for change in changes if change.delta]
+        # One change per record: a batch may hold a redelivered record twice, and one transaction
+        # can not write its marker twice.
+        pending = list({change.record_id: change for change in changes if change.delta}.values())
         applied = 0
         while pending:
             chunk = self._chunk(pending)
@@ -221,10 +223,43 @@ class AnalyticsRepository:
         return [row.sk for row in AnalyticsModel.query(UNSETTLED)]  # PynamoDB follows every page
 
     def finalize(self, session_id: str, at: str) -> None:
-        tx = Transaction()
-        tx.put("final", AnalyticsModel(pk=session_id, sk="final", finalized_at=at))
-        tx.delete("unsettled", AnalyticsModel(pk=UNSETTLED, sk=session_id))
-        transact(self.db.client, tx)
+        """Final at `at`, unless it was already (a repeated settling keeps the first time)."""
+        try:
+            AnalyticsModel(pk=session_id, sk="final", finalized_at=at).save(
+                condition=AnalyticsModel.pk.does_not_exist())
+        except Exception as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+        AnalyticsModel(pk=UNSETTLED, sk=session_id).delete()
+
+    def is_final(self, session_id: str) -> bool:
+        try:
+            AnalyticsModel.get(session_id, "final", consistent_read=True)
+            return True
+        except AnalyticsModel.DoesNotExist:
+            return False
+
+    def replace_figures(self, session_id: str, cells: Mapping[Cell, int], buyers: Mapping[str, int]) -> None:
+        """The show's order figures, written afresh (the repair of a show whose stream records
+        were lost): every counter row removed, the given figures put in their first shard."""
+        rows = AnalyticsModel.query(session_id, consistent_read=True)
+        stale = [row for row in rows if _row_of(row.sk) is not None]
+        fresh: dict[str, AnalyticsModel] = {}
+        for (row, name), value in cells.items():
+            if row[0] == "buyer" or not value:
+                continue
+            key = _sort_key(row, 0)
+            item = fresh.setdefault(key, AnalyticsModel(pk=session_id, sk=key))
+            setattr(item, _python_name[name], value)
+        for currency, count in buyers.items():
+            key = _sort_key(("currency", currency), 0)
+            fresh.setdefault(key, AnalyticsModel(pk=session_id, sk=key)).buyers = count
+        with AnalyticsModel.batch_write() as batch:
+            for row in stale:
+                if row.sk not in fresh:
+                    batch.delete(row)
+            for item in fresh.values():
+                batch.save(item)
 
 
 def _aggregates(rows: Iterable[AnalyticsModel]) -> Aggregates:

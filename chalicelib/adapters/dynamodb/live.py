@@ -77,7 +77,8 @@ class LiveRepository:
             pass
 
     def timeline(self, session_id: str) -> list[TimelineEntry]:
-        return [_entry(row) for row in TimelineModel.query(session_id)]  # PynamoDB follows every page
+        # PynamoDB follows every page; consistent: a pin just written decides an order's attribution
+        return [_entry(row) for row in TimelineModel.query(session_id, consistent_read=True)]
 
     def recent(self, session_id: str, limit: int) -> list[TimelineEntry]:
         newest = TimelineModel.query(session_id, scan_index_forward=False, limit=limit, page_size=limit)
