@@ -158,3 +158,12 @@ def new_page(browser, stack):
 
 def unique(prefix: str) -> str:
     return f"{prefix} {secrets.token_hex(3)}"
+
+
+def open_as_brand(stack, new_page, path: str):
+    """A console page (path under the web server) with the demo brand's key typed in, as a host does."""
+    page = new_page(width=1280, height=900)
+    page.goto(f"{stack.web}{path}")
+    page.get_by_test_id("api-key-input").fill(stack.brand_key)
+    page.get_by_test_id("api-key-input").press("Enter")
+    return page

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import unique
+from tests.browser.conftest import open_as_brand, unique
 from tests.browser.test_pages import console
 
 ON_AIR = 60  # s: the encoder's start and first segment; a bound against hanging, not a speed claim
@@ -62,11 +62,7 @@ def csv_of(stack, session_id: str) -> str:
 
 
 def analytics(stack, new_page, session_id: str):
-    page = new_page(width=1280, height=900)
-    page.goto(f"{stack.web}/host/{session_id}/analytics")
-    page.get_by_test_id("api-key-input").fill(stack.brand_key)
-    page.get_by_test_id("api-key-input").press("Enter")
-    return page
+    return open_as_brand(stack, new_page, f"/host/{session_id}/analytics")
 
 
 def test_the_analytics_page_shows_the_apis_figures_and_goes_final(stack, new_page, tmp_path):

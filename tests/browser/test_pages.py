@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import unique
+from tests.browser.conftest import open_as_brand, unique
 
 PLAYING = 60_000  # ms: a bound against hanging (encoder start + three segments), not a speed claim
 CUE = 30_000  # ms: a pin waits for the next segment, then the player's buffer
@@ -34,11 +34,7 @@ def pin(stack, viewer, session_id: str, product_id: str) -> None:
 
 
 def console(stack, new_page, session_id: str):
-    page = new_page(width=1280, height=900)
-    page.goto(f"{stack.web}/host/{session_id}")
-    page.get_by_test_id("api-key-input").fill(stack.brand_key)
-    page.get_by_test_id("api-key-input").press("Enter")
-    return page
+    return open_as_brand(stack, new_page, f"/host/{session_id}")
 
 
 def test_the_viewer_plays_the_embedded_stream(stack, new_page):

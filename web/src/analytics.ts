@@ -2,10 +2,7 @@
 // minute as a chart (uPlot) with the pins marked on it, what each product sold while pinned and
 // not, and the timeline as CSV. Read with the brand's key (api.ts keeps it, as for the console).
 import uPlot from "uplot";
-import {
-  ApiError, brandKey, callAsBrand, callText, el, every, forgetBrandKey, formatDuration, formatMoney, formatTime, inWords,
-  keepBrandKey, sessionIdFromPath,
-} from "./api";
+import { $, ApiError, brandKey, callAsBrand, callText, el, every, forgetBrandKey, formatDuration, formatMoney, formatTime, inWords, keepBrandKey, sessionIdFromPath } from "./api";
 import type { Status } from "./shapes";
 
 // GET /v1/sessions/{id}/analytics (specs/analytics-api.md): money in minor units, ratios as floats.
@@ -89,7 +86,6 @@ const STATUS_WORDS: Record<ReportStatus, string> = {
 const REFRESH_MS = 5000;
 const DASH = "—";
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   heading: $("heading"),
   message: $("message"),

@@ -194,6 +194,9 @@ export function formatTime(iso: string | null | undefined): string {
   return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+/** A page's own element by id (the page's HTML has it). */
+export const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+
 export function byTestId<T extends HTMLElement = HTMLElement>(id: string, root: ParentNode = document): T {
   const element = root.querySelector<T>(`[data-testid="${id}"]`);
   if (!element) throw new Error(`missing [data-testid=${id}]`);

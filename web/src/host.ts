@@ -1,10 +1,7 @@
 // The host console: /host (the brand's sessions) and /host/<sessionId> (run one show).
 // The brand's API key is typed once and kept in sessionStorage (this tab only), sent as a bearer
 // token; never put in the URL or localStorage (api.ts keeps it, for this page and the analytics).
-import {
-  ApiError, brandKey, call, callAsBrand, el, every, forgetBrandKey, formatMoney, formatTime, inWords, keepBrandKey,
-  sessionIdFromPath,
-} from "./api";
+import { $, ApiError, brandKey, call, callAsBrand, el, every, forgetBrandKey, formatMoney, formatTime, inWords, keepBrandKey, sessionIdFromPath } from "./api";
 import type { CallOptions, Money } from "./api";
 import type { LineupItem, LiveView, Order, Status } from "./shapes";
 
@@ -50,7 +47,6 @@ interface Product {
   stock: number;
 }
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   heading: $("heading"),
   message: $("message"),

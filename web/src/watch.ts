@@ -5,9 +5,7 @@ import { create, isPlayerSupported, PlayerEventType, PlayerState } from "amazon-
 import type { MediaPlayer, PlayerError, TextMetadataCue } from "amazon-ivs-player";
 import { ChatRoom, SendMessageRequest } from "amazon-ivs-chat-messaging";
 import type { ChatMessage } from "amazon-ivs-chat-messaging";
-import {
-  ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep,
-} from "./api";
+import { $, ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep } from "./api";
 import type { Money } from "./api";
 import type { LiveView, Order, PublicLineupItem as LineupItem, Status } from "./shapes";
 
@@ -78,7 +76,6 @@ interface Drop {
 
 // --- page elements -------------------------------------------------------------------------
 
-const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const ui = {
   title: $("session-title"),
   status: $("session-status"),
