@@ -63,7 +63,10 @@ class Show:
             assert added.status_code == 201, added.body
         self.shoppers = [make_shopper(api) for _ in range(6)]
         samples = iter(viewers)
-        monkeypatch.setattr(services().analytics.channels, "viewer_count", lambda arn: next(samples))
+        channel = services().sessions.repo.get(self.session).channel.arn
+        # Scripted counts for this show's channel; other tests' live shows have none.
+        monkeypatch.setattr(services().analytics.channels, "viewer_count",
+                            lambda arn: next(samples) if arn == channel else None)
         now = clock.now()
         clock.advance(MIN - (now.second + now.microsecond / 1e6))  # a minute's start
         self.start = clock.now()
