@@ -216,11 +216,14 @@ def aggregate(stop: threading.Event) -> None:
     last_sweep = 0.0
     while not stop.wait(1.0):
         try:
-            feed.drain()
+            applied = feed.drain()
+            if applied:
+                logger.info("analytics: stream records applied", extra={"records": applied})
             if time.monotonic() - last_sweep >= SWEEP_EVERY_SECONDS:
                 last_sweep = time.monotonic()
                 services().analytics.sample_viewers()
-                services().analytics.settle()
+                if finalized := services().analytics.settle():
+                    logger.info("analytics: shows final", extra={"shows": finalized})
         except Busy as error:  # a pin still being sent, contention: as Lambda would, try again
             logger.info("analytics batch comes again", extra={"error": type(error).__name__, "detail": str(error)})
         except Exception:

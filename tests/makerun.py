@@ -97,7 +97,8 @@ class MakeRun:
     """`python -m devstack.run` in its own process group (a terminal's foreground job), its
     stdout read line by line as it comes."""
 
-    def __init__(self, port: int, log_dir: Path, web_port: int | None = None) -> None:
+    def __init__(self, port: int, log_dir: Path, web_port: int | None = None,
+                 settings: dict[str, str] | None = None) -> None:
         # A clean environment, as a user's shell would have: nothing from this suite's AWS stack.
         env = {name: value for name, value in os.environ.items()
                if not name.startswith(("AWS_", "LIVEDROP_", "POWERTOOLS_"))}
@@ -106,7 +107,8 @@ class MakeRun:
         self.stderr_path = log_dir / "stderr.log"
         with open(self.stderr_path, "wb") as stderr:
             self.process = subprocess.Popen(
-                [str(PYTHON), "-m", "devstack.run"], cwd=ROOT, env={**env, "PYTHONPATH": ".", "PORT": str(port), "WEB_PORT": str(self.web_port)},
+                [str(PYTHON), "-m", "devstack.run"], cwd=ROOT, env={**env, **(settings or {}), "PYTHONPATH": ".", "PORT": str(port),
+                                                    "WEB_PORT": str(self.web_port)},
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr, text=True, start_new_session=True)
         self.lines: list[str] = []
         self.changed = threading.Condition()
@@ -130,6 +132,21 @@ class MakeRun:
             line = seen()
         assert line, f"no line starting {startswith!r}; exit code {self.process.poll()}\n{self.output()}"
         return line
+
+    def wait_until(self, check, what: str, timeout: float = STARTUP_LIMIT):
+        """`check()` now, then again each time `make run` prints a line (its analytics feed prints
+        one per batch applied), until it is true: no polling on a timer."""
+        result = None
+
+        def done():
+            nonlocal result
+            result = check()
+            return result
+
+        with self.changed:
+            self.changed.wait_for(lambda: done() or self.process.poll() is not None, timeout=timeout)
+        assert result, f"not {what} within {timeout} s\n{self.output()[-3000:]}"
+        return result
 
     def wait_for_children(self, *names: str) -> list[Child]:
         """Its child processes, once one has been started for each of `names`."""

@@ -87,7 +87,9 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    run = MakeRun(free_port(), tmp_path_factory.mktemp("make-run"), web_port=free_port())
+    # No latency allowance for analytics: an order right after a pin counts as featured, no waiting.
+    run = MakeRun(free_port(), tmp_path_factory.mktemp("make-run"), web_port=free_port(),
+                  settings={"LIVEDROP_FEATURE_LATENCY_LOW_MS": "0"})
     try:
         run.wait_for_line("OpenAPI document:")  # the welcome text's last line
         yield Stack(run=run, api=f"http://{LOOPBACK}:{run.port}", web=f"http://{LOOPBACK}:{run.web_port}",
