@@ -17,7 +17,7 @@ from chalicelib.domain.ports import (
     AnalyticsRecords, AnalyticsRepository, AppliedChange, Channels, Clock, LiveRepository, OrderRepository,
     OwnedSession, StockRepository,
 )
-from chalicelib.domain.records import Session
+from chalicelib.domain.records import Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.observability import logger
 from chalicelib.services.sessions import Sessions
@@ -54,9 +54,9 @@ class Analytics:
     def default_attribution(self, session: Session) -> Attribution:
         return Attribution(self.latency_ms.get(session.latency_mode, self.latency_ms["LOW"]), self.grace_ms)
 
-    def _pins(self, session_id: str) -> list[Pin]:
-        return [Pin(e.product_id, iso_ms(e.at), e.sent_at, e.delivery)
-                for e in self.live.timeline(session_id) if e.type == "feature"]
+    def _pins(self, session_id: str, timeline: list[TimelineEntry] | None = None) -> list[Pin]:
+        entries = self.live.timeline(session_id) if timeline is None else timeline
+        return [Pin(e.product_id, iso_ms(e.at), e.sent_at, e.delivery) for e in entries if e.type == "feature"]
 
     # --- the stream handlers ---------------------------------------------------------------------
 
@@ -195,7 +195,7 @@ class Analytics:
                 allocated=item.quantity, opens_at_ms=iso_ms(opens) if opens else None,
                 closes_at_ms=iso_ms(closes) if closes else None,
                 units_left=sum(drop.left.values()) if drop else None, last_sold_out_ms=sold_out.get(item.product_id)))
-        pins = [Pin(e.product_id, iso_ms(e.at), e.sent_at, e.delivery) for e in timeline if e.type == "feature"]
+        pins = self._pins(session_id, timeline)
         report = build_report(
             session.status, iso_ms(session.started_at) if session.started_at else None,
             iso_ms(session.ended_at) if session.ended_at else None, self._now_ms(), facts, aggregates, pins,
