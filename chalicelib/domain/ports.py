@@ -395,3 +395,138 @@ class Charges(Protocol):
 
     def register_lambda_context(self, context: Any) -> None: ...
 
+
+
+# --- webhooks ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredSecret:
+    """A signing secret as kept: encrypted (the `SecretBox` port), signing until `expires_at`
+    (None: the current one; a rotated-out one signs beside it for a while)."""
+    ciphertext: str
+    created_at: str
+    expires_at: str | None = None
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A brand's webhook receiver."""
+    id: str                      # whk_...
+    brand_id: str
+    url: str
+    events: tuple[str, ...]      # event types it subscribes to (domain/webhooks.py EVENT_TYPES)
+    description: str | None
+    status: str                  # "enabled" | "disabled"
+    disabled_reason: str | None  # "gone" (answered 410), "failing" (5 days of failures), "brand" (PATCH)
+    secrets: tuple[StoredSecret, ...]
+    created_at: str
+    updated_at: str
+    failing_since: str | None = None  # first failure since its last success
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One event to one endpoint: the outbox item and its line in the delivery log."""
+    id: str                  # dlv_..., derived from (endpoint, event): a repeated put is a no-op
+    endpoint_id: str
+    brand_id: str
+    event_id: str            # evt_..., sent as webhook-id on every attempt
+    event_type: str
+    subject: str             # the object the event is about (order id, session id, ...)
+    sequence: int            # grows with each change of the subject
+    body: str                # the exact JSON sent and signed, the same on every attempt
+    created_at: str
+    status: str = "pending"  # "pending" | "succeeded" | "failed"
+    attempts: int = 0
+    next_attempt_ms: int | None = None  # epoch ms, while pending (while in flight: when its lease ends)
+    last_attempt_at: str | None = None
+    last_response_code: int | None = None
+    last_error: str | None = None
+    manual: bool = False     # a retry asked for by the brand: one attempt, no schedule after it
+    lease: str | None = None  # the worker that has it in flight
+
+
+class WebhookRepository(Protocol):
+    """Endpoints per brand, and the deliveries outbox (which is also the delivery log)."""
+
+    def add_endpoint(self, endpoint: Endpoint) -> None: ...
+
+    def get_endpoint(self, brand_id: str, endpoint_id: str) -> Endpoint | None: ...
+
+    def list_endpoints(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Endpoint], str | None]:
+        """Oldest first; a cursor opens only the listing (brand) that issued it."""
+        ...
+
+    def endpoints_of(self, brand_id: str) -> list[Endpoint]:
+        """Every endpoint of the brand (fan-out reads them once per batch)."""
+        ...
+
+    def update_endpoint(self, brand_id: str, endpoint_id: str, changes: Mapping[str, Any], at: str) -> Endpoint:
+        """Set the given fields (names as on Endpoint: url, events, description, status,
+        disabled_reason, secrets, failing_since; None removes) and updated_at. Raises NotFound."""
+        ...
+
+    def delete_endpoint(self, brand_id: str, endpoint_id: str) -> bool: ...
+
+    def add_deliveries(self, deliveries: Iterable[Delivery]) -> int:
+        """Store each delivery unless one with its id exists (a stream record seen again);
+        returns how many were new. Each is due at its next_attempt_ms."""
+        ...
+
+    def due(self, now_ms: int, limit: int) -> list[Delivery]:
+        """Pending deliveries whose next attempt (or expired lease) is at or before now_ms,
+        earliest first (read from an index: may be a moment stale; claim decides)."""
+        ...
+
+    def claim(self, delivery: Delivery, now_ms: int, lease_until_ms: int, lease: str) -> Delivery | None:
+        """Take the delivery for one attempt: only if it is still pending, due by now_ms and at
+        `delivery.attempts`. Counts the attempt, sets last_attempt_at and the lease, and makes it due
+        again at lease_until_ms (a worker that dies leaves it to the next sweep). None if not taken."""
+        ...
+
+    def finish(self, delivery: Delivery, lease: str, status: str, next_attempt_ms: int | None,
+               response_code: int | None, error: str | None) -> bool:
+        """Record the attempt's outcome, if the lease is still ours: status, next attempt (None:
+        not due any more), last response code and error; the lease is dropped. False if not ours."""
+        ...
+
+    def get_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None: ...
+
+    def list_deliveries(self, endpoint_id: str, limit: int, cursor: str | None,
+                        status: str | None = None) -> tuple[list[Delivery], str | None]:
+        """Newest first."""
+        ...
+
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> Delivery | None:
+        """A brand's retry: pending again, due at due_ms, marked manual (unless in flight now:
+        None then, and None if there is no such delivery)."""
+        ...
+
+
+class SecretBox(Protocol):
+    """Encrypts signing secrets at rest (KMS in deployment and on the embedded stack)."""
+
+    def encrypt(self, plaintext: str, context: Mapping[str, str]) -> str: ...
+
+    def decrypt(self, ciphertext: str, context: Mapping[str, str]) -> str: ...
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What one HTTP attempt got: a status (None: no answer), Retry-After as sent, or why it failed."""
+    status: int | None
+    retry_after: str | None = None
+    error: str | None = None
+    duration_ms: int = 0
+
+
+class WebhookSender(Protocol):
+    def refusal(self, url: str) -> str | None:
+        """Why the URL may not be called (scheme, or an address it resolves to), else None."""
+        ...
+
+    def send(self, url: str, headers: Mapping[str, str], body: bytes) -> SendResult:
+        """POST once, to an address checked as `refusal` does (the connection goes to that very
+        address), no redirects followed, within the timeout."""
+        ...
