@@ -3,7 +3,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import analytics, brands, meta, orders, products, sessions
+from chalicelib.api import analytics, brands, meta, orders, products, sessions, webhooks
 from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.api.routing import install_edge
 from chalicelib.observability import observe_event, observe_http
@@ -12,7 +12,7 @@ app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
-for module in (brands, products, sessions, orders, analytics, meta):
+for module in (brands, products, sessions, orders, analytics, webhooks, meta):
     app.register_blueprint(module.bp)
 
 
@@ -87,6 +87,48 @@ if os.environ.get("LIVEDROP_SESSIONS_STREAM_ARN"):
         from chalicelib.bootstrap import services
 
         return {"ended": services().analytics.on_session_records(_records(event))}
+
+
+# Webhooks: the same orders and sessions streams, and the timeline's (pins, drops opened and sold
+# out), fanned out into the deliveries outbox; a failed batch comes again and adds nothing twice.
+WEBHOOK_STREAMS = {"orders": "LIVEDROP_ORDERS_STREAM_ARN", "sessions": "LIVEDROP_SESSIONS_STREAM_ARN",
+                   "timeline": "LIVEDROP_TIMELINE_STREAM_ARN"}
+
+
+def _fan_out(kind):
+    def handler(event):
+        from chalicelib.api.webhook_schemas import EventViews
+        from chalicelib.bootstrap import services
+
+        webhooks = services().webhooks
+        publish = {"orders": webhooks.on_order_records, "sessions": webhooks.on_session_records,
+                   "timeline": webhooks.on_timeline_records}[kind]
+        return {"deliveries": publish(_records(event), EventViews())}
+
+    handler.__name__ = f"webhooks_{kind}"
+    handler.__doc__ = f"The {kind} stream's events, to each subscribed webhook endpoint."
+    return handler
+
+
+for _kind, _variable in WEBHOOK_STREAMS.items():
+    if os.environ.get(_variable):
+        app.on_dynamodb_record(stream_arn=os.environ[_variable], starting_position="TRIM_HORIZON", batch_size=500,
+                               maximum_batching_window_in_seconds=1, name=f"webhooks_{_kind}")(
+            observe_event(_fan_out(_kind)))
+
+
+# The sweeper keeps sweeping for most of each minute (its Lambda timeout, in .chalice/config.json,
+# is longer), so a delivery due in 5 s goes within a second or so of its time.
+WEBHOOK_SWEEP_SECONDS = 50
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
+def deliver_webhooks(event):
+    """Due webhook deliveries: claimed, signed, POSTed, and their outcome logged."""
+    from chalicelib.bootstrap import services
+
+    return {"attempts": services().webhooks.sweep(budget_seconds=WEBHOOK_SWEEP_SECONDS)}
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

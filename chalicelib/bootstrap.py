@@ -16,6 +16,7 @@ from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import Live
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
+from chalicelib.services.webhooks import Webhooks
 from chalicelib.settings import Settings, get_settings
 
 
@@ -28,6 +29,7 @@ class Services:
     checkout: Checkout
     live: Live
     analytics: Analytics
+    webhooks: Webhooks
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -42,7 +44,11 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
     from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
     from chalicelib.adapters.payments import IdempotentCharges, TestPaymentProvider
+    from chalicelib.adapters.dynamodb.webhook_records import WebhookRecords
+    from chalicelib.adapters.dynamodb.webhooks import WebhookRepository
     from chalicelib.adapters.secrets import operator_key, shopper_token_secret
+    from chalicelib.adapters.webhook_http import HttpWebhookSender
+    from chalicelib.adapters.webhook_secrets import KmsSecretBox
 
     dynamodb.bind(settings)
     secret = partial(shopper_token_secret, settings)
@@ -65,6 +71,10 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "stock_changes": stock_changes,
         "analytics": AnalyticsRepository(db),
         "analytics_records": AnalyticsRecords(),
+        "webhooks": WebhookRepository(db),
+        "secret_box": KmsSecretBox(settings.webhook_secrets_key),
+        "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
+        "webhook_records": WebhookRecords(),
     }
 
 
@@ -87,12 +97,15 @@ def build(settings: Settings, **overrides: Any) -> Services:
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
                             settings.feature_grace_ms),
+        webhooks=Webhooks(ports["webhooks"], ports["secret_box"], ports["webhook_sender"], ports["webhook_records"],
+                          sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
     )
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "charges", "operator_key", "shopper_token_secret", "stock_changes",
-                   "analytics", "analytics_records"})
+                   "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
+                   "webhook_records"})
 
 
 _overrides: dict[str, Any] = {}

@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
+from urllib.parse import urlsplit
+
+from chalicelib.domain.webhooks import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
@@ -52,6 +55,19 @@ class Settings:
     # the channel's latency mode, and how long after the next pin a sale still counts for it.
     feature_latency_ms: Mapping[str, int]
     feature_grace_ms: int
+    # Webhooks: seconds from each failed attempt to the next (LIVEDROP_WEBHOOK_RETRY_SCHEDULE, comma
+    # separated; shorten it to see retries in seconds), and the KMS key that encrypts signing secrets.
+    webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
+    webhook_secrets_key: str = "alias/livedrop-local-webhooks"
+    webhook_schedule_problem: str | None = None  # why the configured schedule was refused
+
+    @property
+    def local_mode(self) -> bool:
+        """Running on this machine (`make run`, the tests, LocalStack): DynamoDB is on loopback.
+        Only then may webhooks go to plain-http loopback receivers; a deployment, whatever its
+        stage or variables, has no loopback DynamoDB."""
+        host = urlsplit(self.dynamodb_endpoint or "").hostname
+        return host in ("127.0.0.1", "localhost", "::1")
 
     def __post_init__(self) -> None:
         """A typo in configuration fails at start, loudly, naming the variable: not a silent
@@ -79,6 +95,8 @@ class Settings:
                                 ("LIVEDROP_FEATURE_GRACE_MS", self.feature_grace_ms)):
             if value is None or not 0 <= value <= 600_000:
                 problems.append(f"{variable}={value!r} must be a whole number of ms from 0 to 600000")
+        if self.webhook_schedule_problem:
+            problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
 
@@ -90,6 +108,12 @@ class Settings:
             value = env.get(name, str(default)).strip()
             return int(value) if value.isdigit() else None
 
+        try:
+            schedule, schedule_problem = parse_schedule(env["LIVEDROP_WEBHOOK_RETRY_SCHEDULE"]), None
+        except KeyError:
+            schedule, schedule_problem = DEFAULT_RETRY_SCHEDULE, None
+        except ValueError as error:
+            schedule, schedule_problem = DEFAULT_RETRY_SCHEDULE, str(error)
         return cls(
             stage=stage,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -115,6 +139,9 @@ class Settings:
             feature_latency_ms={"LOW": ms("LIVEDROP_FEATURE_LATENCY_LOW_MS", 3000),  # type: ignore[dict-item]
                                 "NORMAL": ms("LIVEDROP_FEATURE_LATENCY_NORMAL_MS", 10000)},
             feature_grace_ms=ms("LIVEDROP_FEATURE_GRACE_MS", 30000),  # type: ignore[arg-type]
+            webhook_retry_schedule=schedule,
+            webhook_schedule_problem=schedule_problem,
+            webhook_secrets_key=env.get("LIVEDROP_WEBHOOK_SECRETS_KEY") or f"alias/livedrop-{stage}-webhooks",
         )
 
 

@@ -69,7 +69,10 @@ def prepare_environment(stack: EmbeddedStack, operator_key: str, broadcaster_url
     from chalicelib.settings import get_settings
     from infra.tables import create_tables
 
+    from infra.keys import ensure_webhook_key
+
     create_tables(boto3.client("dynamodb"), dict(get_settings().tables))
+    ensure_webhook_key(boto3.client("kms"), get_settings().webhook_secrets_key)
     return env
 
 
@@ -147,6 +150,7 @@ def start_sweeper(stop: threading.Event) -> None:
     threading.Thread(target=sweep, name="reservation-sweeper", daemon=True).start()
     threading.Thread(target=tick, args=(stop,), name="stock-ticker", daemon=True).start()
     threading.Thread(target=aggregate, args=(stop,), name="analytics", daemon=True).start()
+    threading.Thread(target=deliver_webhooks, args=(stop,), name="webhooks", daemon=True).start()
 
 
 def tick(stop: threading.Event) -> None:
@@ -230,6 +234,61 @@ def aggregate(stop: threading.Event) -> None:
             logger.exception("analytics failed; the batch comes again")
 
 
+class WebhookFeed:
+    """What the deployed webhook handlers do: the orders, sessions and timeline streams fanned out
+    into the deliveries outbox, each batch kept until it is published (as Lambda retries a batch)."""
+
+    KINDS = ("orders", "sessions", "timeline")
+
+    def __init__(self) -> None:
+        from chalicelib.settings import get_settings
+        from devstack.streams import StreamReader
+
+        tables = get_settings().tables
+        self.readers = {kind: StreamReader(tables[kind]) for kind in self.KINDS}
+        self.waiting: dict[str, list] = {kind: [] for kind in self.KINDS}
+
+    def drain(self) -> int:
+        from chalicelib.api.webhook_schemas import EventViews
+        from chalicelib.bootstrap import services
+
+        webhooks, views = services().webhooks, EventViews()
+        handlers = {"orders": webhooks.on_order_records, "sessions": webhooks.on_session_records,
+                    "timeline": webhooks.on_timeline_records}
+        added, failure = 0, None
+        for kind, reader in self.readers.items():
+            self.waiting[kind] += reader.read_records()
+            if not self.waiting[kind]:
+                continue
+            try:
+                added += handlers[kind](self.waiting[kind], views)
+                self.waiting[kind] = []
+            except Exception as error:
+                failure = failure or error
+        if failure is not None:
+            raise failure
+        return added
+
+
+WEBHOOK_POLL_SECONDS = 0.5
+
+
+def deliver_webhooks(stop: threading.Event) -> None:
+    """Webhooks under `make run`: the streams into the outbox, and due deliveries sent, twice a second."""
+    from chalicelib.bootstrap import services
+    from chalicelib.observability import logger
+
+    feed = WebhookFeed()
+    while not stop.wait(WEBHOOK_POLL_SECONDS):
+        try:
+            if added := feed.drain():
+                logger.info("webhooks: deliveries queued", extra={"deliveries": added})
+            while services().webhooks.deliver_due():
+                pass
+        except Exception:
+            logger.exception("webhooks failed; trying again")
+
+
 def print_welcome(base: str, web: str, operator_key: str, demo: dict[str, str]) -> None:
     brand_auth = shlex.quote(f"Authorization: Bearer {demo['api_key']}")
     operator_auth = shlex.quote(f"Authorization: Bearer {operator_key}")
@@ -255,6 +314,8 @@ The demo session is scheduled: start it from the host console (or POST /v1/sessi
 with the brand key) and its channel goes on air: the viewer plays a local live stream that carries
 every pin as IVS timed metadata. Shoppers get tokens from POST /v1/shoppers. Expired reservations
 are released every {SWEEP_EVERY_SECONDS} s; the show's analytics follow its orders within a few seconds.
+Webhooks (POST /v1/webhooks) may point at a plain-http receiver on 127.0.0.1 here; set
+LIVEDROP_WEBHOOK_RETRY_SCHEDULE=1,2,3 (seconds) before `make run` to watch retries come quickly.
 
 OpenAPI document: {base}/v1/openapi.json
 """, flush=True)

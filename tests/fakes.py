@@ -892,6 +892,152 @@ class PassThroughRecords:
         return list(records)
 
 
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+class FakeWebhookRepository:
+    """Endpoints and the deliveries outbox in memory, with the DynamoDB adapter's conditions."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[tuple[str, str], Any] = {}
+        self.deliveries: dict[tuple[str, str], Any] = {}
+        self.lock = threading.Lock()
+
+    def add_endpoint(self, endpoint: Any) -> None:
+        self.endpoints[(endpoint.brand_id, endpoint.id)] = endpoint
+
+    def get_endpoint(self, brand_id: str, endpoint_id: str) -> Any:
+        return self.endpoints.get((brand_id, endpoint_id))
+
+    def list_endpoints(self, brand_id: str, limit: int, cursor: str | None) -> tuple[list[Any], str | None]:
+        mine = self.endpoints_of(brand_id)
+        start = int(cursor or 0)
+        return mine[start:start + limit], str(start + limit) if start + limit < len(mine) else None
+
+    def endpoints_of(self, brand_id: str) -> list[Any]:
+        return sorted((e for (b, _), e in self.endpoints.items() if b == brand_id), key=lambda e: e.id)
+
+    def update_endpoint(self, brand_id: str, endpoint_id: str, changes: Mapping[str, Any], at: str) -> Any:
+        endpoint = self.endpoints.get((brand_id, endpoint_id))
+        if endpoint is None:
+            raise NotFound("webhook", endpoint_id)
+        endpoint = replace(endpoint, **changes, updated_at=at)
+        self.endpoints[(brand_id, endpoint_id)] = endpoint
+        return endpoint
+
+    def delete_endpoint(self, brand_id: str, endpoint_id: str) -> bool:
+        return self.endpoints.pop((brand_id, endpoint_id), None) is not None
+
+    def add_deliveries(self, deliveries: Iterable[Any]) -> int:
+        added = 0
+        with self.lock:
+            for delivery in deliveries:
+                key = (delivery.endpoint_id, delivery.id)
+                if key not in self.deliveries:
+                    self.deliveries[key] = delivery
+                    added += 1
+        return added
+
+    def due(self, now_ms: int, limit: int) -> list[Any]:
+        due = [d for d in self.deliveries.values()
+               if d.status == "pending" and d.next_attempt_ms is not None and d.next_attempt_ms <= now_ms]
+        return sorted(due, key=lambda d: d.next_attempt_ms)[:limit]
+
+    def claim(self, delivery: Any, now_ms: int, lease_until_ms: int, lease: str) -> Any:
+        from chalicelib.domain.clock import iso_of_ms
+
+        with self.lock:
+            key = (delivery.endpoint_id, delivery.id)
+            current = self.deliveries.get(key)
+            if (current is None or current.status != "pending" or current.next_attempt_ms is None
+                    or current.next_attempt_ms > now_ms or current.attempts != delivery.attempts):
+                return None
+            current = replace(current, attempts=current.attempts + 1, lease=lease, last_attempt_at=iso_of_ms(now_ms),
+                              next_attempt_ms=lease_until_ms)
+            self.deliveries[key] = current
+            return current
+
+    def finish(self, delivery: Any, lease: str, status: str, next_attempt_ms: int | None,
+               response_code: int | None, error: str | None) -> bool:
+        with self.lock:
+            key = (delivery.endpoint_id, delivery.id)
+            current = self.deliveries.get(key)
+            if current is None or current.lease != lease:
+                return False
+            self.deliveries[key] = replace(current, status=status, next_attempt_ms=next_attempt_ms, lease=None,
+                                           last_response_code=response_code, last_error=error)
+            return True
+
+    def get_delivery(self, endpoint_id: str, delivery_id: str) -> Any:
+        return self.deliveries.get((endpoint_id, delivery_id))
+
+    def list_deliveries(self, endpoint_id: str, limit: int, cursor: str | None,
+                        status: str | None = None) -> tuple[list[Any], str | None]:
+        mine = sorted((d for (e, _), d in self.deliveries.items() if e == endpoint_id and status in (None, d.status)),
+                      key=lambda d: (d.created_at, d.id), reverse=True)
+        start = int(cursor or 0)
+        return mine[start:start + limit], str(start + limit) if start + limit < len(mine) else None
+
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> Any:
+        with self.lock:
+            current = self.deliveries.get((endpoint_id, delivery_id))
+            if current is None or current.lease is not None:
+                return None
+            current = replace(current, status="pending", next_attempt_ms=due_ms, manual=True)
+            self.deliveries[(endpoint_id, delivery_id)] = current
+            return current
+
+
+class FakeSecretBox:
+    """Reversible, and bound to its context as KMS's encryption context binds a ciphertext."""
+
+    def encrypt(self, plaintext: str, context: Mapping[str, str]) -> str:
+        return "enc:" + repr(sorted(context.items())) + ":" + plaintext
+
+    def decrypt(self, ciphertext: str, context: Mapping[str, str]) -> str:
+        prefix = "enc:" + repr(sorted(context.items())) + ":"
+        if not ciphertext.startswith(prefix):
+            raise ValueError("another context")
+        return ciphertext[len(prefix):]
+
+
+class FakeWebhookSender:
+    """Answers each POST with the next scripted result for its URL (else 204), and keeps every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, str], bytes]] = []
+        self.script: dict[str, list[Any]] = defaultdict(list)
+        self.refused: dict[str, str] = {}
+
+    def answer(self, url: str, *results: Any) -> None:
+        self.script[url] += list(results)
+
+    def refusal(self, url: str) -> str | None:
+        return self.refused.get(url)
+
+    def send(self, url: str, headers: Mapping[str, str], body: bytes) -> Any:
+        from chalicelib.domain.ports import SendResult
+
+        self.calls.append((url, dict(headers), body))
+        return self.script[url].pop(0) if self.script[url] else SendResult(204)
+
+
+class PassThroughWebhookRecords:
+    """A fake stream carries decoded values already: (old, new) orders and sessions, timeline entries."""
+
+    @staticmethod
+    def orders(records: list[Any]) -> list[Any]:
+        return list(records)
+
+    @staticmethod
+    def sessions(records: list[Any]) -> list[Any]:
+        return list(records)
+
+    @staticmethod
+    def timeline(records: list[Any]) -> list[Any]:
+        return list(records)
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 
@@ -918,6 +1064,8 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
+        webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
+        webhook_records=PassThroughWebhookRecords(),
     )
 
 

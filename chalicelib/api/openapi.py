@@ -24,9 +24,10 @@ from chalicelib.api.routing import (
     CORS_EXPOSED_HEADERS, ERROR_CACHE_CONTROL, PATH_ID, ROUTES, RouteSpec, cors_allowed_headers,
 )
 from chalicelib.api.schemas import Problem, ProblemError
+from chalicelib.api.webhook_schemas import EVENT_MODELS
 
 REF = "#/components/schemas/{model}"
-STATUS_TEXT = {200: "OK", 201: "Created", 400: "Invalid input",
+STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Invalid input",
                401: "Missing or invalid credentials", 402: "Payment declined", 404: "Not found",
                405: "Method not allowed",
                409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
@@ -48,6 +49,8 @@ TAGS = [
     {"name": "live", "description": "During the show: pins as timed metadata, chat, likes, and the replay."},
     {"name": "orders", "description": "Shoppers, checkout (reservations), payment and cancellation."},
     {"name": "analytics", "description": "What a show sold, minute by minute, and what featuring a product did."},
+    {"name": "webhooks", "description": "Signed events to the brand's own systems, retried, with a delivery log "
+                                        "(the events themselves are under `webhooks`)."},
     {"name": "meta", "description": "The API's description of itself."},
 ]
 INFO_DESCRIPTION = """Headless live-shopping commerce: brands, products, live sessions, drops and orders.
@@ -227,7 +230,7 @@ def _operation(spec: RouteSpec, codes_by_status: dict[int, list[str]]) -> dict[s
 
 
 def _schemas() -> dict[str, Any]:
-    models: set[type[BaseModel]] = {Problem, ProblemError}
+    models: set[type[BaseModel]] = {Problem, ProblemError, *EVENT_MODELS.values()}
     for spec in ROUTES:
         models.update(_models_of(spec.request))
         models.update(_models_of(spec.response))
@@ -243,6 +246,39 @@ def _schemas() -> dict[str, Any]:
     schemas["Problem"]["properties"]["type"]["description"] = (
         "The problem type, a URI; one of: " + ", ".join(f"{p['type']} ({p['status']})" for p in listed))
     return schemas
+
+
+WEBHOOK_HEADERS = {
+    "webhook-id": "The event's id: the same on every attempt, so a receiver can drop one it has seen",
+    "webhook-timestamp": "Unix seconds of this attempt (refuse ones far from now: replays)",
+    "webhook-signature": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` per signing secret, space separated "
+                         "(two during a secret's rotation)",
+}
+WEBHOOKS_DESCRIPTION = """Sent as a POST to each enabled endpoint subscribed to the type, signed per Standard
+Webhooks (https://www.standardwebhooks.com): verify `webhook-signature` with the endpoint's secret
+before trusting the body. At least once: an attempt that does not get a 2xx within 15 s (a 3xx
+included; redirects are not followed) is retried after about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and
+10 h (each give or take 10 %), later if a 429 or 503 asks so with Retry-After, with the same
+`webhook-id`. A 410 disables the endpoint at once; so do 5 days without a success. Events of one
+object can arrive out of order: keep the highest `data.sequence` seen per object."""
+
+
+def _webhooks() -> dict[str, Any]:
+    return {
+        event_type: {"post": {
+            "summary": (model.__doc__ or "").strip(),
+            "description": WEBHOOKS_DESCRIPTION,
+            "operationId": "webhook_" + event_type.replace(".", "_"),
+            "tags": ["webhooks"],
+            "parameters": [{"name": name, "in": "header", "required": True, "description": text,
+                            "schema": {"type": "string"}} for name, text in WEBHOOK_HEADERS.items()],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _schema_ref(model)}}},
+            "responses": {"2XX": {"description": "Received: not sent again"},
+                          "410": {"description": "Gone: the endpoint is disabled at once"},
+                          "default": {"description": "Anything else, or no answer within 15 s: sent again later"}},
+        }} for event_type, model in EVENT_MODELS.items()
+    }
 
 
 @lru_cache(maxsize=1)
@@ -261,6 +297,7 @@ def openapi_document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": TAGS,
         "paths": paths,
+        "webhooks": _webhooks(),
         "x-problem-types": problem_types(),
         "components": {
             "schemas": _schemas(),

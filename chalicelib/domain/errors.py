@@ -215,3 +215,21 @@ class PaymentDeclined(DomainError):
     def __init__(self, reason: str | None) -> None:
         super().__init__(f"the payment was declined ({reason}); the order stays reserved", reason=reason)
         self.reason = reason
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+class TooManyEndpoints(DomainError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a brand has at most {limit} webhook endpoints; delete one first", limit=limit)
+
+
+class EndpointDisabled(DomainError):
+    def __init__(self, reason: str | None) -> None:
+        super().__init__("the endpoint is disabled: enable it first (PATCH status: enabled)", disabledReason=reason)
+
+
+class DeliveryInFlight(DomainError):
+    def __init__(self) -> None:
+        super().__init__("the delivery is being attempted right now; look at it again in a moment")

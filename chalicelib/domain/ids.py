@@ -5,7 +5,7 @@ import re
 import secrets
 import time
 
-_ID = re.compile(r"^(brd|prd|ses)_[0-9a-f]{12}[0-9a-f]{10}$")
+_ID = re.compile(r"^(brd|prd|ses|whk)_[0-9a-f]{12}[0-9a-f]{10}$")
 
 
 def new_id(prefix: str) -> str:

@@ -426,7 +426,7 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class WebhookDelivery:
     """One event to one endpoint: the outbox item and its line in the delivery log."""
     id: str                  # dlv_..., derived from (endpoint, event): a repeated put is a no-op
     endpoint_id: str
@@ -469,36 +469,36 @@ class WebhookRepository(Protocol):
 
     def delete_endpoint(self, brand_id: str, endpoint_id: str) -> bool: ...
 
-    def add_deliveries(self, deliveries: Iterable[Delivery]) -> int:
+    def add_deliveries(self, deliveries: Iterable[WebhookDelivery]) -> int:
         """Store each delivery unless one with its id exists (a stream record seen again);
         returns how many were new. Each is due at its next_attempt_ms."""
         ...
 
-    def due(self, now_ms: int, limit: int) -> list[Delivery]:
+    def due(self, now_ms: int, limit: int) -> list[WebhookDelivery]:
         """Pending deliveries whose next attempt (or expired lease) is at or before now_ms,
         earliest first (read from an index: may be a moment stale; claim decides)."""
         ...
 
-    def claim(self, delivery: Delivery, now_ms: int, lease_until_ms: int, lease: str) -> Delivery | None:
+    def claim(self, delivery: WebhookDelivery, now_ms: int, lease_until_ms: int, lease: str) -> WebhookDelivery | None:
         """Take the delivery for one attempt: only if it is still pending, due by now_ms and at
         `delivery.attempts`. Counts the attempt, sets last_attempt_at and the lease, and makes it due
         again at lease_until_ms (a worker that dies leaves it to the next sweep). None if not taken."""
         ...
 
-    def finish(self, delivery: Delivery, lease: str, status: str, next_attempt_ms: int | None,
+    def finish(self, delivery: WebhookDelivery, lease: str, status: str, next_attempt_ms: int | None,
                response_code: int | None, error: str | None) -> bool:
         """Record the attempt's outcome, if the lease is still ours: status, next attempt (None:
         not due any more), last response code and error; the lease is dropped. False if not ours."""
         ...
 
-    def get_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None: ...
+    def get_delivery(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None: ...
 
     def list_deliveries(self, endpoint_id: str, limit: int, cursor: str | None,
-                        status: str | None = None) -> tuple[list[Delivery], str | None]:
+                        status: str | None = None) -> tuple[list[WebhookDelivery], str | None]:
         """Newest first."""
         ...
 
-    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> Delivery | None:
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> WebhookDelivery | None:
         """A brand's retry: pending again, due at due_ms, marked manual (unless in flight now:
         None then, and None if there is no such delivery)."""
         ...
@@ -530,3 +530,27 @@ class WebhookSender(Protocol):
         """POST once, to an address checked as `refusal` does (the connection goes to that very
         address), no redirects followed, within the timeout."""
         ...
+
+
+class WebhookRecords(Protocol):
+    """Stream records decoded for the webhooks; a record is (record id, old image, new image)."""
+
+    def orders(self, records: list[Any]) -> list[tuple[Order | None, Order]]: ...
+
+    def sessions(self, records: list[Any]) -> list[tuple[Session | None, Session]]: ...
+
+    def timeline(self, records: list[Any]) -> list[TimelineEntry]:
+        """Entries as they were added."""
+        ...
+
+
+class EventViews(Protocol):
+    """An event's `data`: the object as the API shows it to its brand (chalicelib/api renders it)."""
+
+    def order(self, order: Order) -> dict[str, Any]: ...
+
+    def session(self, session: Session, lineup: list[tuple[LineupItem, Product | None]]) -> dict[str, Any]: ...
+
+    def drop(self, session_id: str, item: LineupItem, product: Product | None, left: int) -> dict[str, Any]: ...
+
+    def pin(self, entry: TimelineEntry, product: Product | None) -> dict[str, Any]: ...

@@ -209,6 +209,11 @@ def delivery_id(endpoint_id: str, event_id: str) -> str:
     return "dlv_" + _digest24(endpoint_id, event_id)
 
 
+def is_delivery_id(value: str) -> bool:
+    """Whether `value` could be a delivery id (others are not looked up)."""
+    return len(value) == 28 and value.startswith("dlv_") and all(c in "0123456789abcdef" for c in value[4:])
+
+
 def new_ping_event_id() -> str:
     """Random: every test ping is a new event."""
     return "evt_" + secure_random.token_hex(12)

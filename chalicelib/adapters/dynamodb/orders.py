@@ -36,6 +36,10 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Order, OrderLine
 
+# Every write of an order raises its version (the checkout's put starts it at 1): what a webhook
+# receiver compares to drop an older state that arrives after a newer one.
+NEXT_VERSION = OrderModel.version.add(1)
+
 
 def _order(row: OrderModel) -> Order:
     return Order(
@@ -51,6 +55,7 @@ def _order(row: OrderModel) -> Order:
         total=Money(int(row.total_amount), row.currency), request_hash=row.request_hash,
         created_at=row.created_at, expires_at=int(row.expires_at), closed_at=row.closed_at,
         payment_reference=row.payment_reference, payment_attempt=row.payment_attempt,
+        version=int(row.version or 0),
     )
 
 
@@ -116,7 +121,7 @@ class OrderRepository:
                     "shards": {str(s): u for s, u in line.shards.items()}, "counted": line.counted}
                    for line in order.lines],
             request_hash=order.request_hash, created_at=order.created_at, expires_at=order.expires_at,
-            hold_shard=random.randrange(HOLD_SHARDS), hold_until=order.expires_at,
+            hold_shard=random.randrange(HOLD_SHARDS), hold_until=order.expires_at, version=1,
         )
         tx = Transaction()
         tx.put("order", row, condition=OrderModel.id.does_not_exist())
@@ -163,7 +168,7 @@ class OrderRepository:
         tx = Transaction()
         tx.update("order", OrderModel(id=order.id),
                   actions=[OrderModel.status.set(to.value), OrderModel.closed_at.set(at),
-                           OrderModel.hold_shard.remove(), OrderModel.hold_until.remove()],
+                           OrderModel.hold_shard.remove(), OrderModel.hold_until.remove(), NEXT_VERSION],
                   condition=condition)
         for line in order.lines:
             for shard, units in line.shards.items():
@@ -187,7 +192,7 @@ class OrderRepository:
             row = update_or_old(
                 OrderModel, order_id,
                 actions=[OrderModel.status.set(OrderStatus.PAYING.value), OrderModel.payment_attempt.set(attempt),
-                         OrderModel.hold_shard.remove(), OrderModel.hold_until.remove()],
+                         OrderModel.hold_shard.remove(), OrderModel.hold_until.remove(), NEXT_VERSION],
                 condition=(OrderModel.shopper_id == shopper_id)
                 & (((OrderModel.status == OrderStatus.RESERVED.value) & (OrderModel.expires_at > now_epoch))
                    | ((OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt))),
@@ -211,7 +216,7 @@ class OrderRepository:
             return _order(update_or_old(
                 OrderModel, order_id,
                 actions=[OrderModel.status.set(OrderStatus.PAID.value), OrderModel.closed_at.set(at),
-                         OrderModel.payment_reference.set(reference)],
+                         OrderModel.payment_reference.set(reference), NEXT_VERSION],
                 condition=OrderModel.status == OrderStatus.PAYING.value,
             ))
         except ConditionFailed:
@@ -225,7 +230,7 @@ class OrderRepository:
             OrderModel, order.id,
             actions=[OrderModel.status.set(OrderStatus.RESERVED.value),
                      OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
-                     OrderModel.hold_until.set(order.expires_at)],
+                     OrderModel.hold_until.set(order.expires_at), NEXT_VERSION],
             condition=(OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt),
             )
         except ConditionFailed:
