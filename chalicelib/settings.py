@@ -15,7 +15,7 @@ from typing import Mapping
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
 TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters",
-              "analytics")
+              "analytics", "webhooks", "deliveries")
 
 
 IVS_MODES = frozenset({"aws", "embedded"})
