@@ -1,4 +1,4 @@
-"""The webhook repository on DynamoDB Local.
+"""The webhook repository on DynamoDB Local, and the secret box on the embedded stack's KMS (moto).
 
 The tables are shared by the whole test session (and a sweeper in another test may read the due
 index), so every case makes its own endpoint, places its due times where no real clock reaches
@@ -362,3 +362,75 @@ def test_an_endpoint_is_deleted_once(repo):
     assert repo.delete_endpoint(brand, endpoint.id) is True
     assert repo.get_endpoint(brand, endpoint.id) is None
     assert repo.delete_endpoint(brand, endpoint.id) is False
+
+
+# --- the secret box (KMS on moto) -------------------------------------------------------------------
+
+
+class CountingKms:
+    """The embedded stack's KMS, counting the decrypts that reach it."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.client = boto3.client("kms")
+        self.exceptions = self.client.exceptions
+        self.decrypts = 0
+
+    def encrypt(self, **request):
+        return self.client.encrypt(**request)
+
+    def decrypt(self, **request):
+        self.decrypts += 1
+        return self.client.decrypt(**request)
+
+
+@pytest.fixture(scope="module")
+def alias(aws_stack):
+    from infra.keys import webhook_key_alias
+
+    return webhook_key_alias(aws_stack["LIVEDROP_STAGE"])
+
+
+def test_the_key_is_made_once(aws_stack, alias):
+    import boto3
+
+    from infra.keys import ensure_webhook_key
+
+    kms = boto3.client("kms")
+    key_id = kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"]  # the fixture made it
+    assert ensure_webhook_key(kms, alias) == key_id
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+
+
+def test_a_secret_opens_only_with_its_context_and_key(alias):
+    import boto3
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.webhook_secrets import KmsSecretBox, SecretRefused
+    from infra.keys import ensure_webhook_key
+
+    kms = CountingKms()
+    box = KmsSecretBox(alias, client=kms)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    context = {"brandId": "brd_a", "endpointId": "whk_a"}
+    ciphertext = box.encrypt(secret, context)
+    assert secret not in ciphertext
+    assert box.decrypt(ciphertext, dict(reversed(list(context.items())))) == secret
+    assert box.decrypt(ciphertext, context) == secret
+    assert kms.decrypts == 1  # the second read came from memory
+
+    fresh = KmsSecretBox(alias, client=kms)
+    with pytest.raises(SecretRefused):
+        fresh.decrypt(ciphertext, {"brandId": "brd_a", "endpointId": "whk_b"})
+    with pytest.raises(SecretRefused):
+        fresh.decrypt(ciphertext, {})
+    with pytest.raises(SecretRefused):
+        fresh.decrypt("not base64!", context)
+    other_alias = f"{alias}-other-{secrets.token_hex(3)}"
+    ensure_webhook_key(boto3.client("kms"), other_alias)
+    # Another key never opens it: AWS answers IncorrectKeyException (SecretRefused), moto AccessDenied.
+    with pytest.raises((SecretRefused, ClientError)) as refused:
+        KmsSecretBox(other_alias, client=kms).decrypt(ciphertext, context)
+    assert isinstance(refused.value, SecretRefused) or \
+        refused.value.response["Error"]["Code"] == "AccessDeniedException"
