@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from infra.buckets import private_bucket
+from infra.keys import KEY_OUTPUTS, KEY_RESOURCES
 from infra.web import WEB_OUTPUTS, WEB_RESOURCES
 
 STREAM = {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
@@ -126,6 +127,7 @@ TABLES: dict[str, dict[str, Any]] = {
             {"AttributeName": "sessionId", "AttributeType": "S"},
             {"AttributeName": "seq", "AttributeType": "N"},
         ],
+        "StreamSpecification": STREAM,  # pins and drops, for webhooks
     },
     # Engagement counters: likes spread over shards, and per-shopper rate windows that expire.
     "counters": {
@@ -146,6 +148,54 @@ TABLES: dict[str, dict[str, Any]] = {
             {"AttributeName": "sk", "AttributeType": "S"},
         ],
     },
+    # Webhook endpoints, in their brand's partition.
+    "webhooks": {
+        "KeySchema": [
+            {"AttributeName": "brandId", "KeyType": "HASH"},
+            {"AttributeName": "id", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "brandId", "AttributeType": "S"},
+            {"AttributeName": "id", "AttributeType": "S"},
+        ],
+    },
+    # The webhook outbox, which is also the delivery log: one item per event and endpoint, in the
+    # endpoint's partition (chalicelib/adapters/dynamodb/webhooks.py).
+    "deliveries": {
+        "KeySchema": [
+            {"AttributeName": "endpointId", "KeyType": "HASH"},
+            {"AttributeName": "id", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "endpointId", "AttributeType": "S"},
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "listKey", "AttributeType": "S"},
+            {"AttributeName": "dueShard", "AttributeType": "N"},
+            {"AttributeName": "nextAttemptMs", "AttributeType": "N"},
+        ],
+        # The log, newest first (listKey = createdAt#id).
+        "LocalSecondaryIndexes": [
+            {
+                "IndexName": "byCreated",
+                "KeySchema": [
+                    {"AttributeName": "endpointId", "KeyType": "HASH"},
+                    {"AttributeName": "listKey", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        # Sparse: only pending deliveries carry dueShard; the sweeper reads what is due by time.
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "due",
+                "KeySchema": [
+                    {"AttributeName": "dueShard", "KeyType": "HASH"},
+                    {"AttributeName": "nextAttemptMs", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    },
     # Powertools idempotency records (exactly-once payment charges).
     "idempotency": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
@@ -160,8 +210,16 @@ ANALYTICS_STREAMS: dict[str, str] = {
     "sessions": "LIVEDROP_SESSIONS_STREAM_ARN",
 }
 
+# The streams the webhook handlers read (fanned out to the deliveries table), and their variables.
+WEBHOOK_STREAMS: dict[str, str] = {
+    "orders": "LIVEDROP_ORDERS_STREAM_ARN",
+    "sessions": "LIVEDROP_SESSIONS_STREAM_ARN",
+    "timeline": "LIVEDROP_TIMELINE_STREAM_ARN",
+}
+
 # Attribute that DynamoDB's TTL expires items by, per table.
-TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt", "analytics": "expiresAt"}
+TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt", "analytics": "expiresAt",
+                                "deliveries": "expiresAt"}
 
 
 def create_table_request(key: str, table_name: str) -> dict[str, Any]:
@@ -194,7 +252,7 @@ def delete_tables(client, table_names: dict[str, str]) -> None:
 
 def cloudformation_template() -> dict[str, Any]:
     """A CloudFormation template of the same tables, named `livedrop-<Stage>-<key>`, with the
-    replay recording and the web app's hosting (infra/web.py)."""
+    replay recording, the webhook secrets' key (infra/keys.py) and the web app's hosting (infra/web.py)."""
     resources: dict[str, Any] = {}
     outputs: dict[str, Any] = {}
     for key, definition in TABLES.items():
@@ -227,16 +285,21 @@ def cloudformation_template() -> dict[str, Any]:
     outputs["StockStreamArn"] = {
         "Description": "Set LIVEDROP_STOCK_STREAM_ARN to this before `chalice deploy` (the stock ticker)",
         "Value": {"Fn::GetAtt": ["StockTable", "StreamArn"]}}
-    for key, variable in ANALYTICS_STREAMS.items():
+    for key in {**ANALYTICS_STREAMS, **WEBHOOK_STREAMS}:
+        variable = ANALYTICS_STREAMS.get(key) or WEBHOOK_STREAMS[key]
+        readers = [name for name, streams in (("show analytics", ANALYTICS_STREAMS), ("webhooks", WEBHOOK_STREAMS))
+                   if key in streams]
         outputs[key.capitalize() + "StreamArn"] = {
-            "Description": f"Set {variable} to this before `chalice deploy` (show analytics)",
+            "Description": f"Set {variable} to this before `chalice deploy` ({', '.join(readers)})",
             "Value": {"Fn::GetAtt": [key.capitalize() + "Table", "StreamArn"]}}
+    resources.update(KEY_RESOURCES)
+    outputs.update(KEY_OUTPUTS)
     resources.update(WEB_RESOURCES)
     outputs.update(WEB_OUTPUTS)
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": "Livedrop data tables, replay recording and the web app's static hosting "
-                       "(generated by `python -m infra template`; do not edit)",
+        "Description": "Livedrop data tables, replay recording, the webhook secrets' key and the web app's "
+                       "static hosting (generated by `python -m infra template`; do not edit)",
         "Parameters": {"Stage": {"Type": "String", "AllowedValues": ["dev", "prod"]}},
         "Resources": resources,
         "Outputs": outputs,

@@ -89,10 +89,12 @@ def aws_stack(request, tmp_path_factory):
 
     from chalicelib import bootstrap
     from chalicelib.settings import get_settings
+    from infra.keys import ensure_webhook_key, webhook_key_alias
     from infra.tables import create_tables
 
     bootstrap.reset()
     create_tables(boto3.client("dynamodb"), dict(get_settings().tables))
+    ensure_webhook_key(boto3.client("kms"), webhook_key_alias(env["LIVEDROP_STAGE"]))
     yield env
     for name, value in saved.items():
         if value is None:

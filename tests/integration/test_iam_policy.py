@@ -95,6 +95,15 @@ def run_journey(api, operator_key, monkeypatch, clock):
     empty = make_session(api, key)
     api.call("DELETE", f"/v1/sessions/{empty['id']}", key=key)
 
+    # Webhook signing secrets: what the secret box asks of KMS, by the stage's alias (the fixture
+    # made the key). Until the webhook routes are in the journey, the box is driven directly.
+    from chalicelib.adapters.webhook_secrets import KmsSecretBox
+    from infra.keys import webhook_key_alias
+
+    box = KmsSecretBox(webhook_key_alias(get_settings().stage))
+    context = {"endpointId": "whk_policy"}
+    assert aws_calls_on(api, lambda: box.decrypt(box.encrypt("whsec_x", context), context)) == "whsec_x"
+
     # A session whose write fails must not leave its IVS channel behind.
     def failing_add(self, session):
         raise RuntimeError("injected DynamoDB failure")
@@ -188,3 +197,21 @@ def test_policy_resources_cover_the_stage_tables_and_nothing_else(stage):
     assert not any(fnmatch.fnmatch(f"arn:aws:dynamodb:us-east-1:1:table/livedrop-{other}-brands", p)
                    for p in statement["Resource"])
     assert config["stages"][stage]["autogen_policy"] is False
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_reads_every_stream_a_handler_reads(stage):
+    from infra.tables import ANALYTICS_STREAMS, WEBHOOK_STREAMS
+
+    statement = next(s for s in policy(stage)["Statement"] if s["Sid"] == "Streams")
+    for table in {"stock", *ANALYTICS_STREAMS, *WEBHOOK_STREAMS}:
+        arn = f"arn:aws:dynamodb:us-east-1:123456789012:table/livedrop-{stage}-{table}/stream/2026-11-22T00:00:00.000"
+        assert any(fnmatch.fnmatch(arn, pattern) for pattern in statement["Resource"]), table
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_policy_opens_webhook_secrets_only_with_the_stages_key(stage):
+    from infra.keys import webhook_key_alias
+
+    statement = next(s for s in policy(stage)["Statement"] if s["Sid"] == "WebhookSecrets")
+    assert statement["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": webhook_key_alias(stage)}}

@@ -43,11 +43,13 @@ def test_model_keys_and_indexes_match_infra(key):
     model_types = {a["AttributeName"]: a["AttributeType"] for a in model_schema["attribute_definitions"]}
     infra_types = {a["AttributeName"]: a["AttributeType"] for a in definition["AttributeDefinitions"]}
     assert model_types == infra_types
-    model_indexes = {i["index_name"]: (key_schema(i["key_schema"]), i["projection"]["ProjectionType"])
-                     for i in model_schema.get("global_secondary_indexes", [])}
-    infra_indexes = {i["IndexName"]: (key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
-                     for i in definition.get("GlobalSecondaryIndexes", [])}
-    assert model_indexes == infra_indexes
+    for model_kind, infra_kind in (("global_secondary_indexes", "GlobalSecondaryIndexes"),
+                                   ("local_secondary_indexes", "LocalSecondaryIndexes")):
+        model_indexes = {i["index_name"]: (key_schema(i["key_schema"]), i["projection"]["ProjectionType"])
+                         for i in model_schema.get(model_kind, [])}
+        infra_indexes = {i["IndexName"]: (key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
+                         for i in definition.get(infra_kind, [])}
+        assert model_indexes == infra_indexes, infra_kind
 
 
 @pytest.mark.parametrize("key", sorted(MODELS))

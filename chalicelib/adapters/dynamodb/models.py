@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from pynamodb.attributes import JSONAttribute, ListAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.attributes import (
+    BooleanAttribute, JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute,
+)
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.support import Cursors
@@ -20,6 +22,7 @@ from chalicelib.settings import Settings
 # Connections per botocore client: `chalice local` serves a spike on many threads at once.
 POOL_SIZE = 64
 HOLD_SHARDS = 16
+DUE_SHARDS = 8
 
 
 class BrandModel(Model):
@@ -191,6 +194,7 @@ class OrderModel(Model):
     closed_at = UnicodeAttribute(attr_name="closedAt", null=True)
     payment_reference = UnicodeAttribute(attr_name="paymentReference", null=True)
     payment_attempt = UnicodeAttribute(attr_name="paymentAttempt", null=True)
+    version = NumberAttribute(null=True)  # raised by every write of the order: webhooks' sequence
     by_session = OrdersBySession()
     on_hold = OrdersOnHold()
 
@@ -249,6 +253,81 @@ class AnalyticsModel(Model):
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 
+class SecretMap(MapAttribute[str, Any]):
+    """A webhook signing secret, encrypted (domain.ports.StoredSecret)."""
+    ciphertext = UnicodeAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    expires_at = UnicodeAttribute(attr_name="expiresAt", null=True)
+
+
+class WebhookEndpointModel(Model):
+    """A brand's webhook endpoints, in the brand's partition (ids are time-ordered: oldest first)."""
+    class Meta:
+        table_name = "unbound"
+
+    brand_id = UnicodeAttribute(hash_key=True, attr_name="brandId")
+    id = UnicodeAttribute(range_key=True)
+    url = UnicodeAttribute()
+    events = ListAttribute[str](of=UnicodeAttribute)
+    description = UnicodeAttribute(null=True)
+    status = UnicodeAttribute()
+    disabled_reason = UnicodeAttribute(attr_name="disabledReason", null=True)
+    secrets = ListAttribute[SecretMap](of=SecretMap)
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    updated_at = UnicodeAttribute(attr_name="updatedAt")
+    failing_since = UnicodeAttribute(attr_name="failingSince", null=True)
+
+
+class DeliveriesByCreated(LocalSecondaryIndex):
+    """An endpoint's delivery log by creation (listKey = createdAt#id): newest first when read backwards."""
+    class Meta:
+        index_name = "byCreated"
+        projection = AllProjection()
+
+    endpoint_id = UnicodeAttribute(hash_key=True, attr_name="endpointId")
+    list_key = UnicodeAttribute(range_key=True, attr_name="listKey")
+
+
+class DeliveriesDue(GlobalSecondaryIndex):
+    """Sparse: only pending deliveries carry dueShard, so the sweeper reads only those, by when
+    they are due. The hash is spread over DUE_SHARDS values: a burst of events is not one hot partition."""
+    class Meta:
+        index_name = "due"
+        projection = AllProjection()
+
+    due_shard = NumberAttribute(hash_key=True, attr_name="dueShard")
+    next_attempt_ms = NumberAttribute(range_key=True, attr_name="nextAttemptMs")
+
+
+class WebhookDeliveryModel(Model):
+    """One event to one endpoint: the outbox item and its line in the delivery log."""
+    class Meta:
+        table_name = "unbound"
+
+    endpoint_id = UnicodeAttribute(hash_key=True, attr_name="endpointId")
+    id = UnicodeAttribute(range_key=True)
+    brand_id = UnicodeAttribute(attr_name="brandId")
+    event_id = UnicodeAttribute(attr_name="eventId")
+    event_type = UnicodeAttribute(attr_name="eventType")
+    subject = UnicodeAttribute()
+    sequence = NumberAttribute()
+    body = UnicodeAttribute()
+    created_at = UnicodeAttribute(attr_name="createdAt")
+    list_key = UnicodeAttribute(attr_name="listKey")
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    next_attempt_ms = NumberAttribute(attr_name="nextAttemptMs", null=True)
+    due_shard = NumberAttribute(attr_name="dueShard", null=True)
+    last_attempt_at = UnicodeAttribute(attr_name="lastAttemptAt", null=True)
+    last_response_code = NumberAttribute(attr_name="lastResponseCode", null=True)
+    last_error = UnicodeAttribute(attr_name="lastError", null=True)
+    manual = BooleanAttribute(default=False)
+    lease = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(attr_name="expiresAt")
+    by_created = DeliveriesByCreated()
+    due = DeliveriesDue()
+
+
 MODELS: dict[str, type[Model]] = {
     "brands": BrandModel,
     "products": ProductModel,
@@ -260,6 +339,8 @@ MODELS: dict[str, type[Model]] = {
     "timeline": TimelineModel,
     "counters": CounterModel,
     "analytics": AnalyticsModel,
+    "webhooks": WebhookEndpointModel,
+    "deliveries": WebhookDeliveryModel,
 }
 
 
