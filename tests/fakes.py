@@ -533,7 +533,7 @@ class FakeOrderRepository(FakeRepository):
                       and (shopper_id is None or row.order.shopper_id == shopper_id))
         if not releasable:
             raise OrderNotReleasable(row.order.status.value, row.order.closed_at)
-        row.order = replace(row.order, status=to, closed_at=at)
+        row.order = replace(row.order, status=to, closed_at=at, version=row.order.version + 1)
         row.hold_until = None
         # The units go back where the given order says they came from, unconditionally, as in DynamoDB.
         for line in order.lines:
@@ -553,7 +553,7 @@ class FakeOrderRepository(FakeRepository):
         order = row.order
         if ((order.status is OrderStatus.RESERVED and order.expires_at > now_epoch)
                 or (order.status is OrderStatus.PAYING and order.payment_attempt == attempt)):
-            row.order = replace(order, status=OrderStatus.PAYING, payment_attempt=attempt)
+            row.order = replace(order, status=OrderStatus.PAYING, payment_attempt=attempt, version=order.version + 1)
             row.hold_until = None
             return row.order
         if order.status is OrderStatus.PAID and order.payment_attempt == attempt:
@@ -569,7 +569,8 @@ class FakeOrderRepository(FakeRepository):
         row = self.store.orders.get(order_id)
         if row is None or row.order.status is not OrderStatus.PAYING:
             return None
-        row.order = replace(row.order, status=OrderStatus.PAID, closed_at=at, payment_reference=reference)
+        row.order = replace(row.order, status=OrderStatus.PAID, closed_at=at, payment_reference=reference,
+                            version=row.order.version + 1)
         return row.order
 
     @port_call
@@ -577,7 +578,7 @@ class FakeOrderRepository(FakeRepository):
         row = self.store.orders.get(order.id)
         if row is None or row.order.status is not OrderStatus.PAYING or row.order.payment_attempt != attempt:
             return  # the attempt is no longer under way: nothing to put back
-        row.order = replace(row.order, status=OrderStatus.RESERVED)
+        row.order = replace(row.order, status=OrderStatus.RESERVED, version=row.order.version + 1)
         row.hold_until = order.expires_at
 
     @port_call

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.api.schemas import (
-    LineupItemView, MoneyOut, OrderView, PageQuery, RequestModel, ResponseModel, SessionView,
+    _PORT, _URL_CHAR, LineupItemView, _checked, MoneyOut, OrderView, PageQuery, RequestModel, ResponseModel, SessionView,
     Timestamp, _one_line,
 )
 from chalicelib.domain.clock import iso_of_ms
@@ -16,19 +16,27 @@ from chalicelib.domain.records import LineupItem, Order, Product, Session, Timel
 from chalicelib.domain.webhooks import EVENT_TYPES, MAX_URL_LENGTH
 
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
-WebhookUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"},
-                                  description="https only (plain http to a loopback receiver under `make run`); "
-                                              "a host that resolves to a private, loopback, link-local or "
-                                              "metadata address is refused, here and at every delivery")]
+# What a schema can say of a webhook URL: http(s), a host (a name or a bracketed IPv6 address), no
+# user name, no fragment. What it resolves to is checked when it is registered and at each attempt.
+WEBHOOK_URL_PATTERN = (rf"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::{_PORT})?(?:/(?:{_URL_CHAR}|/)*)?"
+                       rf"(?:\?(?:{_URL_CHAR}|[/?])*)?$")
+WebhookUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"}),
+                       *_checked(WEBHOOK_URL_PATTERN, "must be an http(s) URL with a host, no user name and no "
+                                                      "fragment (percent-encode spaces and non-ASCII)"),
+                       Field(description="https only (plain http to a loopback receiver under `make run`); a host "
+                                         "that does not resolve, or resolves to a private, loopback, link-local, "
+                                         "CGNAT or metadata address, is refused, here and at every delivery; so is "
+                                         "a numeric host in a non-standard IPv4 form (127.1)")]
 EventTypes = Annotated[list[EventType], Field(min_length=1, max_length=len(EVENT_TYPES),
                                               json_schema_extra={"uniqueItems": True},
                                               description="The event types sent to this endpoint (`ping` always is)")]
 WebhookStatus = Literal["enabled", "disabled"]
 
 
-def _unique(events: list[str] | None) -> None:
+def _unique(events: list[str] | None) -> list[str] | None:
     if events is not None and len(set(events)) != len(events):
-        raise ValueError("events: each event type once")
+        raise ValueError("each event type once")
+    return events
 
 
 class WebhookCreate(RequestModel):
@@ -36,10 +44,7 @@ class WebhookCreate(RequestModel):
     events: EventTypes
     description: _one_line(256) = None  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _events_once(self) -> "WebhookCreate":
-        _unique(self.events)
-        return self
+    _events_once = field_validator("events")(_unique)
 
 
 class WebhookPatch(RequestModel):
@@ -51,11 +56,12 @@ class WebhookPatch(RequestModel):
     description: _one_line(256) | None = None  # type: ignore[valid-type]
     status: WebhookStatus = None
 
+    _events_once = field_validator("events")(_unique)
+
     @model_validator(mode="after")
     def _not_empty(self) -> "WebhookPatch":
         if not self.model_fields_set:
             raise ValueError("name at least one field to change")
-        _unique(self.events)
         return self
 
 

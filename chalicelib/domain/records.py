@@ -101,7 +101,7 @@ class Order:
     closed_at: str | None = None
     payment_reference: str | None = None
     payment_attempt: str | None = None
-    version: int = 0  # raised by every write of the order (webhooks' sequence); 0: stored before
+    version: int = 0  # 1 when reserved, raised by every later write (webhooks' sequence); 0: stored before
 
 
 @dataclass(frozen=True)

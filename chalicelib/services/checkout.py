@@ -139,6 +139,7 @@ class Checkout:
                             for line, plan in zip(lines, plans, strict=True)),
                 total=total, request_hash=fingerprint, created_at=now_iso,
                 expires_at=epoch_ms(now) // 1000 + min(d.hold_seconds for d in drops.values()),
+                version=1,  # its first write; each later one raises it
             )
             try:
                 self.orders.reserve(order, {p: d.per_customer_limit for p, d in drops.items()}, now_iso,

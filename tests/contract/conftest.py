@@ -43,13 +43,15 @@ class ContractWorld:
     scheduled_session_id: str  # with the product in its lineup, not started
     live_session_id: str  # started, with the product in its lineup: orders can be reserved
     order_id: str  # reserved by the shopper in the live session
+    webhook_id: str  # an endpoint of the brand (a loopback URL nobody listens on)
+    delivery_id: str  # the ping queued to it
 
 
 def _call(url: str, method: str, path: str, body=None, key: str | None = None, headers=None) -> dict:
     all_headers = {"Authorization": f"Bearer {key}"} if key else {}
     all_headers.update(headers or {})
     response = requests.request(method, url + path, json=body, headers=all_headers, timeout=30)
-    assert response.status_code in (200, 201), f"{method} {path}: {response.status_code} {response.text}"
+    assert response.status_code in (200, 201, 202), f"{method} {path}: {response.status_code} {response.text}"
     return response.json()
 
 
@@ -71,6 +73,9 @@ def contract_world(base_url, aws_stack) -> ContractWorld:
     order = _call(base_url, "POST", "/v1/orders",
                   {"sessionId": sessions[1], "items": [{"productId": product["id"], "quantity": 1}]},
                   key=shopper["token"], headers={"Idempotency-Key": secrets.token_hex(8)})
+    webhook = _call(base_url, "POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["order.paid"]},
+                    key=key)
+    ping = _call(base_url, "POST", f"/v1/webhooks/{webhook['id']}/test", key=key)
     return ContractWorld(url=base_url, operator_key=operator_key, brand_key=key, shopper_token=shopper["token"],
                          product_id=product["id"], scheduled_session_id=sessions[0], live_session_id=sessions[1],
-                         order_id=order["id"])
+                         order_id=order["id"], webhook_id=webhook["id"], delivery_id=ping["id"])

@@ -47,13 +47,13 @@ def test_errors_are_not_stored(api, brand):
 def test_every_route_has_a_stated_rule():
     rules = {(spec.method, spec.path): spec.cache_control for spec in ROUTES}
     assert rules[("GET", "/v1/sessions/{session_id}/live")] == "public, max-age=2"
-    for secret in [("POST", "/v1/brands"), ("POST", "/v1/shoppers"), ("GET", "/v1/sessions/{session_id}/ingest"),
-                   ("POST", "/v1/sessions/{session_id}/chat-token")]:
+    secrets = [("POST", "/v1/brands"), ("POST", "/v1/shoppers"), ("GET", "/v1/sessions/{session_id}/ingest"),
+               ("POST", "/v1/sessions/{session_id}/chat-token"), ("POST", "/v1/webhooks"),
+               ("POST", "/v1/webhooks/{webhook_id}/rotate-secret")]
+    for secret in secrets:
         assert rules[secret] == "no-store"
     for spec in ROUTES:
-        if spec.auth != "public" and (spec.method, spec.path) not in (("GET", "/v1/sessions/{session_id}/ingest"),
-                                                                       ("POST", "/v1/sessions/{session_id}/chat-token"),
-                                                                       ("POST", "/v1/brands")):
+        if spec.auth != "public" and (spec.method, spec.path) not in secrets:
             assert spec.cache_control == "private, no-cache", spec.path
         elif spec.auth == "public" and spec.method == "GET":
             assert spec.cache_control.startswith("public, max-age="), spec.path

@@ -57,8 +57,12 @@ def key_for(spec, brand, shopper):
 def test_random_json_bodies(api, brand, shopper, spec):
     from tests.conftest import make_product, make_session
 
+    hook = api.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["order.paid"]},
+                    key=brand["apiKey"]).json
     ids = {"product_id": make_product(api, brand["apiKey"])["id"],
-           "session_id": make_session(api, brand["apiKey"])["id"], "order_id": "ord_0123456789abcdef01234567"}
+           "session_id": make_session(api, brand["apiKey"])["id"], "order_id": "ord_0123456789abcdef01234567",
+           "webhook_id": hook["id"], "delivery_id": api.post(f"/v1/webhooks/{hook['id']}/test",
+                                                             key=brand["apiKey"]).json["id"]}
 
     @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
     @given(body=json_values | shaped_bodies, idempotency_key=st.text(max_size=300))
@@ -71,6 +75,9 @@ def test_random_json_bodies(api, brand, shopper, spec):
     check()
 
 
+PATH_IDS = ("product_id", "session_id", "order_id", "webhook_id", "delivery_id")
+
+
 def test_random_bytes_and_headers(api, brand):
     @FUZZ
     @given(spec=st.sampled_from(body_routes()), raw=st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
@@ -81,7 +88,8 @@ def test_random_bytes_and_headers(api, brand):
         if content_type:
             headers["Content-Type"] = content_type
         response = api.call(spec.method, concrete(spec.path, {"product_id": "prd_x", "session_id": "ses_x",
-                                                              "order_id": "ord_x"}),
+                                                              "order_id": "ord_x", "webhook_id": "whk_x",
+                                                              "delivery_id": "dlv_x"}),
                             raw=raw, headers=headers)
         assert_client_error_or_success(response, (spec.path, raw, content_type, auth))
 
@@ -97,7 +105,7 @@ def test_random_ids_and_queries(api, brand, shopper):
            query=st.dictionaries(st.sampled_from(["limit", "cursor", "status", "sessionId", "x"]), safe_text,
                                  max_size=3))
     def check(spec, ident, query):
-        path = concrete(spec.path, {"product_id": ident, "session_id": ident, "order_id": ident})
+        path = concrete(spec.path, {name: ident for name in PATH_IDS})
         if query:
             path += "?" + "&".join(f"{k}={v}" for k, v in query.items())
         response = api.call("GET", path, key=key_for(spec, brand, shopper) if spec.auth != "public" else None)
@@ -119,7 +127,7 @@ def test_random_ids_on_every_route(api, brand, shopper):
     def check(spec, ident):
         # As a browser sends it: percent-encoded (raw, a space-like character could route elsewhere).
         encoded = quote(ident, safe="")
-        path = concrete(spec.path, {"product_id": encoded, "session_id": encoded, "order_id": encoded})
+        path = concrete(spec.path, {name: encoded for name in PATH_IDS})
         response = api.call(spec.method, path, body={} if spec.request else None, key=key_for(spec, brand, shopper))
         assert_client_error_or_success(response, (spec.method, path[:100]))
         if not re.fullmatch(PATH_ID, ident):

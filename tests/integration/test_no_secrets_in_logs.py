@@ -54,3 +54,38 @@ def test_each_request_logs_its_correlation_id_and_emits_a_latency_metric(api, mo
     emitted = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
     assert emitted and emitted[-1]["route"] == "GET /v1/sessions" and emitted[-1]["statusClass"] == "2xx"
     assert emitted[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "Latency"
+
+
+def test_webhook_secrets_reach_no_log_line(api, operator_key):
+    """Registering, rotating, and a delivery that fails and one that succeeds, logged as Lambda would."""
+    from devstack.run import WebhookFeed
+    from tests.conftest import live_drop, make_shopper, order
+    from tests.webhook_receiver import Answer, start_receiver
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    receiver = start_receiver()
+    try:
+        key = make_brand(api, operator_key)["apiKey"]
+        hook = api.post("/v1/webhooks", {"url": receiver.url, "events": ["order.reserved"]}, key=key).json
+        rotated = api.post(f"/v1/webhooks/{hook['id']}/rotate-secret", key=key).json
+        feed = WebhookFeed()
+        session, product = live_drop(api, key)
+        receiver.answer(Answer(500))
+        order(api, make_shopper(api), session["id"], product["id"])
+        from chalicelib.bootstrap import services
+
+        feed.drain()
+        services().webhooks.deliver_due()
+        api.post(f"/v1/webhooks/{hook['id']}/test", key=key)
+        services().webhooks.deliver_due()
+        receiver.wait_for(2)
+    finally:
+        receiver.close()
+        logger.removeHandler(capture)
+    logged = buffer.getvalue()
+    assert "webhook attempt failed" in logged and "POST /v1/webhooks" in logged  # the logs were captured
+    for secret in (hook["secret"], rotated["secret"]):
+        assert secret not in logged and secret.removeprefix("whsec_") not in logged

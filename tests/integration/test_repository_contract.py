@@ -97,7 +97,7 @@ def an_order(drops: list[tuple[LineupItem, dict[int, int]]], shopper_id: str | N
     return Order(id=order_id or "ord_" + secrets.token_hex(12), shopper_id=shopper_id or "shp_" + secrets.token_hex(11),
                  session_id=first.session_id, brand_id=first.brand_id, status=OrderStatus.RESERVED, lines=lines,
                  total=Money(sum(line.unit_price.amount * line.quantity for line in lines), "EUR"),
-                 request_hash="h" * 64, created_at=created_at, expires_at=expires_at)
+                 request_hash="h" * 64, created_at=created_at, expires_at=expires_at, version=1)
 
 
 def limits(*drops: LineupItem) -> dict[str, int | None]:
@@ -562,7 +562,8 @@ def test_a_reservation_takes_units_from_its_shards_and_a_release_gives_them_back
     assert repos["orders"].get(order.id) == order
     assert left(repos, hoodie) == {0: 2, 1: 3} and left(repos, cap) == {0: 2}
     repos["orders"].release(order, OrderStatus.CANCELLED, T3, EXPIRES - 1, shopper_id=order.shopper_id)
-    assert repos["orders"].get(order.id) == replace(order, status=OrderStatus.CANCELLED, closed_at=T3)
+    # Every write of an order raises its version (webhooks' sequence): 1 when reserved, 2 now.
+    assert repos["orders"].get(order.id) == replace(order, status=OrderStatus.CANCELLED, closed_at=T3, version=2)
     assert left(repos, hoodie) == {0: 5, 1: 5} and left(repos, cap) == {0: 3}
     # The shopper's count went back too: the whole limit can be held again.
     again = an_order([(hoodie, {0: 5})], shopper_id=order.shopper_id)
@@ -670,8 +671,9 @@ def test_payment_moves_reserved_to_paying_to_paid_one_attempt_at_a_time(repos):
     repos["orders"].reserve(order, limits(drop), NOW)
     orders = repos["orders"]
     paying = orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-a")
-    assert paying == replace(order, status=OrderStatus.PAYING, payment_attempt="attempt-a")
-    assert orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "attempt-a") == paying  # re-entered
+    assert paying == replace(order, status=OrderStatus.PAYING, payment_attempt="attempt-a", version=2)
+    re_entered = orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "attempt-a")
+    assert re_entered == replace(paying, version=3)  # the same attempt re-entered: a write like any other
     with pytest.raises(PaymentInProgress):
         orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-b")
     for order_id, shopper_id in ((order.id, "shp_someone_else"), ("ord_" + secrets.token_hex(12), order.shopper_id)):
@@ -684,7 +686,7 @@ def test_payment_moves_reserved_to_paying_to_paid_one_attempt_at_a_time(repos):
     orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-b")
     paid = orders.finish_payment(order.id, "ch_1", T3)
     assert paid == replace(order, status=OrderStatus.PAID, payment_attempt="attempt-b", payment_reference="ch_1",
-                           closed_at=T3)
+                           closed_at=T3, version=6)  # reserved, paying (twice), reserved, paying, paid
     assert orders.finish_payment(order.id, "ch_2", T4) is None and orders.get(order.id) == paid
     with pytest.raises(AlreadyPaid) as retried:
         orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "attempt-b")
@@ -715,7 +717,8 @@ def test_abort_payment_of_an_attempt_no_longer_under_way_changes_nothing(repos):
     paying = repos["orders"].begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-a")
     repos["orders"].abort_payment(paying, "attempt-a")
     repos["orders"].abort_payment(paying, "attempt-a")
-    assert repos["orders"].get(order.id) == replace(order, payment_attempt="attempt-a")  # reserved, as it was
+    # Reserved, as it was after the first abort (reserved, paying, reserved: version 3).
+    assert repos["orders"].get(order.id) == replace(order, payment_attempt="attempt-a", version=3)
 
 
 def test_due_for_release_lists_reserved_orders_past_their_time(repos):

@@ -13,6 +13,7 @@ BODIES = {
     ("PATCH", "/v1/sessions/{session_id}/lineup/{product_id}"): {"perCustomerLimit": 1},
     ("POST", "/v1/sessions/{session_id}/chat/delete-message"): {"messageId": "ABCDEFabcdef"},
     ("POST", "/v1/sessions/{session_id}/chat/disconnect"): {"userId": "shp_x"},
+    ("PATCH", "/v1/webhooks/{webhook_id}"): {"description": "Stolen"},
 }
 
 
@@ -20,9 +21,19 @@ def test_every_brand_route_on_another_brands_resources_is_404(api, brand, other_
     product = make_product(api, brand["apiKey"], stock=10)
     session = make_session(api, brand["apiKey"])
     api.post(f"/v1/sessions/{session['id']}/lineup", {"productId": product["id"], "quantity": 2}, key=brand["apiKey"])
-    ids = {"product_id": product["id"], "session_id": session["id"]}
-    before = (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
-              api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json)
+    hook = api.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["order.paid"]},
+                    key=brand["apiKey"]).json
+    ping = api.post(f"/v1/webhooks/{hook['id']}/test", key=brand["apiKey"]).json
+    ids = {"product_id": product["id"], "session_id": session["id"], "webhook_id": hook["id"],
+           "delivery_id": ping["id"]}
+
+    def snapshot():
+        return (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
+                api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json,
+                api.get(f"/v1/webhooks/{hook['id']}", key=brand["apiKey"]).json,
+                api.get(f"/v1/webhooks/{hook['id']}/deliveries", key=brand["apiKey"]).json)
+
+    before = snapshot()
 
     tried = set()
     for spec in ROUTES:
@@ -45,9 +56,7 @@ def test_every_brand_route_on_another_brands_resources_is_404(api, brand, other_
                         key=other_brand["apiKey"])
     assert response.status_code == 404 and response.json["field"] == "productId"
 
-    after = (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
-             api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json)
-    assert after == before
+    assert snapshot() == before
 
 
 def test_listings_show_only_the_callers_products(api, brand, other_brand):

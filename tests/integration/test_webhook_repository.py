@@ -17,7 +17,7 @@ import pytest
 from chalicelib.domain.clock import iso_ms, iso_of_ms
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.ports import Delivery, Endpoint, StoredSecret
+from chalicelib.domain.ports import WebhookDelivery, Endpoint, StoredSecret
 
 T0 = "2026-11-22T20:00:00.000Z"
 
@@ -53,8 +53,8 @@ def window():
     return random.randrange(1, 100_000) * 3_600_000
 
 
-def a_delivery(endpoint_id: str, due_ms: int | None, created_at: str = T0, **fields) -> Delivery:
-    delivery = Delivery(
+def a_delivery(endpoint_id: str, due_ms: int | None, created_at: str = T0, **fields) -> WebhookDelivery:
+    delivery = WebhookDelivery(
         id="dlv_" + secrets.token_hex(12), endpoint_id=endpoint_id, brand_id="brd_test",
         event_id="evt_" + secrets.token_hex(12), event_type="order.paid", subject="ord_" + secrets.token_hex(4),
         sequence=3, body='{"type":"order.paid"}', created_at=created_at, next_attempt_ms=due_ms,
@@ -62,7 +62,7 @@ def a_delivery(endpoint_id: str, due_ms: int | None, created_at: str = T0, **fie
     return replace(delivery, **fields)
 
 
-def mine(deliveries: list[Delivery], endpoint_id: str) -> list[Delivery]:
+def mine(deliveries: list[WebhookDelivery], endpoint_id: str) -> list[WebhookDelivery]:
     return [delivery for delivery in deliveries if delivery.endpoint_id == endpoint_id]
 
 
@@ -131,7 +131,7 @@ def test_twenty_workers_claiming_one_delivery_one_wins(repo, endpoint_id, window
     repo.add_deliveries([delivery])
     start = threading.Barrier(20)
 
-    def claim(worker: int) -> Delivery | None:
+    def claim(worker: int) -> WebhookDelivery | None:
         start.wait()
         return repo.claim(delivery, now_ms=window, lease_until_ms=window + 30_000, lease=f"worker-{worker}")
 

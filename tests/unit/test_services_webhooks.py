@@ -255,3 +255,18 @@ def test_another_brands_endpoint_is_not_found(world):
         with pytest.raises(NotFound):
             call()
     assert services.webhooks.get(drop.brand_id, endpoint.id).description is None
+
+
+def test_a_failing_endpoint_holds_up_only_itself(world):
+    services, ports, clock, drop = world
+    down, _ = services.webhooks.create(drop.brand_id, URL, ["order.reserved"], None)
+    up, _ = services.webhooks.create(drop.brand_id, URL + "/up", ["order.reserved"], None)
+    for _ in range(3):
+        publish_life(services, reserved_order(services, drop))
+    failing(ports, 500, times=10)
+    assert services.webhooks.deliver_due() == 4  # one attempt to the failing endpoint, all three to the other
+    calls = [url for url, _, _ in ports.webhook_sender.calls]
+    assert calls.count(URL) == 1 and calls.count(URL + "/up") == 3
+    assert services.webhooks.deliver_due() == 1  # its next pass: the next one in line, then it stops again
+    assert [d.attempts for d in ports.webhooks.list_deliveries(down.id, 10, None)[0]].count(0) == 1
+    assert all(d.status == "succeeded" for d in ports.webhooks.list_deliveries(up.id, 10, None)[0])

@@ -36,7 +36,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Order, OrderLine
 
-# Every write of an order raises its version (the checkout's put starts it at 1): what a webhook
+# Every write of an order after its reservation (version 1) raises its version: what a webhook
 # receiver compares to drop an older state that arrives after a newer one.
 NEXT_VERSION = OrderModel.version.add(1)
 
@@ -121,7 +121,7 @@ class OrderRepository:
                     "shards": {str(s): u for s, u in line.shards.items()}, "counted": line.counted}
                    for line in order.lines],
             request_hash=order.request_hash, created_at=order.created_at, expires_at=order.expires_at,
-            hold_shard=random.randrange(HOLD_SHARDS), hold_until=order.expires_at, version=1,
+            hold_shard=random.randrange(HOLD_SHARDS), hold_until=order.expires_at, version=order.version,
         )
         tx = Transaction()
         tx.put("order", row, condition=OrderModel.id.does_not_exist())

@@ -30,7 +30,7 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.support import ConditionFailed, page, update_or_old
 from chalicelib.domain.clock import iso_of_ms, parse_iso
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.ports import Delivery, Endpoint, StoredSecret
+from chalicelib.domain.ports import WebhookDelivery, Endpoint, StoredSecret
 
 LOG_LIFETIME = timedelta(days=30)  # a delivery expires (TTL) this long after it was created
 PUT_THREADS = 16  # a stream batch fans out to hundreds of deliveries: put them side by side
@@ -65,8 +65,8 @@ def _endpoint(row: WebhookEndpointModel) -> Endpoint:
     )
 
 
-def _delivery(row: WebhookDeliveryModel) -> Delivery:
-    return Delivery(
+def _delivery(row: WebhookDeliveryModel) -> WebhookDelivery:
+    return WebhookDelivery(
         id=row.id, endpoint_id=row.endpoint_id, brand_id=row.brand_id, event_id=row.event_id,
         event_type=row.event_type, subject=row.subject, sequence=int(row.sequence), body=row.body,
         created_at=row.created_at, status=row.status, attempts=int(row.attempts or 0),
@@ -77,7 +77,7 @@ def _delivery(row: WebhookDeliveryModel) -> Delivery:
     )
 
 
-def _delivery_row(delivery: Delivery) -> WebhookDeliveryModel:
+def _delivery_row(delivery: WebhookDelivery) -> WebhookDeliveryModel:
     due = delivery.status == PENDING and delivery.next_attempt_ms is not None
     return WebhookDeliveryModel(
         endpoint_id=delivery.endpoint_id, id=delivery.id, brand_id=delivery.brand_id, event_id=delivery.event_id,
@@ -164,7 +164,7 @@ class WebhookRepository:
 
     # --- deliveries --------------------------------------------------------------------------------
 
-    def add_deliveries(self, deliveries: Iterable[Delivery]) -> int:
+    def add_deliveries(self, deliveries: Iterable[WebhookDelivery]) -> int:
         rows = [_delivery_row(delivery) for delivery in deliveries]
         if len(rows) <= 1:
             return sum(map(_put_new, rows))
@@ -172,7 +172,7 @@ class WebhookRepository:
         with ThreadPoolExecutor(max_workers=min(PUT_THREADS, len(rows))) as pool:
             return sum(pool.map(_put_new, rows))
 
-    def due(self, now_ms: int, limit: int) -> list[Delivery]:
+    def due(self, now_ms: int, limit: int) -> list[WebhookDelivery]:
         if limit <= 0:
             return []
         # Each shard's earliest `limit` hold the earliest `limit` overall.
@@ -182,7 +182,7 @@ class WebhookRepository:
         earliest = heapq.merge(*shards, key=lambda row: (int(row.next_attempt_ms), row.id))
         return [_delivery(row) for row in itertools.islice(earliest, limit)]
 
-    def claim(self, delivery: Delivery, now_ms: int, lease_until_ms: int, lease: str) -> Delivery | None:
+    def claim(self, delivery: WebhookDelivery, now_ms: int, lease_until_ms: int, lease: str) -> WebhookDelivery | None:
         model = WebhookDeliveryModel
         try:
             row = update_or_old(
@@ -197,7 +197,7 @@ class WebhookRepository:
             return None
         return _delivery(row)
 
-    def finish(self, delivery: Delivery, lease: str, status: str, next_attempt_ms: int | None,
+    def finish(self, delivery: WebhookDelivery, lease: str, status: str, next_attempt_ms: int | None,
                response_code: int | None, error: str | None) -> bool:
         model = WebhookDeliveryModel
         actions = [model.status.set(status), model.lease.remove(),
@@ -214,14 +214,14 @@ class WebhookRepository:
             return False
         return True
 
-    def get_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None:
+    def get_delivery(self, endpoint_id: str, delivery_id: str) -> WebhookDelivery | None:
         try:
             return _delivery(WebhookDeliveryModel.get(endpoint_id, delivery_id, consistent_read=True))
         except WebhookDeliveryModel.DoesNotExist:
             return None
 
     def list_deliveries(self, endpoint_id: str, limit: int, cursor: str | None,
-                        status: str | None = None) -> tuple[list[Delivery], str | None]:
+                        status: str | None = None) -> tuple[list[WebhookDelivery], str | None]:
         partition = ("endpointId", endpoint_id)
         start = self.db.cursors.decode(cursor, partition)
         if status is None:
@@ -233,7 +233,7 @@ class WebhookRepository:
         reads = WebhookDeliveryModel.by_created.query(
             endpoint_id, filter_condition=WebhookDeliveryModel.status == status, page_size=max(limit, LISTING_PAGE),
             last_evaluated_key=start, scan_index_forward=False).page_iter
-        items: list[Delivery] = []
+        items: list[WebhookDelivery] = []
         for read in reads:
             for item in read.get("Items", []):
                 items.append(_delivery(WebhookDeliveryModel.from_raw_data(item)))
@@ -243,7 +243,7 @@ class WebhookRepository:
                 break
         return items, self.db.cursors.encode(reads.last_evaluated_key, partition)
 
-    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> Delivery | None:
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> WebhookDelivery | None:
         model = WebhookDeliveryModel
         try:
             row = update_or_old(
