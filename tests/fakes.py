@@ -979,12 +979,22 @@ class FakeWebhookRepository:
         start = int(cursor or 0)
         return mine[start:start + limit], str(start + limit) if start + limit < len(mine) else None
 
-    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> Any:
+    def defer(self, delivery: Any, until_ms: int) -> bool:
+        with self.lock:
+            key = (delivery.endpoint_id, delivery.id)
+            current = self.deliveries.get(key)
+            if (current is None or current.status != "pending" or current.lease is not None
+                    or current.attempts != delivery.attempts):
+                return False
+            self.deliveries[key] = replace(current, next_attempt_ms=until_ms)
+            return True
+
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int, manual: bool) -> Any:
         with self.lock:
             current = self.deliveries.get((endpoint_id, delivery_id))
             if current is None or current.lease is not None:
                 return None
-            current = replace(current, status="pending", next_attempt_ms=due_ms, manual=True)
+            current = replace(current, status="pending", next_attempt_ms=due_ms, manual=manual)
             self.deliveries[(endpoint_id, delivery_id)] = current
             return current
 

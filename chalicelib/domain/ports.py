@@ -498,9 +498,14 @@ class WebhookRepository(Protocol):
         """Newest first."""
         ...
 
-    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> WebhookDelivery | None:
-        """A brand's retry: pending again, due at due_ms, marked manual (unless in flight now:
-        None then, and None if there is no such delivery)."""
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int, manual: bool) -> WebhookDelivery | None:
+        """A brand's retry: pending again, due at due_ms, marked `manual` or not (unless in flight
+        now: None then, and None if there is no such delivery)."""
+        ...
+
+    def defer(self, delivery: WebhookDelivery, until_ms: int) -> bool:
+        """Push a due delivery back to until_ms without an attempt (its endpoint just failed or asked
+        to wait): only if it is still pending, not in flight and at `delivery.attempts`."""
         ...
 
 

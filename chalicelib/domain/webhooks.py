@@ -258,6 +258,8 @@ def _kind(address: ipaddress.IPv4Address | ipaddress.IPv6Address, local_mode: bo
         return "the unspecified address"
     if address.is_link_local:
         return "a link-local address"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:  # fec0::/10: deprecated, still routed inside
+        return "a site-local address"
     if address.is_multicast:  # is_global is True for global multicast scopes: not a receiver
         return "a multicast address"
     if address.version == 4 and address in _SHARED:

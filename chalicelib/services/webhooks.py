@@ -74,6 +74,10 @@ class Webhooks:
         self.schedule = schedule
         self.local_mode = local_mode
         self.rng = rng or random.Random()
+        # Endpoints that failed, and until when (epoch ms) their due deliveries wait without an
+        # attempt: kept by this container (a sweeper runs long), so another one may try once more.
+        self.paused: dict[str, int] = {}
+        self.workers = WORKERS
 
     # --- endpoints ---------------------------------------------------------------------------------
 
@@ -157,15 +161,17 @@ class Webhooks:
         return self.repo.list_deliveries(endpoint_id, limit, cursor, status)
 
     def retry(self, brand_id: str, endpoint_id: str, delivery_id: str) -> WebhookDelivery:
-        """One more attempt now, with the same webhook-id (not followed by the retry schedule)."""
+        """An attempt now, with the same webhook-id. A delivery still pending keeps its schedule (its
+        next attempt only comes forward); a finished one gets one attempt more, and no schedule after it."""
         endpoint = self.get(brand_id, endpoint_id)
         if endpoint.status != "enabled":
             raise EndpointDisabled(endpoint.disabled_reason)
-        requeued = self.repo.requeue(endpoint_id, delivery_id, epoch_ms(self.clock.now())) \
-            if rules.is_delivery_id(delivery_id) else None
+        current = self.repo.get_delivery(endpoint_id, delivery_id) if rules.is_delivery_id(delivery_id) else None
+        if current is None:
+            raise NotFound("delivery", delivery_id)
+        requeued = self.repo.requeue(endpoint_id, delivery_id, epoch_ms(self.clock.now()),
+                                     manual=current.status != "pending")
         if requeued is None:
-            if self.repo.get_delivery(endpoint_id, delivery_id) is None:
-                raise NotFound("delivery", delivery_id)
             raise DeliveryInFlight()
         return requeued
 
@@ -247,20 +253,21 @@ class Webhooks:
 
     def sweep(self, budget_seconds: float = 0.0, poll_seconds: float = 1.0) -> int:
         """Deliver what is due; with a budget, keep at it (polling when nothing is due) until the
-        budget is spent. Returns the attempts made."""
+        budget is spent. No attempt starts after it, so one in flight ends within TIMEOUT_SECONDS
+        of it (the scheduled function's Lambda timeout leaves room for that). Returns the attempts."""
         deadline = self.clock.monotonic() + budget_seconds
         attempts = 0
         while True:
-            made = self.deliver_due()
+            made = self.deliver_due(deadline)
             attempts += made
             if self.clock.monotonic() >= deadline:
                 return attempts
             if made == 0:
                 self.clock.sleep(min(poll_seconds, max(0.0, deadline - self.clock.monotonic())))
 
-    def deliver_due(self) -> int:
+    def deliver_due(self, deadline: float | None = None) -> int:
         """One pass: each endpoint's due deliveries in the order they happened, endpoints in
-        parallel. An endpoint that fails is left for the next pass (no pile of timeouts on it)."""
+        parallel; none started after `deadline` (monotonic). Returns the attempts made."""
         due = self.repo.due(epoch_ms(self.clock.now()), SWEEP_BATCH)
         by_endpoint: dict[tuple[str, str], list[WebhookDelivery]] = defaultdict(list)
         for delivery in due:
@@ -268,23 +275,37 @@ class Webhooks:
         if not by_endpoint:
             return 0
         groups = [sorted(group, key=lambda d: (d.created_at, d.sequence)) for group in by_endpoint.values()]
-        if len(groups) == 1:
-            return self._deliver_to_endpoint(groups[0])
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(groups))) as pool:
-            return sum(pool.map(self._deliver_to_endpoint, groups))
+        if len(groups) == 1 or self.workers == 1:
+            return sum(self._deliver_to_endpoint(group, deadline) for group in groups)
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(groups))) as pool:
+            return sum(pool.map(lambda group: self._deliver_to_endpoint(group, deadline), groups))
 
-    def _deliver_to_endpoint(self, deliveries: list[WebhookDelivery]) -> int:
-        first = deliveries[0]
-        endpoint = self.repo.get_endpoint(first.brand_id, first.endpoint_id)
+    def _deliver_to_endpoint(self, deliveries: list[WebhookDelivery], deadline: float | None) -> int:
+        """When the endpoint fails (or asks to wait), it is paused until its next attempt, and its
+        due deliveries are pushed back to then without an attempt: they leave the due window, so a
+        dead endpoint's backlog holds up no other endpoint, and a throttling one is left alone."""
+        endpoint_id = deliveries[0].endpoint_id
+        paused_until = self.paused.get(endpoint_id, 0)
+        if paused_until > epoch_ms(self.clock.now()):
+            for delivery in deliveries:
+                self.repo.defer(delivery, paused_until)
+            return 0
         made = 0
-        for delivery in deliveries:
+        for index, delivery in enumerate(deliveries):
+            if deadline is not None and self.clock.monotonic() >= deadline:
+                break
+            # Read afresh for each attempt: the brand may have changed, disabled or deleted it.
+            endpoint = self.repo.get_endpoint(delivery.brand_id, delivery.endpoint_id)
             try:
-                outcome, endpoint = self._attempt(delivery, endpoint)
-            except Exception:  # this one is left to its lease; the others still go
+                outcome, pause_until_ms = self._attempt(delivery, endpoint)
+            except Exception:  # this endpoint's turn ends; a claimed delivery comes back when its lease ends
                 logger.exception("webhook attempt failed", extra={"delivery": delivery.id})
-                continue
+                break
             made += outcome is not None
-            if outcome not in (None, "succeeded"):
+            if pause_until_ms is not None:
+                self.paused[endpoint_id] = pause_until_ms
+                for later in deliveries[index + 1:]:
+                    self.repo.defer(later, pause_until_ms)
                 break
         return made
 
@@ -293,52 +314,57 @@ class Webhooks:
         return [self.box.decrypt(s.ciphertext, context) for s in endpoint.secrets
                 if s.expires_at is None or s.expires_at > at]
 
-    def _attempt(self, delivery: WebhookDelivery, endpoint: Endpoint | None) -> tuple[str | None, Endpoint | None]:
-        """Claim, send, record. Returns the outcome (None: another worker had it) and the endpoint
-        as it now is."""
+    def _attempt(self, delivery: WebhookDelivery, endpoint: Endpoint | None) -> tuple[str | None, int | None]:
+        """Claim, send, record. Returns the outcome (None: another worker had it) and, when the
+        endpoint failed, until when its other deliveries wait (epoch ms)."""
         now = self.clock.now()
-        now_ms, lease = epoch_ms(now), secrets.token_hex(8)
+        now_ms, at, lease = epoch_ms(now), to_iso(now), secrets.token_hex(8)
+        sendable = endpoint is not None and (endpoint.status == "enabled" or delivery.event_type == rules.PING)
+        # Decrypted before the claim: a key that can not be used leaves the delivery untouched.
+        signing = self._signing_secrets(endpoint, at) if sendable and endpoint is not None else []
         claimed = self.repo.claim(delivery, now_ms, now_ms + LEASE_MS, lease)
         if claimed is None:
-            return None, endpoint
-        if endpoint is None or (endpoint.status != "enabled" and claimed.event_type != rules.PING):
+            return None, None
+        if not sendable or endpoint is None:
             error = "endpoint deleted" if endpoint is None else "endpoint disabled"
             self.repo.finish(claimed, lease, "failed", None, None, error)
-            return "failed", endpoint
-        at = to_iso(now)
-        body = claimed.body
-        headers = rules.headers(claimed.event_id, int(now.timestamp()), body, self._signing_secrets(endpoint, at))
-        result = self.sender.send(endpoint.url, headers, body.encode())
+            return "failed", None
+        headers = rules.headers(claimed.event_id, int(now.timestamp()), claimed.body, signing)
+        result = self.sender.send(endpoint.url, headers, claimed.body.encode())
         outcome = rules.outcome(result.status)
         if outcome == "succeeded":
             self.repo.finish(claimed, lease, "succeeded", None, result.status, None)
             if endpoint.failing_since:
-                endpoint = self.repo.update_endpoint(endpoint.brand_id, endpoint.id, {"failing_since": None}, at)
-            return outcome, endpoint
+                self.repo.update_endpoint(endpoint.brand_id, endpoint.id, {"failing_since": None}, at)
+            return outcome, None
         error = result.error or f"answered {result.status}"
         delay = None if claimed.manual or outcome == "gone" else rules.retry_delay(claimed.attempts, self.schedule, self.rng)
-        if delay is not None and outcome == "throttled":
-            asked = rules.retry_after_seconds(result.retry_after, now)
-            delay = max(delay, asked) if asked is not None else delay
+        asked = rules.retry_after_seconds(result.retry_after, now) if outcome == "throttled" else None
+        if delay is not None and asked is not None:
+            delay = max(delay, asked)
         next_ms = None if delay is None else now_ms + int(delay * 1000)
         self.repo.finish(claimed, lease, "failed" if next_ms is None else "pending", next_ms, result.status, error)
-        endpoint = self._after_failure(endpoint, outcome, now)
+        self._after_failure(endpoint, outcome, now)
         logger.info("webhook attempt failed", extra={"delivery": claimed.id, "endpoint": endpoint.id,
                                                      "status": result.status, "error": error,
-                                                     "attempt": claimed.attempts, "retry_in_ms": None if next_ms is None else next_ms - now_ms})
-        return outcome, endpoint
+                                                     "attempt": claimed.attempts,
+                                                     "retry_in_ms": None if next_ms is None else next_ms - now_ms})
+        if outcome == "gone":
+            return outcome, None  # disabled now: its other deliveries are marked failed in turn
+        # Its other deliveries wait as long as this one: its next attempt, or (none) what it asked.
+        if next_ms is not None:
+            return outcome, next_ms
+        return outcome, now_ms + int(1000 * (asked if asked is not None else self.schedule[0] if self.schedule else 0))
 
-    def _after_failure(self, endpoint: Endpoint, outcome: str, now: Any) -> Endpoint:
+    def _after_failure(self, endpoint: Endpoint, outcome: str, now: Any) -> None:
         """410 disables the endpoint at once; failing without a success for DISABLE_AFTER does too."""
         at = to_iso(now)
         if outcome == "gone":
-            return self.repo.update_endpoint(endpoint.brand_id, endpoint.id,
-                                             {"status": "disabled", "disabled_reason": "gone"}, at)
+            self.repo.update_endpoint(endpoint.brand_id, endpoint.id, {"status": "disabled", "disabled_reason": "gone"}, at)
+            return
         since = endpoint.failing_since or at
         if rules.should_disable(since, now):
-            return self.repo.update_endpoint(endpoint.brand_id, endpoint.id,
-                                             {"status": "disabled", "disabled_reason": "failing"}, at)
-        if endpoint.failing_since is None:
-            return self.repo.update_endpoint(endpoint.brand_id, endpoint.id, {"failing_since": at}, at)
-        return endpoint
-
+            self.repo.update_endpoint(endpoint.brand_id, endpoint.id,
+                                      {"status": "disabled", "disabled_reason": "failing"}, at)
+        elif endpoint.failing_since is None:
+            self.repo.update_endpoint(endpoint.brand_id, endpoint.id, {"failing_since": at}, at)

@@ -73,9 +73,11 @@ def test_a_scripted_show_arrives_signed_retried_and_logged(make_run):
             done = len(log) == len(ours) and all(d["status"] == "succeeded" for d in log)
             return log if done else None
 
+        # Each event once, plus the two refused attempts again: waited for at the receiver (no
+        # polling), then the log, whose last write follows the last answer by a moment.
+        received = receiver.wait_for(len(ours) + 2, timeout=BOUND)
         log = make_run.wait_until(log_done, "every delivery succeeded", BOUND)
-        received = receiver.wait_for(len(ours) + 2)
-        assert len(received) == len(ours) + 2  # each event once, plus the two refused attempts again
+        assert len(receiver.received) == len(ours) + 2
         events = [Webhook(hook["secret"]).verify(r.body, r.headers) for r in received]
         assert Counter(e["type"] for e in events) == expected + Counter(e["type"] for e in events[:2])
         by_id = Counter(r.id for r in received)

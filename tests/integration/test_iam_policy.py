@@ -95,14 +95,32 @@ def run_journey(api, operator_key, monkeypatch, clock):
     empty = make_session(api, key)
     api.call("DELETE", f"/v1/sessions/{empty['id']}", key=key)
 
-    # Webhook signing secrets: what the secret box asks of KMS, by the stage's alias (the fixture
-    # made the key). Until the webhook routes are in the journey, the box is driven directly.
-    from chalicelib.adapters.webhook_secrets import KmsSecretBox
-    from infra.keys import webhook_key_alias
+    # Webhooks: every route, then the stream handlers' fan-out and the sweeper's delivery (KMS
+    # encrypts the secret at registration and rotation, and decrypts it to sign).
+    from chalicelib.api.webhook_schemas import EventViews
+    from tests.webhook_receiver import start_receiver
 
-    box = KmsSecretBox(webhook_key_alias(get_settings().stage))
-    context = {"endpointId": "whk_policy"}
-    assert aws_calls_on(api, lambda: box.decrypt(box.encrypt("whsec_x", context), context)) == "whsec_x"
+    receiver = start_receiver()
+    try:
+        orders_stream = StreamReader(get_settings().tables["orders"])
+        hook = api.post("/v1/webhooks", {"url": receiver.url, "events": ["order.reserved"]}, key=key).json
+        api.get("/v1/webhooks", key=key)
+        api.get(f"/v1/webhooks/{hook['id']}", key=key)
+        api.patch(f"/v1/webhooks/{hook['id']}", {"description": "Warehouse"}, key=key)
+        api.post(f"/v1/webhooks/{hook['id']}/rotate-secret", key=key)
+        ping = api.post(f"/v1/webhooks/{hook['id']}/test", key=key).json
+        order(api, make_shopper(api), drop_session["id"], drop_product["id"])
+        records = [(str(n), old, new) for n, (old, new) in enumerate(orders_stream.read())]
+        webhooks = bootstrap.services().webhooks
+        assert aws_calls_on(api, lambda: webhooks.on_order_records(records, EventViews())) >= 1
+        webhooks.workers = 1  # in this thread: the recorder follows one thread
+        aws_calls_on(api, webhooks.deliver_due)
+        receiver.wait_for(2)
+        api.get(f"/v1/webhooks/{hook['id']}/deliveries", key=key)
+        api.post(f"/v1/webhooks/{hook['id']}/deliveries/{ping['id']}/retry", key=key)
+        api.call("DELETE", f"/v1/webhooks/{hook['id']}", key=key)
+    finally:
+        receiver.close()
 
     # A session whose write fails must not leave its IVS channel behind.
     def failing_add(self, session):

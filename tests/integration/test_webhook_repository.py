@@ -199,16 +199,16 @@ def test_a_brands_retry_requeues_a_delivery_not_in_flight(repo, endpoint_id, win
     delivery = a_delivery(endpoint_id, window)
     repo.add_deliveries([delivery])
     taken = repo.claim(delivery, now_ms=window, lease_until_ms=window + 30_000, lease="w")
-    assert repo.requeue(endpoint_id, delivery.id, window + 100) is None  # in flight
+    assert repo.requeue(endpoint_id, delivery.id, window + 100, manual=True) is None  # in flight
     repo.finish(taken, "w", "failed", None, 410, None)
-    requeued = repo.requeue(endpoint_id, delivery.id, window + 100)
+    requeued = repo.requeue(endpoint_id, delivery.id, window + 100, manual=True)
     assert requeued is not None
     assert (requeued.status, requeued.manual, requeued.next_attempt_ms, requeued.attempts) == \
         ("pending", True, window + 100, 1)
     assert requeued == repo.get_delivery(endpoint_id, delivery.id)
     assert [d.id for d in mine(repo.due(window + 100, limit=1000), endpoint_id)] == [delivery.id]
     assert repo.claim(requeued, now_ms=window + 100, lease_until_ms=window + 30_000, lease="manual") is not None
-    assert repo.requeue(endpoint_id, "dlv_missing", window) is None
+    assert repo.requeue(endpoint_id, "dlv_missing", window, manual=True) is None
     assert repo.get_delivery(endpoint_id, "dlv_missing") is None  # the refused requeue made nothing
 
 
@@ -434,3 +434,15 @@ def test_a_secret_opens_only_with_its_context_and_key(alias):
         KmsSecretBox(other_alias, client=kms).decrypt(ciphertext, context)
     assert isinstance(refused.value, SecretRefused) or \
         refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_defer_pushes_back_only_a_pending_delivery_nobody_holds(repo, endpoint_id, window):
+    waiting, held = a_delivery(endpoint_id, window), a_delivery(endpoint_id, window)
+    repo.add_deliveries([waiting, held])
+    taken = repo.claim(held, now_ms=window, lease_until_ms=window + 30_000, lease="w")
+    assert repo.defer(waiting, window + 5_000) is True
+    assert repo.defer(held, window + 5_000) is False  # in flight: its lease decides
+    assert repo.defer(replace(waiting, attempts=3), window + 9_000) is False  # read at another attempt
+    assert [d.id for d in mine(repo.due(window + 4_999, limit=1000), endpoint_id)] == []
+    assert [d.id for d in mine(repo.due(window + 5_000, limit=1000), endpoint_id)] == [waiting.id]
+    assert repo.get_delivery(endpoint_id, held.id).next_attempt_ms == taken.next_attempt_ms

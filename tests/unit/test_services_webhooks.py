@@ -258,15 +258,60 @@ def test_another_brands_endpoint_is_not_found(world):
 
 
 def test_a_failing_endpoint_holds_up_only_itself(world):
+    """A dead endpoint with a backlog larger than a pass: one attempt to it, its backlog pushed back
+    to its next attempt, and another brand's event goes within a few passes (no HTTP in them)."""
     services, ports, clock, drop = world
     down, _ = services.webhooks.create(drop.brand_id, URL, ["order.reserved"], None)
-    up, _ = services.webhooks.create(drop.brand_id, URL + "/up", ["order.reserved"], None)
+    order = reserved_order(services, drop)
+    records = [(None, replace(order, id=f"ord_{n:024x}")) for n in range(300)]
+    assert services.webhooks.on_order_records(records, EventViews()) == 300
+    clock.advance(0.001)
+    other = open_drop(services)
+    up, _ = services.webhooks.create(other.brand_id, URL + "/up", ["order.reserved"], None)
+    publish_life(services, reserved_order(services, other))
+    failing(ports, 500, times=1000)
+    passes = 0
+    while not any(url == URL + "/up" for url, _, _ in ports.webhook_sender.calls):
+        services.webhooks.deliver_due()
+        passes += 1
+        assert passes <= 4
+    assert [url for url, _, _ in ports.webhook_sender.calls].count(URL) == 1
+    (delivered,), _ = ports.webhooks.list_deliveries(up.id, 10, None)
+    assert delivered.status == "succeeded"
+    backlog, _ = ports.webhooks.list_deliveries(down.id, 1000, None)
+    assert {d.next_attempt_ms for d in backlog if d.attempts == 0} == {
+        next(d.next_attempt_ms for d in backlog if d.attempts == 1)}  # all wait for the failed one's retry
+    clock.advance(DEFAULT_RETRY_SCHEDULE[0] * (1 + JITTER) + 0.1)
+    services.webhooks.deliver_due()
+    assert [url for url, _, _ in ports.webhook_sender.calls].count(URL) == 2  # one more try, not 300
+
+
+def test_a_retry_pressed_on_a_pending_delivery_keeps_its_schedule(world):
+    services, ports, clock, drop = world
+    endpoint, _ = services.webhooks.create(drop.brand_id, URL, ["order.reserved"], None)
+    publish_life(services, reserved_order(services, drop))
+    failing(ports, 500, times=2)
+    services.webhooks.deliver_due()
+    (delivery,), _ = ports.webhooks.list_deliveries(endpoint.id, 10, None)
+    services.webhooks.paused.clear()  # the brand's retry is an attempt now, pause or not
+    assert services.webhooks.retry(drop.brand_id, endpoint.id, delivery.id).manual is False
+    assert services.webhooks.deliver_due() == 1
+    (delivery,), _ = ports.webhooks.list_deliveries(endpoint.id, 10, None)
+    assert (delivery.status, delivery.attempts) == ("pending", 2)  # still on the schedule
+
+
+def test_a_sweep_starts_no_attempt_after_its_budget(world):
+    services, ports, clock, drop = world
+    services.webhooks.create(drop.brand_id, URL, ["order.reserved"], None)
     for _ in range(3):
         publish_life(services, reserved_order(services, drop))
-    failing(ports, 500, times=10)
-    assert services.webhooks.deliver_due() == 4  # one attempt to the failing endpoint, all three to the other
-    calls = [url for url, _, _ in ports.webhook_sender.calls]
-    assert calls.count(URL) == 1 and calls.count(URL + "/up") == 3
-    assert services.webhooks.deliver_due() == 1  # its next pass: the next one in line, then it stops again
-    assert [d.attempts for d in ports.webhooks.list_deliveries(down.id, 10, None)[0]].count(0) == 1
-    assert all(d.status == "succeeded" for d in ports.webhooks.list_deliveries(up.id, 10, None)[0])
+    started = clock.monotonic()
+    original = ports.webhook_sender.send
+
+    def slow(url, headers, body):
+        clock.advance(10)  # each attempt takes 10 s of the budget
+        return original(url, headers, body)
+
+    ports.webhook_sender.send = slow
+    assert services.webhooks.sweep(budget_seconds=15, poll_seconds=1) == 2
+    assert clock.monotonic() - started <= 15 + 10  # the last attempt began inside the budget

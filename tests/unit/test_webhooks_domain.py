@@ -228,6 +228,7 @@ def test_an_endpoint_is_disabled_after_five_days_of_failing():
     ("169.254.169.254", True, "metadata"),
     ("fd00:ec2::254", True, "metadata"),
     ("169.254.170.2", False, "metadata"),
+    ("fec0::1", False, "site-local"),
     ("169.254.1.1", False, "link-local"),
     ("fe80::1", False, "link-local"),
     ("fe80::1%eth0", True, "link-local"),

@@ -197,6 +197,17 @@ class WebhookRepository:
             return None
         return _delivery(row)
 
+    def defer(self, delivery: WebhookDelivery, until_ms: int) -> bool:
+        model = WebhookDeliveryModel
+        try:
+            update_or_old(model, delivery.endpoint_id, range_key=delivery.id,
+                          actions=[model.next_attempt_ms.set(until_ms)],
+                          condition=(model.status == PENDING) & model.lease.does_not_exist()
+                          & (model.attempts == delivery.attempts))
+        except ConditionFailed:
+            return False
+        return True
+
     def finish(self, delivery: WebhookDelivery, lease: str, status: str, next_attempt_ms: int | None,
                response_code: int | None, error: str | None) -> bool:
         model = WebhookDeliveryModel
@@ -243,13 +254,13 @@ class WebhookRepository:
                 break
         return items, self.db.cursors.encode(reads.last_evaluated_key, partition)
 
-    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int) -> WebhookDelivery | None:
+    def requeue(self, endpoint_id: str, delivery_id: str, due_ms: int, manual: bool) -> WebhookDelivery | None:
         model = WebhookDeliveryModel
         try:
             row = update_or_old(
                 model, endpoint_id, range_key=delivery_id,
                 actions=[model.status.set(PENDING), model.next_attempt_ms.set(due_ms),
-                         model.due_shard.set(random.randrange(DUE_SHARDS)), model.manual.set(True)],
+                         model.due_shard.set(random.randrange(DUE_SHARDS)), model.manual.set(manual)],
                 condition=model.id.exists() & model.lease.does_not_exist(),
             )
         except ConditionFailed:
