@@ -170,28 +170,31 @@ def tick(stop: threading.Event) -> None:
             logger.exception("stock ticker failed; trying again")
 
 
-class AnalyticsFeed:
-    """What the deployed analytics handlers do: the orders, counters and sessions streams into the
-    show's figures, each batch retried until it is applied (as Lambda retries a failed batch)."""
+class StreamFeed:
+    """What deployed stream handlers do, fed by polling DynamoDB Local's streams: each stream's new
+    records to its handler, a failed batch kept and handed over again with the next records (as
+    Lambda retries a failed batch)."""
+
+    KINDS: tuple[str, ...] = ()
 
     def __init__(self, keep: bool = False) -> None:
         from chalicelib.settings import get_settings
         from devstack.streams import StreamReader
 
         tables = get_settings().tables
-        self.readers = {kind: StreamReader(tables[kind]) for kind in ("orders", "counters", "sessions")}
-        self.waiting: dict[str, list] = {kind: [] for kind in self.readers}
+        self.readers = {kind: StreamReader(tables[kind]) for kind in self.KINDS}
+        self.waiting: dict[str, list] = {kind: [] for kind in self.KINDS}
         self.keep = keep  # every record read, in `seen`: tests replay them
-        self.seen: dict[str, list] = {kind: [] for kind in self.readers}
+        self.seen: dict[str, list] = {kind: [] for kind in self.KINDS}
+
+    def handlers(self) -> dict:
+        """Stream kind -> the handler its records go to (the same code the deployed handler calls)."""
+        raise NotImplementedError
 
     def drain(self) -> int:
-        """Read and apply each stream once; a failed batch is kept for the next call, and the
-        first failure raised once every stream had its turn."""
-        from chalicelib.bootstrap import services
-
-        analytics = services().analytics
-        handlers = {"orders": analytics.on_order_records, "counters": analytics.on_like_records,
-                    "sessions": analytics.on_session_records}
+        """Read and hand over each stream once; the first failure is raised once every stream had
+        its turn. Returns what the handlers counted."""
+        handlers = self.handlers()
         done, failure = 0, None
         for kind, reader in self.readers.items():
             fresh = reader.read_records()
@@ -208,6 +211,19 @@ class AnalyticsFeed:
         if failure is not None:
             raise failure
         return done
+
+
+class AnalyticsFeed(StreamFeed):
+    """The analytics handlers: the orders, counters and sessions streams into the show's figures."""
+
+    KINDS = ("orders", "counters", "sessions")
+
+    def handlers(self) -> dict:
+        from chalicelib.bootstrap import services
+
+        analytics = services().analytics
+        return {"orders": analytics.on_order_records, "counters": analytics.on_like_records,
+                "sessions": analytics.on_session_records}
 
 
 def aggregate(stop: threading.Event) -> None:
@@ -234,40 +250,22 @@ def aggregate(stop: threading.Event) -> None:
             logger.exception("analytics failed; the batch comes again")
 
 
-class WebhookFeed:
-    """What the deployed webhook handlers do: the orders, sessions and timeline streams fanned out
-    into the deliveries outbox, each batch kept until it is published (as Lambda retries a batch)."""
+class WebhookFeed(StreamFeed):
+    """The webhook handlers: the orders, sessions and timeline streams fanned out into the
+    deliveries outbox."""
 
     KINDS = ("orders", "sessions", "timeline")
 
-    def __init__(self) -> None:
-        from chalicelib.settings import get_settings
-        from devstack.streams import StreamReader
+    def handlers(self) -> dict:
+        from functools import partial
 
-        tables = get_settings().tables
-        self.readers = {kind: StreamReader(tables[kind]) for kind in self.KINDS}
-        self.waiting: dict[str, list] = {kind: [] for kind in self.KINDS}
-
-    def drain(self) -> int:
         from chalicelib.api.webhook_schemas import EventViews
         from chalicelib.bootstrap import services
 
         webhooks, views = services().webhooks, EventViews()
-        handlers = {"orders": webhooks.on_order_records, "sessions": webhooks.on_session_records,
-                    "timeline": webhooks.on_timeline_records}
-        added, failure = 0, None
-        for kind, reader in self.readers.items():
-            self.waiting[kind] += reader.read_records()
-            if not self.waiting[kind]:
-                continue
-            try:
-                added += handlers[kind](self.waiting[kind], views)
-                self.waiting[kind] = []
-            except Exception as error:
-                failure = failure or error
-        if failure is not None:
-            raise failure
-        return added
+        return {"orders": partial(webhooks.on_order_records, views=views),
+                "sessions": partial(webhooks.on_session_records, views=views),
+                "timeline": partial(webhooks.on_timeline_records, views=views)}
 
 
 WEBHOOK_POLL_SECONDS = 0.5
