@@ -55,10 +55,13 @@ class Receiver:
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[Received]:
         """Until at least `count` requests have arrived (a bound against hanging, not a speed claim)."""
+        return self.wait_until(lambda received: len(received) >= count, timeout, f"{count} requests")
+
+    def wait_until(self, check, timeout: float = 30.0, what: str = "the awaited request") -> list[Received]:
+        """Until `check(requests so far)` holds, looked at each time a request arrives."""
         with self.arrived:
-            if not self.arrived.wait_for(lambda: len(self.received) >= count, timeout):
-                raise AssertionError(f"{len(self.received)} webhook requests arrived, {count} expected: "
-                                     f"{[r.type for r in self.received]}")
+            if not self.arrived.wait_for(lambda: check(self.received), timeout):
+                raise AssertionError(f"not {what} within {timeout} s: {[r.type for r in self.received]}")
             return list(self.received)
 
     def of_type(self, event_type: str) -> list[Received]:
