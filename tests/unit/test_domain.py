@@ -70,6 +70,7 @@ def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
 @pytest.mark.parametrize("variable, value", [
     ("LIVEDROP_IVS_MODE", "embeded"), ("LIVEDROP_IVS_CHANNEL_TYPE", "standard"), ("LIVEDROP_IVS_LATENCY_MODE", "FAST"),
     ("LIVEDROP_STAGE", "Prod!"), ("LIVEDROP_ORDERS_TABLE", "no"), ("AWS_ENDPOINT_URL", "localhost:8000"),
+    ("LIVEDROP_WEBHOOK_RETRY_SCHEDULE", "5,5m"), ("LIVEDROP_WEBHOOK_RETRY_SCHEDULE", ""),
 ])
 def test_a_typo_in_configuration_fails_at_start_naming_the_variable(variable, value):
     from chalicelib.settings import Settings
@@ -77,6 +78,19 @@ def test_a_typo_in_configuration_fails_at_start_naming_the_variable(variable, va
     assert Settings.from_env({})  # the defaults are valid
     with pytest.raises(ValueError, match=variable.replace("[", r"\[").split("_URL")[0]):
         Settings.from_env({variable: value})
+
+
+def test_webhook_settings_a_shorter_schedule_and_local_mode_only_with_dynamodb_on_loopback():
+    from chalicelib.settings import Settings
+
+    assert Settings.from_env({"LIVEDROP_WEBHOOK_RETRY_SCHEDULE": "1, 2,3"}).webhook_retry_schedule == (1.0, 2.0, 3.0)
+    assert Settings.from_env({}).webhook_secrets_key == "alias/livedrop-local-webhooks"
+    assert Settings.from_env({"LIVEDROP_STAGE": "prod"}).webhook_secrets_key == "alias/livedrop-prod-webhooks"
+    assert Settings.from_env({"AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:8000"}).local_mode
+    assert Settings.from_env({"AWS_ENDPOINT_URL": "http://localhost:4566"}).local_mode  # LocalStack
+    assert not Settings.from_env({}).local_mode  # AWS itself
+    assert not Settings.from_env({"LIVEDROP_STAGE": "local",
+                                  "AWS_ENDPOINT_URL_DYNAMODB": "https://dynamodb.eu-west-1.amazonaws.com"}).local_mode
 
 
 def test_timestamps_always_have_four_digit_years_so_string_order_is_time_order():

@@ -353,3 +353,24 @@ def test_an_untrusted_certificate_is_refused(tls_receiver):
 def test_https_to_a_plain_http_server_is_a_tls_error(receiver, certificate):
     result = local_sender(tls=trusting(certificate))[0].send(receiver.url(scheme="https"), {}, b"{}")
     assert result.status is None and result.error.startswith("TLS error")
+
+
+def test_the_secret_box_asks_kms_once_per_secret_and_context():
+    """A sweep signs many deliveries per endpoint: each secret is decrypted once per container."""
+    import base64
+
+    from chalicelib.adapters.webhook_secrets import KmsSecretBox
+
+    class Kms:
+        calls = 0
+
+        def decrypt(self, **request):
+            Kms.calls += 1
+            return {"Plaintext": b"whsec_" + request["CiphertextBlob"]}
+
+    box = KmsSecretBox("alias/test", client=Kms())
+    blob = base64.b64encode(b"abc").decode()
+    for _ in range(5):
+        assert box.decrypt(blob, {"endpointId": "whk_1"}) == "whsec_abc"
+    box.decrypt(blob, {"endpointId": "whk_2"})  # another context is another question to KMS
+    assert Kms.calls == 2
