@@ -3,7 +3,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import analytics, brands, meta, orders, products, sessions, webhooks
+from chalicelib.api import analytics, brands, meta, orders, payments, products, sessions, webhooks
 from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.api.routing import install_edge
 from chalicelib.observability import observe_event, observe_http
@@ -12,7 +12,7 @@ app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
-for module in (brands, products, sessions, orders, analytics, webhooks, meta):
+for module in (brands, products, sessions, orders, payments, analytics, webhooks, meta):
     app.register_blueprint(module.bp)
 
 
@@ -165,3 +165,13 @@ def release_expired_reservations(event):
     from chalicelib.bootstrap import services
 
     return {"released": services().checkout.release_expired(limit=500)}
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
+def reconcile_payments(event):
+    """Payments past their paying window, and paid orders whose capture or refund did not go
+    through: the provider is asked how each stands, and the order settled."""
+    from chalicelib.bootstrap import services
+
+    return {"settled": services().payments.reconcile(limit=200)}

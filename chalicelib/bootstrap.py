@@ -14,6 +14,7 @@ from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import Live
+from chalicelib.services.payments import Payments
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -27,6 +28,7 @@ class Services:
     sessions: Sessions
     shoppers: Shoppers
     checkout: Checkout
+    payments: Payments
     live: Live
     analytics: Analytics
     webhooks: Webhooks
@@ -43,7 +45,6 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.support import Cursors
     from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
     from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
-    from chalicelib.adapters.payments import IdempotentCharges, TestPaymentProvider
     from chalicelib.adapters.dynamodb.webhook_records import WebhookRecords
     from chalicelib.adapters.dynamodb.webhooks import WebhookRepository
     from chalicelib.adapters.secrets import operator_key, shopper_token_secret
@@ -65,7 +66,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "live": LiveRepository(db),
         "channels": EmbeddedIvs(settings.embedded_secret, hls_url=settings.embedded_hls_url) if embedded else AwsIvs(),
         "chat": EmbeddedChat() if embedded else AwsChat(),
-        "charges": IdempotentCharges(TestPaymentProvider(), settings.tables["idempotency"]),
+        "payment_gateway": payment_gateway(settings),
         "operator_key": partial(operator_key, settings),
         "shopper_token_secret": secret,
         "stock_changes": stock_changes,
@@ -76,6 +77,23 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
     }
+
+
+def payment_gateway(settings: Settings) -> Any:
+    """The provider LIVEDROP_PAYMENTS names; Stripe's SDK is imported on its first call, not here."""
+    if settings.payments == "stripe":
+        from chalicelib.adapters.secrets import stored_secret
+        from chalicelib.adapters.stripe_payments import StripeGateway
+
+        return StripeGateway(
+            secret_key=partial(stored_secret, settings.stripe_secret_key, settings.stripe_secret_key_parameter,
+                               "LIVEDROP_STRIPE_SECRET_KEY"),
+            webhook_secret=partial(stored_secret, settings.stripe_webhook_secret,
+                                   settings.stripe_webhook_secret_parameter, "LIVEDROP_STRIPE_WEBHOOK_SECRET"),
+            publishable_key=settings.stripe_publishable_key, api_base=settings.stripe_api_base)
+    from chalicelib.adapters.payments import TestPaymentGateway
+
+    return TestPaymentGateway()
 
 
 def build(settings: Settings, **overrides: Any) -> Services:
@@ -92,8 +110,9 @@ def build(settings: Settings, **overrides: Any) -> Services:
         live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
                   settings.replay_base_url, clock, ports["stock_changes"]),
         shoppers=Shoppers(ports["shopper_token_secret"], clock),
-        checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], ports["charges"],
-                          session_owner=sessions.get_owned, clock=clock),
+        checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned,
+                          clock=clock),
+        payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900),
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
                             settings.feature_grace_ms),
@@ -103,7 +122,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
-                   "chat", "charges", "operator_key", "shopper_token_secret", "stock_changes",
+                   "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
                    "webhook_records"})
 
@@ -117,8 +136,8 @@ def services() -> Services:
 
 
 def override(**ports: Any) -> None:
-    """Rebuild the services with these ports replaced (tests: a clock they move, a provider that
-    counts charges); `override()` with nothing goes back to the real ones."""
+    """Rebuild the services with these ports replaced (tests: a clock they move, a payment gateway
+    that fails on cue); `override()` with nothing goes back to the real ones."""
     _overrides.clear()
     _overrides.update(ports)
     services.cache_clear()

@@ -17,11 +17,12 @@ from chalicelib.domain.webhooks import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
-TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "idempotency", "timeline", "counters",
+TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "payments", "timeline", "counters",
               "analytics", "webhooks", "deliveries")
 
 
 IVS_MODES = frozenset({"aws", "embedded"})
+PAYMENT_PROVIDERS = frozenset({"test", "stripe"})
 CHANNEL_TYPES = frozenset({"BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"})
 LATENCY_MODES = frozenset({"LOW", "NORMAL"})
 
@@ -60,6 +61,17 @@ class Settings:
     webhook_retry_schedule: tuple[float, ...] = DEFAULT_RETRY_SCHEDULE
     webhook_secrets_key: str = "alias/livedrop-local-webhooks"
     webhook_schedule_problem: str | None = None  # why the configured schedule was refused
+    # Payments: "test" (the built-in provider) or "stripe". Stripe's secret key and webhook signing
+    # secret come from the environment (local runs) or, in a deployment, from an SSM SecureString
+    # parameter or a Secrets Manager secret named by the *_PARAMETER variable.
+    payments: str = "test"
+    stripe_api_base: str | None = None  # STRIPE_API_BASE: a fake of Stripe's API, for tests and checks
+    stripe_secret_key: str | None = None
+    stripe_secret_key_parameter: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_webhook_secret_parameter: str | None = None
+    stripe_publishable_key: str | None = None
+    paying_window_seconds: int | None = 900  # how long a payment may wait on the shopper before reconciliation
 
     @property
     def local_mode(self) -> bool:
@@ -95,6 +107,18 @@ class Settings:
                                 ("LIVEDROP_FEATURE_GRACE_MS", self.feature_grace_ms)):
             if value is None or not 0 <= value <= 600_000:
                 problems.append(f"{variable}={value!r} must be a whole number of ms from 0 to 600000")
+        if self.payments not in PAYMENT_PROVIDERS:
+            problems.append(f"LIVEDROP_PAYMENTS={self.payments!r} is not one of {sorted(PAYMENT_PROVIDERS)}")
+        if self.payments == "stripe":
+            for variable, value, parameter in (
+                    ("LIVEDROP_STRIPE_SECRET_KEY", self.stripe_secret_key, self.stripe_secret_key_parameter),
+                    ("LIVEDROP_STRIPE_WEBHOOK_SECRET", self.stripe_webhook_secret, self.stripe_webhook_secret_parameter)):
+                if not (value or parameter):
+                    problems.append(f"LIVEDROP_PAYMENTS=stripe needs {variable} or {variable}_PARAMETER")
+        if self.stripe_api_base is not None and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", self.stripe_api_base):
+            problems.append(f"STRIPE_API_BASE={self.stripe_api_base!r} is not an http(s) URL")
+        if self.paying_window_seconds is None or not 60 <= self.paying_window_seconds <= 86400:
+            problems.append("LIVEDROP_PAYING_WINDOW_SECONDS must be a whole number of seconds from 60 to 86400")
         if self.webhook_schedule_problem:
             problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
         if problems:
@@ -142,6 +166,14 @@ class Settings:
             webhook_retry_schedule=schedule,
             webhook_schedule_problem=schedule_problem,
             webhook_secrets_key=env.get("LIVEDROP_WEBHOOK_SECRETS_KEY") or f"alias/livedrop-{stage}-webhooks",
+            payments=env.get("LIVEDROP_PAYMENTS", "test"),
+            stripe_api_base=env.get("STRIPE_API_BASE") or None,
+            stripe_secret_key=env.get("LIVEDROP_STRIPE_SECRET_KEY") or None,
+            stripe_secret_key_parameter=env.get("LIVEDROP_STRIPE_SECRET_KEY_PARAMETER") or None,
+            stripe_webhook_secret=env.get("LIVEDROP_STRIPE_WEBHOOK_SECRET") or None,
+            stripe_webhook_secret_parameter=env.get("LIVEDROP_STRIPE_WEBHOOK_SECRET_PARAMETER") or None,
+            stripe_publishable_key=env.get("LIVEDROP_STRIPE_PUBLISHABLE_KEY") or None,
+            paying_window_seconds=ms("LIVEDROP_PAYING_WINDOW_SECONDS", 900),
         )
 
 

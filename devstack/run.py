@@ -132,8 +132,9 @@ SWEEP_EVERY_SECONDS = 5
 
 
 def start_sweeper(stop: threading.Event) -> None:
-    """`chalice local` runs no scheduled functions: release expired reservations and announce
-    timed drops from here, as the deployed functions do every minute (more often, for short holds)."""
+    """`chalice local` runs no scheduled functions: release expired reservations, reconcile
+    payments and announce timed drops from here, as the deployed functions do every minute (more
+    often, for short holds)."""
     from chalicelib.bootstrap import services
     from chalicelib.observability import logger
 
@@ -143,6 +144,7 @@ def start_sweeper(stop: threading.Event) -> None:
                 released = services().checkout.release_expired(limit=500)
                 if released:
                     logger.info("released expired reservations", extra={"released": released})
+                services().payments.reconcile(limit=200)
                 services().live.announce_timed_openings()
             except Exception:
                 logger.exception("sweeper failed; trying again")

@@ -196,8 +196,8 @@ TABLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
-    # Powertools idempotency records (exactly-once payment charges).
-    "idempotency": {
+    # The built-in test payment provider's intents (adapters/payments.py); unused with Stripe.
+    "payments": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
     },
@@ -218,7 +218,7 @@ WEBHOOK_STREAMS: dict[str, str] = {
 }
 
 # Attribute that DynamoDB's TTL expires items by, per table.
-TIME_TO_LIVE: dict[str, str] = {"idempotency": "expiration", "counters": "expiresAt", "analytics": "expiresAt",
+TIME_TO_LIVE: dict[str, str] = {"payments": "expiration", "counters": "expiresAt", "analytics": "expiresAt",
                                 "deliveries": "expiresAt"}
 
 

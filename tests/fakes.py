@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import hashlib
+import json
 import random
 import secrets
 import threading
@@ -27,11 +28,14 @@ from chalicelib.domain.analytics import Aggregates, Attribution
 from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
-    OrderNotPayable, PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
+    OrderNotPayable, OrderNotRefundable, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
+from chalicelib.domain.payments import (
+    EventRejected, Intent, IntentStateConflict, IntentStatus, PaymentRefused, PaymentUnavailable, ProviderEvent,
+)
 from chalicelib.domain.ports import (
-    AlreadyPaid, AppliedChange, ChargeOutcomeUnknown, ChargeResult, ChatToken, Delivery, DropStock, LikeCount,
+    AlreadyPaid, AppliedChange, ChatToken, Delivery, DropStock, LikeCount,
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
@@ -546,43 +550,84 @@ class FakeOrderRepository(FakeRepository):
                 self.store.purchases[key] = self.store.purchases.get(key, 0) - line.quantity
 
     @port_call
-    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
+    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, provider: str,
+                      due_epoch: int) -> tuple[Order, bool]:
         row = self.store.orders.get(order_id)
         if row is None or row.order.shopper_id != shopper_id:
             raise NotFound("order", order_id)
         order = row.order
-        if ((order.status is OrderStatus.RESERVED and order.expires_at > now_epoch)
-                or (order.status is OrderStatus.PAYING and order.payment_attempt == attempt)):
-            row.order = replace(order, status=OrderStatus.PAYING, payment_attempt=attempt, version=order.version + 1)
-            row.hold_until = None
-            return row.order
-        if order.status is OrderStatus.PAID and order.payment_attempt == attempt:
+        if order.status is OrderStatus.RESERVED and order.expires_at > now_epoch:
+            row.order = replace(order, status=OrderStatus.PAYING, payment_attempt=(order.payment_attempt or 0) + 1,
+                                payment_provider=provider, payment_reference=None, payment_due=due_epoch,
+                                version=order.version + 1)
+            row.hold_until = due_epoch
+            return row.order, True
+        if order.status is OrderStatus.PAYING:
+            return order, False
+        if order.status is OrderStatus.PAID:
             raise AlreadyPaid(order)
         if order.status is OrderStatus.RESERVED:
             raise OrderExpired()
-        if order.status is OrderStatus.PAYING:
-            raise PaymentInProgress()
         raise OrderNotPayable(order.status.value)
 
-    @port_call
-    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
+    def _write(self, order_id: str, allowed: Callable[[Order], bool], hold: object = "keep", **changes) -> Order | None:
         row = self.store.orders.get(order_id)
-        if row is None or row.order.status is not OrderStatus.PAYING:
+        if row is None or not allowed(row.order):
             return None
-        row.order = replace(row.order, status=OrderStatus.PAID, closed_at=at, payment_reference=reference,
-                            version=row.order.version + 1)
+        row.order = replace(row.order, version=row.order.version + 1, **changes)
+        if hold != "keep":
+            row.hold_until = hold  # type: ignore[assignment]
         return row.order
 
-    @port_call
-    def abort_payment(self, order: Order, attempt: str) -> None:
-        row = self.store.orders.get(order.id)
-        if row is None or row.order.status is not OrderStatus.PAYING or row.order.payment_attempt != attempt:
-            return  # the attempt is no longer under way: nothing to put back
-        row.order = replace(row.order, status=OrderStatus.RESERVED, version=row.order.version + 1)
-        row.hold_until = order.expires_at
+    @staticmethod
+    def _under_way(attempt: int) -> Callable[[Order], bool]:
+        return lambda o: o.status is OrderStatus.PAYING and o.payment_attempt == attempt
 
     @port_call
-    def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
+    def attach_intent(self, order_id: str, attempt: int, reference: str) -> Order | None:
+        return self._write(order_id, lambda o: self._under_way(attempt)(o) and o.payment_reference in (None, reference),
+                           payment_reference=reference)
+
+    @port_call
+    def finish_payment(self, order_id: str, attempt: int, reference: str, at: str, capture_by: int) -> Order | None:
+        return self._write(order_id, self._under_way(attempt), hold=capture_by, status=OrderStatus.PAID, closed_at=at,
+                           payment_reference=reference)
+
+    @port_call
+    def record_capture(self, order_id: str, at: str) -> Order | None:
+        return self._write(order_id, lambda o: o.status is OrderStatus.PAID and o.captured_at is None, hold=None,
+                           captured_at=at)
+
+    @port_call
+    def abort_payment(self, order: Order, attempt: int) -> Order | None:
+        return self._write(order.id, self._under_way(attempt), hold=order.expires_at, status=OrderStatus.RESERVED,
+                           payment_due=None)
+
+    @port_call
+    def postpone(self, order_id: str, until_epoch: int) -> None:
+        row = self.store.orders.get(order_id)
+        if row is not None and row.hold_until is not None and row.order.status in (OrderStatus.PAYING, OrderStatus.PAID):
+            row.hold_until = until_epoch
+
+    @port_call
+    def request_refund(self, order_id: str, brand_id: str, at: str, retry_by: int) -> Order:
+        row = self.store.orders.get(order_id)
+        if row is None or row.order.brand_id != brand_id:
+            raise NotFound("order", order_id)
+        if row.order.status is not OrderStatus.PAID:
+            raise OrderNotRefundable(row.order.status.value)
+        if row.order.refund_requested_at is not None:
+            return row.order
+        return self._write(order_id, lambda o: True, hold=retry_by, refund_requested_at=at)  # type: ignore[return-value]
+
+    @port_call
+    def record_refund(self, order_id: str, reference: str, at: str) -> Order:
+        written = self._write(order_id, lambda o: o.refund_requested_at is not None and o.refunded_at is None,
+                              hold=None, refunded_at=at, refund_reference=reference)
+        return written or self.store.orders[order_id].order
+
+    @port_call
+    def due(self, now_epoch: int, limit: int) -> list[Order]:
         due = sorted((r for r in self.store.orders.values() if r.hold_until is not None and r.hold_until <= now_epoch),
                      key=lambda r: r.hold_until)  # type: ignore[arg-type, return-value]
         return [r.order for r in due[:limit]]
@@ -738,65 +783,118 @@ class FakeChat(Recorded):
         self.disconnected.append((room_arn, user_id, reason))
 
 
-class FakePaymentProvider(Recorded):
-    """Approves "ok", declines anything else; like a card processor, one charge per idempotency
-    key. `charged` lists the charges actually made (a replayed key adds none)."""
+class FakePaymentGateway(Recorded):
+    """PaymentIntents in memory, moving as Stripe's do with manual capture. `requests` lists every
+    call with its idempotency key; `authorize(id)` / `decline(id)` / `set_status(id, status)` move
+    an intent as the shopper's browser or the provider would; `fail_next(method, PaymentUnavailable())`
+    makes the next call fail, and `lose_next(method)` makes it happen at the provider and then fail
+    (the answer lost on its way back)."""
+    name = "stripe"
+    publishable_key = "pk_test_fake"
 
-    def __init__(self) -> None:
+    def __init__(self, confirms_in_browser: bool = True) -> None:
         super().__init__()
-        self.charged: list[tuple[str, Money, str]] = []
-        self._by_key: dict[str, ChargeResult] = {}
+        self.confirms_in_browser = confirms_in_browser
+        self.intents: dict[str, Intent] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, idempotency key or intent id)
+        self.refunds: dict[str, str] = {}          # intent id -> refund id
+        self.events_secret = "whsec_fake"
+        self._lose: set[str] = set()
 
-    @port_call
-    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
-        if idempotency_key not in self._by_key:
-            self.charged.append((idempotency_key, amount, payment_token))
-            self._by_key[idempotency_key] = (
-                ChargeResult(approved=True, reference="fake_ch_" + secrets.token_hex(6)) if payment_token == "ok"
-                else ChargeResult(approved=False, reason="card_declined" if payment_token == "decline" else "invalid_token"))
-        return self._by_key[idempotency_key]
+    def lose_next(self, method: str) -> None:
+        self._lose.add(method)
 
+    def _done(self, method: str, result):
+        if method in self._lose:
+            self._lose.discard(method)
+            raise PaymentUnavailable(f"{method}: the answer was lost")
+        return result
 
-class FakeCharges(Recorded):
-    """Charges recorded by (order, attempt), as IdempotentCharges records them with Powertools: a
-    retry replays the recorded result and never reaches the provider. `lose_next_outcome()` makes
-    the next charge reach the provider and then fail to be recorded (ChargeOutcomeUnknown)."""
+    def _set(self, intent_id: str, **changes) -> Intent:
+        self.intents[intent_id] = replace(self.intents[intent_id], **changes)
+        return self.intents[intent_id]
 
-    def __init__(self, provider: FakePaymentProvider | None = None) -> None:
-        super().__init__()
-        self.provider = provider or FakePaymentProvider()
-        self.requests: list[tuple[str, str, Money, str]] = []  # every charge asked for, replays included
-        self.recorded: dict[tuple[str, str], ChargeResult] = {}
-        self._in_flight: set[tuple[str, str]] = set()
-        self._lose = 0
-
-    def lose_next_outcome(self) -> None:
-        self._lose += 1
-
-    def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult:
-        self._enter("charge")
-        key = (order_id, attempt)
+    def authorize(self, intent_id: str) -> Intent:
         with self.lock:
-            self.requests.append((order_id, attempt, amount, payment_token))
-            if key in self.recorded:
-                return self.recorded[key]
-            if key in self._in_flight:
-                raise PaymentInProgress()
-            self._in_flight.add(key)
-        try:
-            result = self.provider.charge(f"{order_id}:{attempt}", amount, payment_token)
-            with self.lock:
-                if self._lose:
-                    self._lose -= 1
-                    raise ChargeOutcomeUnknown("the charge may have gone through")
-                self.recorded[key] = result
-            return result
-        finally:
-            with self.lock:
-                self._in_flight.discard(key)
+            return self._set(intent_id, status=IntentStatus.AUTHORIZED, failure=None)
 
-    def register_lambda_context(self, context: Any) -> None:
-        self._enter("register_lambda_context")
+    def decline(self, intent_id: str) -> Intent:
+        with self.lock:
+            return self._set(intent_id, status=IntentStatus.FAILED, failure="card_declined")
+
+    def set_status(self, intent_id: str, status: IntentStatus) -> Intent:
+        with self.lock:
+            return self._set(intent_id, status=status)
+
+    def captured(self) -> list[str]:
+        return [i.id for i in self.intents.values() if i.status is IntentStatus.CAPTURED]
+
+    def create_intent(self, order: Order, attempt: int) -> Intent:
+        self._enter("create_intent")
+        with self.lock:
+            key = f"livedrop:{order.id}:{attempt}:create"
+            self.requests.append(("create_intent", key))
+            intent_id = "pi_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+            if intent_id not in self.intents:
+                self.intents[intent_id] = Intent(intent_id, order.id, attempt, IntentStatus.PENDING, order.total.amount,
+                                                 order.total.currency, client_secret=f"{intent_id}_secret_x")
+            return self._done("create_intent", self.intents[intent_id])
+
+    def confirm(self, intent_id: str, payment_method: str, order_id: str, attempt: int) -> Intent:
+        self._enter("confirm")
+        with self.lock:
+            self.requests.append(("confirm", f"livedrop:{order_id}:{attempt}:confirm"))
+            intent = self.intents[intent_id]
+            if intent.status not in (IntentStatus.PENDING, IntentStatus.FAILED):
+                raise IntentStateConflict(intent)
+            if payment_method in ("ok", "pm_card_visa"):
+                return self._done("confirm", self._set(intent_id, status=IntentStatus.AUTHORIZED, failure=None))
+            return self._done("confirm", self._set(intent_id, status=IntentStatus.FAILED, failure="card_declined"))
+
+    def retrieve(self, intent_id: str) -> Intent:
+        self._enter("retrieve")
+        with self.lock:
+            if intent_id not in self.intents:
+                raise PaymentRefused("resource_missing", "no such intent")
+            return self.intents[intent_id]
+
+    def capture(self, intent_id: str, order_id: str, attempt: int) -> Intent:
+        self._enter("capture")
+        with self.lock:
+            self.requests.append(("capture", f"livedrop:{order_id}:{attempt}:capture"))
+            intent = self.intents[intent_id]
+            if intent.status is IntentStatus.CAPTURED:
+                return intent
+            if intent.status is not IntentStatus.AUTHORIZED:
+                raise IntentStateConflict(intent)
+            return self._done("capture", self._set(intent_id, status=IntentStatus.CAPTURED))
+
+    def cancel(self, intent_id: str, order_id: str, attempt: int) -> Intent:
+        self._enter("cancel")
+        with self.lock:
+            self.requests.append(("cancel", f"livedrop:{order_id}:{attempt}:cancel"))
+            intent = self.intents[intent_id]
+            if intent.status is IntentStatus.CANCELLED:
+                return intent
+            if intent.status in (IntentStatus.CAPTURED, IntentStatus.PROCESSING):
+                raise IntentStateConflict(intent)
+            return self._done("cancel", self._set(intent_id, status=IntentStatus.CANCELLED))
+
+    def refund(self, intent_id: str, order_id: str, amount: int) -> str:
+        self._enter("refund")
+        with self.lock:
+            self.requests.append(("refund", f"livedrop:{order_id}:{intent_id}:refund"))
+            if self.intents[intent_id].status is not IntentStatus.CAPTURED:
+                raise IntentStateConflict(self.intents[intent_id])
+            return self._done("refund", self.refunds.setdefault(intent_id, "re_" + secrets.token_hex(6)))
+
+    def verify_event(self, body: bytes, signature: str | None) -> ProviderEvent:
+        self._enter("verify_event")
+        if signature != "good":
+            raise EventRejected("no valid signature")
+        event = json.loads(body)
+        return ProviderEvent(event["id"], event["type"], event["data"]["object"]["id"])
+
 
 
 class FakeAnalyticsRepository:
@@ -1071,7 +1169,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         brands=FakeBrandRepository(store), products=FakeProductRepository(store),
         sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store),
         stock=FakeStockRepository(store), orders=FakeOrderRepository(store), live=FakeLiveRepository(store),
-        channels=FakeChannels(clock), chat=FakeChat(), charges=FakeCharges(),
+        channels=FakeChannels(clock), chat=FakeChat(), payment_gateway=FakePaymentGateway(),
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),

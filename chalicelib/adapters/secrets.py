@@ -1,4 +1,4 @@
-"""Secrets the deployment keeps outside the code: the operator key."""
+"""Secrets the deployment keeps outside the code: the operator key, the shopper token key, Stripe's keys."""
 from __future__ import annotations
 
 from chalicelib.settings import Settings
@@ -26,3 +26,21 @@ def shopper_token_secret(settings: Settings) -> str:
 
         return get_parameter(settings.shopper_token_secret_parameter, decrypt=True, max_age=300)
     raise RuntimeError("no shopper token secret is configured (LIVEDROP_SHOPPER_TOKEN_SECRET[_PARAMETER])")
+
+
+def stored_secret(value: str | None, parameter: str | None, variable: str) -> str:
+    """A secret given in the environment (local runs), or else read from where `parameter` names:
+    `secretsmanager:<secret id>` from Secrets Manager, anything else an SSM SecureString. Read on
+    first use and cached five minutes by Powertools Parameters, so a rotation reaches every
+    container within five minutes."""
+    if value:
+        return value
+    if not parameter:
+        raise RuntimeError(f"{variable} is not configured")
+    if parameter.startswith("secretsmanager:"):
+        from aws_lambda_powertools.utilities.parameters import get_secret
+
+        return get_secret(parameter.removeprefix("secretsmanager:"), max_age=300)
+    from aws_lambda_powertools.utilities.parameters import get_parameter
+
+    return get_parameter(parameter, decrypt=True, max_age=300)

@@ -47,7 +47,8 @@ TAGS = [
     {"name": "products", "description": "A brand's catalogue, and the public view of a product."},
     {"name": "sessions", "description": "Live sessions: scheduling, lineup of drops, status; the public listing."},
     {"name": "live", "description": "During the show: pins as timed metadata, chat, likes, and the replay."},
-    {"name": "orders", "description": "Shoppers, checkout (reservations), payment and cancellation."},
+    {"name": "orders", "description": "Shoppers, checkout (reservations), payment, cancellation and refunds."},
+    {"name": "payments", "description": "The payment provider's webhooks (Stripe)."},
     {"name": "analytics", "description": "What a show sold, minute by minute, and what featuring a product did."},
     {"name": "webhooks", "description": "Signed events to the brand's own systems, retried, with a delivery log "
                                         "(the events themselves are under `webhooks`)."},

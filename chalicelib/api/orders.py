@@ -1,9 +1,9 @@
-"""Shopper and order routes: identity, checkout, payment, cancellation, and the brand's view."""
+"""Shopper and order routes: identity, checkout, payment, cancellation, and the brand's view and refunds."""
 from chalice import Blueprint, Response
 
 from chalicelib.api.routing import ApiRequest, HeaderSpec, api_route
 from chalicelib.api.schemas import (
-    OrderCreate, OrderListQuery, OrderPage, OrderView, PaymentIn, ShopperCreated,
+    OrderCreate, OrderListQuery, OrderPage, OrderPayment, OrderView, PaymentIn, RefundIn, ShopperCreated,
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain.clock import to_iso
@@ -66,12 +66,34 @@ def list_orders(req: ApiRequest) -> OrderPage:
 
 
 @api_route(bp, "/v1/orders/{order_id}/pay", "POST", summary="Pay a reserved order", auth="shopper",
-           request=PaymentIn, response=OrderView, errors=(402, 409), tag="orders")
-def pay_order(req: ApiRequest) -> OrderView:
-    """Pay a reserved, unexpired order. A retry with the same paymentToken never charges twice;
-    a decline (402) leaves the order reserved; while another payment runs, 409 with Retry-After."""
-    services().checkout.charges.register_lambda_context(bp.lambda_context)
-    return OrderView.of(services().checkout.pay(req.path["order_id"], req.shopper_id, req.body.payment_token))
+           request=PaymentIn, response=OrderPayment, errors=(402, 409, 502), tag="orders", secret=True)
+def pay_order(req: ApiRequest) -> OrderPayment:
+    """Authorise the order's total with the payment provider; the money is captured only once the
+    order is written `paid`, so a reservation that is lost is never charged. With a `paymentToken`
+    the payment is confirmed at once: 200 `paid`, or 402 and the order `reserved` again. With
+    Stripe and no `paymentToken`, 200 `paying` with the `clientSecret` for Stripe.js; the order
+    becomes `paid` when Stripe reports the authorisation (webhook), when this request is made
+    again, or by reconciliation. Asked again, it goes on with the same attempt: one intent, one
+    charge. A `paying` order is never released by the expiry sweep: if it is not settled within
+    the paying window, reconciliation asks the provider and settles it."""
+    payment = services().payments.pay(req.path["order_id"], req.shopper_id, req.body.payment_token)
+    return OrderPayment.of_payment(payment)
+
+
+@api_route(bp, "/v1/orders/{order_id}/refund", "POST", summary="Refund a paid order in full (the selling brand)",
+           auth="brand", request=RefundIn, response=OrderView, errors=(409, 502), tag="orders")
+def refund_order(req: ApiRequest) -> OrderView:
+    """Give a paid order's money back, in full, once: asked again, the same refund. A captured
+    payment is refunded at the provider; one not captured yet is voided instead (the buyer is
+    never charged). The refund is recorded on the order (`payment.refundedAt`); its units stay
+    sold (returning goods is the brand's business). While the provider can not be reached, 503:
+    retry, or leave it to reconciliation, which finishes a refund that was asked."""
+    order = services().payments.refund(req.path["order_id"], req.brand.id)
+    if req.body.reason:
+        from chalicelib.observability import logger
+
+        logger.info("order refunded", extra={"order_id": order.id, "reason": req.body.reason})
+    return OrderView.of(order)
 
 
 @api_route(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel a reserved order; its units go back",

@@ -24,6 +24,7 @@ class UnsupportedMediaType(e.DomainError):
 # error class -> (status, problem code, title). Looked up along the class's MRO.
 PROBLEMS: dict[type[e.DomainError], tuple[int, str, str]] = {
     e.InvalidInput: (400, "invalid_input", "Invalid input"),
+    e.SignatureRefused: (400, "signature_refused", "Webhook signature refused"),
     e.OrderTooLarge: (400, "order_too_large", "Order too large"),
     e.Unauthorized: (401, "unauthorized", "Missing or invalid credentials"),
     e.PaymentDeclined: (402, "payment_declined", "Payment declined"),
@@ -46,6 +47,7 @@ PROBLEMS: dict[type[e.DomainError], tuple[int, str, str]] = {
     e.OrderNotPayable: (409, "order_not_payable", "Order not payable"),
     e.OrderExpired: (409, "order_expired", "Order expired"),
     e.PaymentInProgress: (409, "payment_in_progress", "Payment in progress"),
+    e.OrderNotRefundable: (409, "order_not_refundable", "Order not refundable"),
     e.OrderNotCancellable: (409, "order_not_cancellable", "Order not cancellable"),
     e.TooManyEndpoints: (409, "too_many_endpoints", "Too many webhook endpoints"),
     e.EndpointDisabled: (409, "endpoint_disabled", "Webhook endpoint disabled"),
@@ -54,6 +56,7 @@ PROBLEMS: dict[type[e.DomainError], tuple[int, str, str]] = {
     UnsupportedMediaType: (415, "unsupported_media_type", "Unsupported media type"),
     e.IdempotencyKeyReused: (422, "idempotency_key_reused", "Idempotency-Key reused with another request"),
     e.RateLimited: (429, "too_many_requests", "Too many requests"),
+    e.ProviderRefused: (502, "payment_provider_refused", "Payment provider refused the request"),
     e.Busy: (503, "busy", "Busy or unavailable; retry"),
     e.PaymentOutcomeUnknown: (503, "payment_outcome_unknown", "Payment outcome not known yet"),
 }

@@ -452,14 +452,43 @@ class OrderCreate(RequestModel):
 
 
 class PaymentIn(RequestModel):
-    payment_token: Annotated[str, Field(min_length=1, max_length=200,
-                                        description='Test provider: "ok" approves, "decline" declines')]
+    payment_token: Annotated[str | None, Field(
+        default=None, min_length=1, max_length=200,
+        description='The payment method to confirm with, here and now. Test provider (required): "ok" '
+                    'authorises, "decline" declines. Stripe: a PaymentMethod id (pm_...); leave it out to '
+                    'confirm in the browser with Stripe.js and the answer\'s clientSecret')]
+
+
+class RefundIn(RequestModel):
+    reason: Annotated[str | None, Field(default=None, max_length=500,
+                                        description="Why, for the brand's own records (kept in its logs)")]
 
 
 class OrderLineView(ResponseModel):
     product_id: str
     quantity: int
     unit_price: MoneyOut
+
+
+class PaymentSummary(ResponseModel):
+    provider: Literal["test", "stripe"]
+    attempt: int = Field(description="Attempts are numbered from 1; a declined or abandoned one is followed by the next")
+    reference: str | None = Field(description="The attempt's intent at the provider (a Stripe PaymentIntent id)")
+    captured_at: Timestamp | None = Field(description="When the money was taken; a paid order is captured "
+                                                      "right after it is written paid")
+    refund_requested_at: Timestamp | None
+    refunded_at: Timestamp | None
+    refund_reference: str | None = Field(description="The provider's refund (re_...), or the intent voided "
+                                                     "when the refund came before the capture")
+
+    @classmethod
+    def of(cls, order) -> "PaymentSummary | None":
+        if order.payment_attempt is None:
+            return None
+        return cls(provider=order.payment_provider or "test", attempt=order.payment_attempt,
+                   reference=order.payment_reference, captured_at=order.captured_at,
+                   refund_requested_at=order.refund_requested_at, refunded_at=order.refunded_at,
+                   refund_reference=order.refund_reference)
 
 
 class OrderView(ResponseModel):
@@ -471,6 +500,7 @@ class OrderView(ResponseModel):
     created_at: Timestamp
     expires_at: Timestamp = Field(description="Until when a reserved order holds its units")
     closed_at: Timestamp | None
+    payment: PaymentSummary | None = Field(description="null until the order's first payment attempt")
 
     @classmethod
     def of(cls, order) -> "OrderView":
@@ -480,7 +510,25 @@ class OrderView(ResponseModel):
                                  unit_price=MoneyOut.of(line.unit_price)) for line in order.lines],
             total=MoneyOut.of(order.total), created_at=order.created_at,
             expires_at=to_iso(datetime.fromtimestamp(order.expires_at, tz=timezone.utc)), closed_at=order.closed_at,
+            payment=PaymentSummary.of(order),
         )
+
+
+class OrderPayment(OrderView):
+    client_secret: str | None = Field(description="While `paying` with Stripe: what Stripe.js confirms with "
+                                                  "(stripe.confirmPayment). Only the shopper ever gets it")
+    publishable_key: str | None = Field(description="The Stripe publishable key Stripe.js is loaded with, "
+                                                    "when one is configured")
+
+    @classmethod
+    def of_payment(cls, payment) -> "OrderPayment":
+        return cls(**OrderView.of(payment.order).model_dump(), client_secret=payment.client_secret,
+                   publishable_key=payment.publishable_key)
+
+
+class EventReceived(ResponseModel):
+    received: bool
+    outcome: str = Field(description="What the event led to: the order's status, or ignored, not ours")
 
 
 class OrderPage(ResponseModel):

@@ -208,8 +208,10 @@ def _event(name: str, types: tuple[str, ...], data: type, summary: str) -> type[
     return model  # type: ignore[no-any-return]
 
 
-OrderEvent = _event("OrderEvent", ("order.reserved", "order.paid", "order.cancelled", "order.expired"),
-                    OrderEventData, "An order reserved, paid, cancelled or expired: the order as GET /v1/orders/{id} shows it.")
+ORDER_EVENTS = ("order.reserved", "order.paid", "order.cancelled", "order.expired", "order.refunded")
+OrderEvent = _event("OrderEvent", ORDER_EVENTS, OrderEventData,
+                    "An order reserved, paid, cancelled, expired or refunded (it stays paid, with "
+                    "payment.refundedAt): the order as GET /v1/orders/{id} shows it.")
 SessionEvent = _event("SessionEvent", ("session.live", "session.ended"), SessionEventData,
                       "A session went live or ended: the session as its brand sees it (GET /v1/sessions/{id}).")
 DropEvent = _event("DropEvent", ("drop.opened", "drop.sold_out"), DropEventData,
@@ -219,7 +221,7 @@ PingEvent = _event("PingEvent", ("ping",), PingData, "POST /v1/webhooks/{id}/tes
 
 # Event type -> the model of its payload, for the document's `webhooks`.
 EVENT_MODELS: dict[str, type[ResponseModel]] = {
-    **{t: OrderEvent for t in ("order.reserved", "order.paid", "order.cancelled", "order.expired")},
+    **{t: OrderEvent for t in ORDER_EVENTS},
     **{t: SessionEvent for t in ("session.live", "session.ended")},
     **{t: DropEvent for t in ("drop.opened", "drop.sold_out")},
     "product.featured": PinEvent,

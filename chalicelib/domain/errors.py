@@ -70,11 +70,12 @@ class Busy(DomainError):
 
 
 class PaymentOutcomeUnknown(DomainError):
-    """The provider was called but its answer could not be recorded: the order stays `paying`
-    (its units held) until a retry with the same token learns the outcome."""
+    """The provider could not be reached, or its answer could not be recorded: the order stays
+    `paying` (its units held) until a retry, the provider's webhook or reconciliation settles it."""
 
     def __init__(self) -> None:
-        super().__init__("the payment's outcome is not known yet; retry with the same paymentToken", retryAfter=5)
+        super().__init__("the payment's outcome is not known yet; retry the request (it charges at most once)",
+                         retryAfter=5)
         self.retry_after = 5
 
 
@@ -206,9 +207,28 @@ class PaymentInProgress(DomainError):
         self.retry_after = 5
 
 
+class OrderNotRefundable(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"an order that is {status} can not be refunded; only a paid order can", orderStatus=status)
+
+
 class OrderNotCancellable(DomainError):
     def __init__(self, status: str) -> None:
         super().__init__(f"an order that is {status} can not be cancelled", orderStatus=status)
+
+
+class SignatureRefused(DomainError):
+    """A provider's webhook whose signature does not verify (or is too old): not acted on."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the webhook's signature was refused: {reason}", field="Stripe-Signature")
+
+
+class ProviderRefused(DomainError):
+    """The payment provider refused a request Livedrop made (its configuration, not the buyer's card)."""
+
+    def __init__(self, code: str | None) -> None:
+        super().__init__("the payment provider refused the request; the order is unchanged", providerCode=code)
 
 
 class PaymentDeclined(DomainError):

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Protocol
 
 from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
 from chalicelib.domain.drops import OrderStatus
-from chalicelib.domain.money import Money
+from chalicelib.domain.payments import Intent, ProviderEvent
 from chalicelib.domain.records import (
     Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
 )
@@ -192,18 +192,46 @@ class OrderRepository(Protocol):
         """Give the units back if the order is still reserved. Raises OrderNotReleasable."""
         ...
 
-    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
-        """reserved -> paying (or re-enter the same attempt). Raises NotFound, OrderExpired,
-        PaymentInProgress, OrderNotPayable, or AlreadyPaid when this very attempt paid it."""
+    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, provider: str,
+                      due_epoch: int) -> tuple[Order, bool]:
+        """reserved (unexpired) -> paying with the next attempt number, to be settled by `due_epoch`:
+        (the paying order, True). An order already paying: (it as it is, False), its attempt goes
+        on. Raises NotFound (not the shopper's), AlreadyPaid, OrderExpired, OrderNotPayable."""
         ...
 
-    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
-        """paying -> paid; None if it was no longer paying."""
+    def attach_intent(self, order_id: str, attempt: int, reference: str) -> Order | None:
+        """Record the attempt's intent on the order while that attempt is under way; None if not."""
         ...
 
-    def abort_payment(self, order: Order, attempt: str) -> None: ...
+    def finish_payment(self, order_id: str, attempt: int, reference: str, at: str, capture_by: int) -> Order | None:
+        """paying (this attempt) -> paid with this intent, its capture due by `capture_by`; None if
+        the attempt was no longer under way."""
+        ...
 
-    def due_for_release(self, now_epoch: int, limit: int) -> list[Order]: ...
+    def record_capture(self, order_id: str, at: str) -> Order | None:
+        """A paid order's intent was captured: nothing left to do for it. None if not paid."""
+        ...
+
+    def abort_payment(self, order: Order, attempt: int) -> Order | None:
+        """paying (this attempt) -> reserved, held until its original expiry (the sweeper releases
+        it if that passed). None if the attempt was no longer under way."""
+        ...
+
+    def postpone(self, order_id: str, until_epoch: int) -> None:
+        """Look at a paying or paid order again at `until_epoch` (reconciliation found it unfinished)."""
+        ...
+
+    def request_refund(self, order_id: str, brand_id: str, at: str, retry_by: int) -> Order:
+        """Mark a paid order of the brand's to be refunded (once; a second call returns it as it is).
+        Raises NotFound (not the brand's) or OrderNotRefundable."""
+        ...
+
+    def record_refund(self, order_id: str, reference: str, at: str) -> Order: ...
+
+    def due(self, now_epoch: int, limit: int) -> list[Order]:
+        """Orders whose time to be looked at has come: reservations past their expiry, payments
+        past their window, captures and refunds not done yet."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -215,7 +243,7 @@ class OrderNotReleasable(Exception):
 
 @dataclass(frozen=True)
 class AlreadyPaid(Exception):
-    """A payment retried with the token that paid the order: the paid order, to answer again."""
+    """Pay asked of an order that is paid: the paid order, to answer again."""
     order: Order
 
 
@@ -369,32 +397,35 @@ class Chat(Protocol):
     def disconnect_user(self, room_arn: str, user_id: str, reason: str | None) -> None: ...
 
 
-@dataclass(frozen=True)
-class ChargeResult:
-    approved: bool
-    reference: str | None = None
-    reason: str | None = None
+class PaymentGateway(Protocol):
+    """A payment provider, in the shape of Stripe's PaymentIntents with manual capture: an intent
+    per (order, attempt) authorises, and only a capture takes the money. Every call is idempotent
+    (the provider's idempotency keys are made from the order and attempt). Raises
+    PaymentUnavailable when the outcome is unknown, IntentStateConflict (with the intent as it
+    is) when the intent's state does not allow the call."""
+    name: str                    # "stripe" or "test", recorded on the order
+    publishable_key: str | None  # what the browser loads Stripe.js with, if configured
+    confirms_in_browser: bool    # False: every payment is confirmed by the pay request (the test provider)
 
+    def create_intent(self, order: Order, attempt: int) -> Intent: ...
 
-class PaymentProvider(Protocol):
-    def charge(self, idempotency_key: str, amount: Money, payment_token: str) -> ChargeResult:
-        """Charge once per idempotency_key, as card processors' idempotency keys do."""
+    def confirm(self, intent_id: str, payment_method: str, order_id: str, attempt: int) -> Intent:
+        """A decline is an answer (the intent, FAILED), not an exception."""
         ...
 
+    def retrieve(self, intent_id: str) -> Intent: ...
 
-class ChargeOutcomeUnknown(Exception):
-    """The provider was called but its answer could not be recorded."""
+    def capture(self, intent_id: str, order_id: str, attempt: int) -> Intent: ...
 
+    def cancel(self, intent_id: str, order_id: str, attempt: int) -> Intent: ...
 
-class Charges(Protocol):
-    """Charges recorded by (order, attempt), so a retried payment replays the first charge
-    instead of calling the provider again. Raises PaymentInProgress while a charge of the same
-    attempt is under way, ChargeOutcomeUnknown when the provider was called but not recorded."""
+    def refund(self, intent_id: str, order_id: str, amount: int) -> str:
+        """The refund's reference; asked again, the same refund."""
+        ...
 
-    def charge(self, order_id: str, attempt: str, amount: Money, payment_token: str) -> ChargeResult: ...
-
-    def register_lambda_context(self, context: Any) -> None: ...
-
+    def verify_event(self, body: bytes, signature: str | None) -> ProviderEvent:
+        """A webhook from the provider, its signature checked. Raises EventRejected."""
+        ...
 
 
 # --- webhooks ---------------------------------------------------------------------------------------

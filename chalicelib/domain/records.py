@@ -99,9 +99,16 @@ class Order:
     created_at: str
     expires_at: int  # epoch seconds
     closed_at: str | None = None
-    payment_reference: str | None = None
-    payment_attempt: str | None = None
     version: int = 0  # 1 when reserved, raised by every later write (webhooks' sequence); 0: stored before
+    # Payment: attempts are numbered from 1, each with its own intent at the provider (reference).
+    payment_provider: str | None = None
+    payment_attempt: int | None = None
+    payment_reference: str | None = None  # the attempt's intent (a Stripe PaymentIntent id)
+    payment_due: int | None = None        # epoch seconds: a `paying` attempt not settled by then is reconciled
+    captured_at: str | None = None
+    refund_requested_at: str | None = None
+    refunded_at: str | None = None
+    refund_reference: str | None = None
 
 
 @dataclass(frozen=True)

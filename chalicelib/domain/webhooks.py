@@ -26,7 +26,7 @@ from chalicelib.domain.ids import new_id
 # --- events ------------------------------------------------------------------------------------------
 
 EVENT_TYPES: tuple[str, ...] = (
-    "order.reserved", "order.paid", "order.cancelled", "order.expired",
+    "order.reserved", "order.paid", "order.cancelled", "order.expired", "order.refunded",
     "drop.opened", "drop.sold_out",
     "session.live", "session.ended",
     "product.featured",
@@ -50,6 +50,11 @@ def order_event(old_status: str | None, new_status: str) -> str | None:
     if old_status == new_status:
         return None
     return _ORDER_ENDINGS.get(new_status)
+
+
+def is_refund(old_refunded_at: str | None, new_refunded_at: str | None) -> bool:
+    """A paid order's refund, recorded by this write (its status stays `paid`)."""
+    return new_refunded_at is not None and old_refunded_at is None
 
 
 def session_event(old_status: str | None, new_status: str) -> str | None:

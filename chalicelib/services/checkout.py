@@ -1,10 +1,9 @@
-"""Checkout: reserving a drop's units for a shopper, paying, cancelling, and releasing expired
-reservations. Every unit is sold exactly once; the rules live in the one conditional transaction
+"""Checkout: reserving a drop's units for a shopper, cancelling, and releasing expired
+reservations (paying is services/payments.py). Every unit is sold exactly once; the rules live in the one conditional transaction
 behind `OrderRepository.reserve`, and this module decides what to try and what to answer.
 """
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -16,11 +15,11 @@ from chalicelib.domain.drops import (
 )
 from chalicelib.domain.errors import (
     Busy, DropClosed, DropNotOpen, IdempotencyKeyReused, InvalidInput, LimitExceeded, NotFound,
-    OrderNotCancellable, OrderTooLarge, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, SoldOut,
+    OrderNotCancellable, OrderTooLarge, SoldOut,
 )
 from chalicelib.domain.money import MAX_AMOUNT, Money
 from chalicelib.domain.ports import (
-    AlreadyPaid, ChargeOutcomeUnknown, Charges, Clock, LineupRepository, OrderNotReleasable,
+    Clock, LineupRepository, OrderNotReleasable,
     OrderRepository, ReservationRefused, StockRepository,
 )
 from chalicelib.domain.records import LineupItem, Order, OrderLine
@@ -90,13 +89,12 @@ class CheckoutLine:
 
 class Checkout:
     def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
-                 charges: Charges, session_owner: Callable[[str, str], object], clock: Clock) -> None:
+                 session_owner: Callable[[str, str], object], clock: Clock) -> None:
         self.session_owner = session_owner  # raises NotFound unless the brand owns the session
         self.orders = orders
         self.stock = stock
         self.drops = DropConfigs(lineup)
         self.levels = ShardLevels(clock)
-        self.charges = charges
         self.clock = clock
 
     # --- reserve ---------------------------------------------------------------------------
@@ -285,49 +283,17 @@ class Checkout:
                 return replace(order, status=OrderStatus.CANCELLED, closed_at=refused.closed_at)
             raise OrderNotCancellable(refused.status) from None
 
-    def pay(self, order_id: str, shopper_id: str, payment_token: str) -> Order:
-        """reserved -> paying -> paid; a decline puts it back to reserved. The same token retried
-        re-enters its own attempt and gets the first charge's result, and after it paid, the paid
-        order.
-
-        Only a decline puts the order back: any other failure leaves it `paying` (503), because a
-        concurrent request of the same attempt may be charging right now, and putting the order
-        back would let the sweeper release units that are being paid for. The retry finishes it."""
-        if not is_order_id(order_id):
-            raise NotFound("order", order_id)
-        attempt = hashlib.sha256(payment_token.encode()).hexdigest()[:20]
-        try:
-            order = self.orders.begin_payment(order_id, shopper_id, epoch_ms(self.clock.now()) // 1000, attempt)
-        except AlreadyPaid as paid:
-            return paid.order
-        try:
-            result = self.charges.charge(order.id, attempt, order.total, payment_token)
-        except PaymentInProgress:
-            raise  # the same attempt is being charged by a concurrent request
-        except ChargeOutcomeUnknown:
-            # Charged or not, we can not tell: the order stays `paying` (its units held, never
-            # released) until a retry with the same token learns the outcome.
-            raise PaymentOutcomeUnknown() from None
-        if not result.approved:
-            self.orders.abort_payment(order, attempt)
-            raise PaymentDeclined(result.reason)
-        finished = self.orders.finish_payment(order.id, result.reference or "", to_iso(self.clock.now()))
-        if finished is not None:
-            return finished
-        current = self.order_for(order.id, shopper_id=shopper_id)
-        if current.status is OrderStatus.PAID:
-            return current  # a concurrent retry of the same attempt finished it
-        raise PaymentOutcomeUnknown()  # never answer success for an order that is not paid
-
     def release_expired(self, limit: int = 100) -> int:
         """Release reservations past their time. Called every minute by the scheduled function."""
         released = 0
-        for order in self.orders.due_for_release(epoch_ms(self.clock.now()) // 1000, limit):
+        for order in self.orders.due(epoch_ms(self.clock.now()) // 1000, limit):
+            if order.status is not OrderStatus.RESERVED:
+                continue  # a payment past its window: reconciliation's (services/payments.py)
             try:
                 self._release(order, OrderStatus.EXPIRED)
                 released += 1
             except OrderNotReleasable:
-                continue  # paid, paying or cancelled since it was listed
+                continue  # paying, paid or cancelled since it was listed
             except Busy:
                 continue  # contended now: the next sweep takes it
         return released

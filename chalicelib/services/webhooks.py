@@ -188,6 +188,9 @@ class Webhooks:
                 # Each of these happens once in an order's life, so (type, order) names the event.
                 events.append(Event(rules.event_id(kind, new.id), kind, new.brand_id, new.id, new.version,
                                     new.closed_at or new.created_at, views.order(new)))
+            if rules.is_refund(old.refunded_at if old else None, new.refunded_at):
+                events.append(Event(rules.event_id("order.refunded", new.id), "order.refunded", new.brand_id,
+                                    new.id, new.version, new.refunded_at or "", views.order(new)))
         return self.publish(events)
 
     def on_session_records(self, records: list[Any], views: EventViews) -> int:

@@ -12,23 +12,8 @@ from infra.tables import TABLES, TIME_TO_LIVE, cloudformation_template
 ROOT = Path(__file__).resolve().parents[2]
 
 
-# Powertools idempotency owns this table's items: it is held to Powertools' defaults instead.
-POWERTOOLS_TABLES = {"idempotency"}
-
-
 def test_the_same_tables_everywhere():
-    assert set(TABLES) == set(TABLE_KEYS)
-    assert set(MODELS) == set(TABLES) - POWERTOOLS_TABLES
-
-
-def test_idempotency_table_matches_powertools_persistence_defaults():
-    import inspect
-
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
-
-    defaults = inspect.signature(DynamoDBPersistenceLayer.__init__).parameters
-    assert TABLES["idempotency"]["KeySchema"] == [{"AttributeName": defaults["key_attr"].default, "KeyType": "HASH"}]
-    assert TIME_TO_LIVE["idempotency"] == defaults["expiry_attr"].default
+    assert set(TABLES) == set(TABLE_KEYS) == set(MODELS)
 
 
 def key_schema(schema):

@@ -1,4 +1,4 @@
-"""Checkout on fakes: planning over shards, retries, replays, payment and expiry, in milliseconds.
+"""Checkout on fakes: planning over shards, retries, replays, cancel and expiry, in milliseconds.
 
 Two `fake_services` built on the same ports are two containers: the same tables, each with its
 own memory of shard levels. Time moves only when a test moves the FakeClock.
@@ -10,8 +10,8 @@ import pytest
 
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.errors import (
-    Busy, DropClosed, IdempotencyKeyReused, LimitExceeded, OrderExpired, OrderNotCancellable, OrderTooLarge,
-    PaymentDeclined, PaymentOutcomeUnknown, SoldOut,
+    DropClosed, IdempotencyKeyReused, LimitExceeded, OrderExpired, OrderNotCancellable, OrderTooLarge,
+    SoldOut,
 )
 from chalicelib.domain.sessions import SessionStatus
 from tests.fakes import add_drop, buy, conservation, fake_services, new_show, open_drop
@@ -183,68 +183,6 @@ def test_a_key_is_the_shoppers_own(world):
         buy(services, shopper(services), drop.session_id, {drop.product_id: 1}, key="shared")
 
 
-# --- payment -------------------------------------------------------------------------------------
-
-
-def test_a_pay_retried_after_success_returns_the_paid_order_without_charging_again(world):
-    services, ports = world
-    drop = open_drop(services, quantity=5)
-    buyer = shopper(services)
-    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 2})
-    paid = services.checkout.pay(order.id, buyer, "ok")
-    assert paid.status is OrderStatus.PAID and paid.payment_reference
-    assert services.checkout.pay(order.id, buyer, "ok") == paid
-    assert len(ports.charges.provider.charged) == 1 and ports.charges.calls["charge"] == 1
-
-
-def test_a_decline_retried_with_the_same_token_is_not_charged_again(world):
-    services, ports = world
-    drop = open_drop(services, quantity=5)
-    buyer = shopper(services)
-    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
-    for _ in range(2):
-        with pytest.raises(PaymentDeclined):
-            services.checkout.pay(order.id, buyer, "decline")
-        assert ports.orders.get(order.id).status is OrderStatus.RESERVED  # the reservation stands
-    assert len(ports.charges.requests) == 2 and len(ports.charges.provider.charged) == 1  # replayed the decline
-    assert services.checkout.pay(order.id, buyer, "ok").status is OrderStatus.PAID
-    assert len(ports.charges.provider.charged) == 2
-
-
-def test_a_payment_whose_status_write_failed_is_finished_by_its_retry_with_one_charge(world, clock):
-    services, ports = world
-    drop = open_drop(services, quantity=5, hold_seconds=60)
-    buyer = shopper(services)
-    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
-    ports.orders.fail_next("finish_payment", Busy())
-    with pytest.raises(Busy):
-        services.checkout.pay(order.id, buyer, "ok")
-    assert ports.orders.get(order.id).status is OrderStatus.PAYING
-    clock.advance(120)  # past the hold: a paying order is still never released
-    assert services.checkout.release_expired() == 0
-    paid = services.checkout.pay(order.id, buyer, "ok")  # the same attempt, re-entered
-    assert paid.status is OrderStatus.PAID
-    assert len(ports.charges.provider.charged) == 1 and ports.charges.provider.calls["charge"] == 1
-    assert conservation(ports, drop) == (4, 1)
-
-
-def test_an_unknown_outcome_keeps_the_order_paying_and_its_units_held(world, clock):
-    services, ports = world
-    drop = open_drop(services, quantity=3, hold_seconds=60)
-    buyer = shopper(services)
-    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 3})
-    ports.charges.lose_next_outcome()
-    with pytest.raises(PaymentOutcomeUnknown):
-        services.checkout.pay(order.id, buyer, "ok")
-    clock.advance(600)
-    assert services.checkout.release_expired() == 0
-    with pytest.raises(OrderNotCancellable):
-        services.checkout.cancel(order.id, buyer)
-    assert ports.orders.get(order.id).status is OrderStatus.PAYING and conservation(ports, drop) == (0, 3)
-    assert services.checkout.pay(order.id, buyer, "ok").status is OrderStatus.PAID
-    assert len(ports.charges.provider.charged) == 1  # the processor's key made the retry no new charge
-
-
 # --- expiry and cancel ---------------------------------------------------------------------------
 
 
@@ -258,14 +196,14 @@ def test_expired_reservations_are_released_and_free_the_limit(world, clock):
     assert conservation(ports, drop) == (2, 3)
     clock.advance(1)
     with pytest.raises(OrderExpired):  # past its time, not yet swept: it can not be paid
-        services.checkout.pay(order.id, buyer, "ok")
+        services.payments.pay(order.id, buyer, "ok")
     assert services.checkout.release_expired() == 1
     assert ports.orders.get(order.id).status is OrderStatus.EXPIRED
     assert conservation(ports, drop) == (5, 0)
     assert services.checkout.release_expired() == 0  # released once
     again, _ = buy(services, buyer, drop.session_id, {drop.product_id: 3})  # the count went back too
     assert again.status is OrderStatus.RESERVED
-    assert len(ports.charges.provider.charged) == 0
+    assert not ports.payment_gateway.intents  # nothing was ever asked of the provider
 
 
 def test_cancel_returns_the_units_once_and_a_paid_order_can_not_be_cancelled(world):
@@ -277,7 +215,7 @@ def test_cancel_returns_the_units_once_and_a_paid_order_can_not_be_cancelled(wor
     assert services.checkout.cancel(order.id, buyer).status is OrderStatus.CANCELLED  # harmless twice
     assert conservation(ports, drop) == (4, 0)
     paid, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
-    services.checkout.pay(paid.id, buyer, "ok")
+    services.payments.pay(paid.id, buyer, "ok")
     with pytest.raises(OrderNotCancellable):
         services.checkout.cancel(paid.id, buyer)
     assert conservation(ports, drop) == (3, 1)
@@ -316,31 +254,6 @@ def test_concurrent_buyers_in_two_containers_sell_every_unit_once(world):
         outcomes = list(pool.map(attempt, range(40)))
     assert outcomes.count("sold") == 10 and outcomes.count("sold_out") == 30
     assert conservation(ports, drop) == (0, 10)
-
-
-def test_a_failing_retry_never_undoes_a_payment_under_way_and_pay_never_answers_unpaid():
-    """A retry (same token) that fails before the provider must not put the order back to
-    reserved while the first request's approved charge is being recorded: the first request ends
-    with the order paid, and the retry answers with an error, never a success."""
-
-
-    services, ports = fake_services()
-    drop = open_drop(services, quantity=5, hold_seconds=60)
-    buyer = services.shoppers.register()[0]
-    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
-    failures = []
-
-    def retry_failing_before_the_provider():
-        ports.charges.fail_next("charge", RuntimeError("idempotency table throttled"))
-        try:
-            services.checkout.pay(order.id, buyer, "ok")
-        except RuntimeError as error:
-            failures.append(error)
-
-    ports.orders.before_next("finish_payment", retry_failing_before_the_provider)
-    paid = services.checkout.pay(order.id, buyer, "ok")
-    assert failures and paid.status is OrderStatus.PAID
-    assert ports.orders.get(order.id).status is OrderStatus.PAID
 
 
 def test_a_retry_gets_its_order_back_even_when_the_first_request_commits_meanwhile():

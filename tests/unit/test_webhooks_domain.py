@@ -312,7 +312,7 @@ def test_a_url_of_exactly_the_maximum_length_is_allowed():
 
 
 def test_the_event_types():
-    assert set(wh.EVENT_TYPES) == {"order.reserved", "order.paid", "order.cancelled", "order.expired",
+    assert set(wh.EVENT_TYPES) == {"order.reserved", "order.paid", "order.cancelled", "order.expired", "order.refunded",
                                    "drop.opened", "drop.sold_out", "session.live", "session.ended",
                                    "product.featured"}
     assert wh.PING == "ping" and wh.PING not in wh.EVENT_TYPES
@@ -332,6 +332,14 @@ def test_the_event_types():
 ])
 def test_order_events(old, new, event):
     assert wh.order_event(old, new) == event
+
+
+def test_a_refund_is_an_event_once_when_it_is_recorded():
+    """The capture's write and the refund's request leave the order paid: only the write that
+    records the refund is `order.refunded`, and a later write of the refunded order is not."""
+    assert wh.is_refund(None, "2026-11-23T10:00:00.000Z")
+    assert not wh.is_refund(None, None)
+    assert not wh.is_refund("2026-11-23T10:00:00.000Z", "2026-11-23T10:00:00.000Z")
 
 
 @pytest.mark.parametrize("old, new, event", [

@@ -164,7 +164,8 @@ class OrdersBySession(GlobalSecondaryIndex):
 
 
 class OrdersOnHold(GlobalSecondaryIndex):
-    """Sparse: only reserved orders carry holdShard/holdUntil, so the sweeper reads only those.
+    """Sparse: only orders something is due to happen to carry holdShard/holdUntil (a reservation's
+    expiry, a payment's window, a capture or refund to finish), so the sweepers read only those.
     The hash is spread over HOLD_SHARDS values so a spike of reservations is not one hot partition."""
     class Meta:
         index_name = "onHold"
@@ -192,9 +193,15 @@ class OrderModel(Model):
     hold_shard = NumberAttribute(attr_name="holdShard", null=True)
     hold_until = NumberAttribute(attr_name="holdUntil", null=True)
     closed_at = UnicodeAttribute(attr_name="closedAt", null=True)
-    payment_reference = UnicodeAttribute(attr_name="paymentReference", null=True)
-    payment_attempt = UnicodeAttribute(attr_name="paymentAttempt", null=True)
     version = NumberAttribute(null=True)  # raised by every write of the order: webhooks' sequence
+    payment_provider = UnicodeAttribute(attr_name="paymentProvider", null=True)
+    payment_attempt = NumberAttribute(attr_name="paymentAttempt", null=True)
+    payment_reference = UnicodeAttribute(attr_name="paymentReference", null=True)
+    payment_due = NumberAttribute(attr_name="paymentDue", null=True)
+    captured_at = UnicodeAttribute(attr_name="capturedAt", null=True)
+    refund_requested_at = UnicodeAttribute(attr_name="refundRequestedAt", null=True)
+    refunded_at = UnicodeAttribute(attr_name="refundedAt", null=True)
+    refund_reference = UnicodeAttribute(attr_name="refundReference", null=True)
     by_session = OrdersBySession()
     on_hold = OrdersOnHold()
 
@@ -328,6 +335,22 @@ class WebhookDeliveryModel(Model):
     due = DeliveriesDue()
 
 
+class TestIntentModel(Model):
+    """The built-in test payment provider's intents (adapters/payments.py)."""
+    class Meta:
+        table_name = "unbound"
+
+    id = UnicodeAttribute(hash_key=True)
+    order_id = UnicodeAttribute(attr_name="orderId")
+    attempt = NumberAttribute()
+    status = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    failure = UnicodeAttribute(null=True)
+    refund = UnicodeAttribute(null=True)
+    expiration = TTLAttribute()
+
+
 MODELS: dict[str, type[Model]] = {
     "brands": BrandModel,
     "products": ProductModel,
@@ -336,6 +359,7 @@ MODELS: dict[str, type[Model]] = {
     "stock": StockShardModel,
     "purchases": PurchaseCountModel,
     "orders": OrderModel,
+    "payments": TestIntentModel,
     "timeline": TimelineModel,
     "counters": CounterModel,
     "analytics": AnalyticsModel,

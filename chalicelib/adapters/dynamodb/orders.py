@@ -11,12 +11,12 @@ Each item asks for ALL_OLD on a failed condition, so a refusal explains itself (
 order for a replay, a shard's level, a shopper's count) without a second read.
 
 Releasing an order (cancel, expiry) is the mirror transaction, conditioned on the order still
-being `reserved`; paying moves `reserved -> paying -> paid`, and neither release touches a
-`paying` order:
+being `reserved`; paying moves `reserved -> paying -> paid` (services/payments.py), and no
+release touches a `paying` or `paid` order:
 
-    reserved --pay--> paying --approved--> paid
+    reserved --pay--> paying --authorised--> paid
        |   ^             |
-       |   +--declined---+
+       |   +--declined, abandoned---+
        +--cancel--> cancelled       +--expiry (expiresAt <= now)--> expired
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
 )
 from chalicelib.domain.drops import OrderStatus, count_key, shard_key
-from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, PaymentInProgress
+from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, OrderNotRefundable
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
     AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal, StockChange,
@@ -54,8 +54,11 @@ def _order(row: OrderModel) -> Order:
         ),
         total=Money(int(row.total_amount), row.currency), request_hash=row.request_hash,
         created_at=row.created_at, expires_at=int(row.expires_at), closed_at=row.closed_at,
-        payment_reference=row.payment_reference, payment_attempt=row.payment_attempt,
-        version=int(row.version or 0),
+        version=int(row.version or 0), payment_provider=row.payment_provider,
+        payment_attempt=None if row.payment_attempt is None else int(row.payment_attempt),
+        payment_reference=row.payment_reference,
+        payment_due=None if row.payment_due is None else int(row.payment_due), captured_at=row.captured_at,
+        refund_requested_at=row.refund_requested_at, refunded_at=row.refunded_at, refund_reference=row.refund_reference,
     )
 
 
@@ -185,58 +188,98 @@ class OrderRepository:
             old = cancelled.old("order")
             raise OrderNotReleasable(old.status if old else "missing", old.closed_at if old else None) from None
 
-    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, attempt: str) -> Order:
-        """Lock the order for one payment attempt: from reserved (not expired), or re-entering the
-        same attempt (a retried request after a crash), so one charge is ever under way."""
+    def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, provider: str,
+                      due_epoch: int) -> tuple[Order, bool]:
+        """Open the order's next payment attempt, from reserved (not expired); an order already
+        paying is answered as it is, so a retried request goes on with its attempt. The order
+        stays on the due index, now until the attempt's window ends: reconciliation's, never the
+        release sweep's (that one releases only `reserved`)."""
         try:
             row = update_or_old(
                 OrderModel, order_id,
-                actions=[OrderModel.status.set(OrderStatus.PAYING.value), OrderModel.payment_attempt.set(attempt),
-                         OrderModel.hold_shard.remove(), OrderModel.hold_until.remove(), NEXT_VERSION],
-                condition=(OrderModel.shopper_id == shopper_id)
-                & (((OrderModel.status == OrderStatus.RESERVED.value) & (OrderModel.expires_at > now_epoch))
-                   | ((OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt))),
+                actions=[OrderModel.status.set(OrderStatus.PAYING.value), OrderModel.payment_attempt.add(1),
+                         OrderModel.payment_provider.set(provider), OrderModel.payment_reference.remove(),
+                         OrderModel.payment_due.set(due_epoch), OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
+                         OrderModel.hold_until.set(due_epoch), NEXT_VERSION],
+                condition=(OrderModel.shopper_id == shopper_id) & (OrderModel.status == OrderStatus.RESERVED.value)
+                & (OrderModel.expires_at > now_epoch),
             )
         except ConditionFailed as failure:
             old = failure.old
             if old is None or old.shopper_id != shopper_id:
                 raise NotFound("order", order_id) from None
             status = OrderStatus(old.status)
-            if status is OrderStatus.PAID and old.payment_attempt == attempt:
-                raise AlreadyPaid(_order(old)) from None  # a retry of the payment that paid it
+            if status is OrderStatus.PAYING:
+                return _order(old), False
+            if status is OrderStatus.PAID:
+                raise AlreadyPaid(_order(old)) from None
             if status is OrderStatus.RESERVED:
                 raise OrderExpired() from None
-            if status is OrderStatus.PAYING:
-                raise PaymentInProgress() from None
             raise OrderNotPayable(status.value) from None
-        return _order(row)
+        return _order(row), True
 
-    def finish_payment(self, order_id: str, reference: str, at: str) -> Order | None:
+    def _update(self, order_id: str, actions: list, condition) -> Order | None:
         try:
-            return _order(update_or_old(
-                OrderModel, order_id,
-                actions=[OrderModel.status.set(OrderStatus.PAID.value), OrderModel.closed_at.set(at),
-                         OrderModel.payment_reference.set(reference), NEXT_VERSION],
-                condition=OrderModel.status == OrderStatus.PAYING.value,
-            ))
+            return _order(update_or_old(OrderModel, order_id, actions=actions + [NEXT_VERSION], condition=condition))
         except ConditionFailed:
             return None
 
-    def abort_payment(self, order: Order, attempt: str) -> None:
-        """Back to reserved, on hold until its original expiry (the sweeper may then release it).
-        An attempt no longer under way (a concurrent retry aborted or finished it) is left as is."""
-        try:
-            update_or_old(
-            OrderModel, order.id,
-            actions=[OrderModel.status.set(OrderStatus.RESERVED.value),
-                     OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
-                     OrderModel.hold_until.set(order.expires_at), NEXT_VERSION],
-            condition=(OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt),
-            )
-        except ConditionFailed:
-            pass
+    def _under_way(self, attempt: int):
+        return (OrderModel.status == OrderStatus.PAYING.value) & (OrderModel.payment_attempt == attempt)
 
-    def due_for_release(self, now_epoch: int, limit: int) -> list[Order]:
+    def attach_intent(self, order_id: str, attempt: int, reference: str) -> Order | None:
+        return self._update(order_id, [OrderModel.payment_reference.set(reference)],
+                            self._under_way(attempt) & (OrderModel.payment_reference.does_not_exist()
+                                                        | (OrderModel.payment_reference == reference)))
+
+    def finish_payment(self, order_id: str, attempt: int, reference: str, at: str, capture_by: int) -> Order | None:
+        return self._update(order_id, [OrderModel.status.set(OrderStatus.PAID.value), OrderModel.closed_at.set(at),
+                                       OrderModel.payment_reference.set(reference), OrderModel.hold_until.set(capture_by)],
+                            self._under_way(attempt))
+
+    def record_capture(self, order_id: str, at: str) -> Order | None:
+        return self._update(order_id, [OrderModel.captured_at.set(at), OrderModel.hold_shard.remove(),
+                                       OrderModel.hold_until.remove()],
+                            (OrderModel.status == OrderStatus.PAID.value) & OrderModel.captured_at.does_not_exist())
+
+    def abort_payment(self, order: Order, attempt: int) -> Order | None:
+        """Back to reserved, due at its original expiry (the release sweep may then release it)."""
+        return self._update(order.id, [OrderModel.status.set(OrderStatus.RESERVED.value), OrderModel.payment_due.remove(),
+                                       OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
+                                       OrderModel.hold_until.set(order.expires_at)],
+                            self._under_way(attempt))
+
+    def postpone(self, order_id: str, until_epoch: int) -> None:
+        try:
+            update_or_old(OrderModel, order_id, actions=[OrderModel.hold_until.set(until_epoch)],
+                          condition=OrderModel.status.is_in(OrderStatus.PAYING.value, OrderStatus.PAID.value)
+                          & OrderModel.hold_until.exists())
+        except ConditionFailed:
+            pass  # settled meanwhile: nothing is due
+
+    def request_refund(self, order_id: str, brand_id: str, at: str, retry_by: int) -> Order:
+        try:
+            return _order(update_or_old(
+                OrderModel, order_id,
+                actions=[OrderModel.refund_requested_at.set(at), OrderModel.hold_shard.set(random.randrange(HOLD_SHARDS)),
+                         OrderModel.hold_until.set(retry_by), NEXT_VERSION],
+                condition=(OrderModel.brand_id == brand_id) & (OrderModel.status == OrderStatus.PAID.value)
+                & OrderModel.refund_requested_at.does_not_exist()))
+        except ConditionFailed as failure:
+            old = failure.old
+            if old is None or old.brand_id != brand_id:
+                raise NotFound("order", order_id) from None
+            if old.status != OrderStatus.PAID.value:
+                raise OrderNotRefundable(old.status) from None
+            return _order(old)  # asked before: the refund goes on (or is done)
+
+    def record_refund(self, order_id: str, reference: str, at: str) -> Order:
+        order = self._update(order_id, [OrderModel.refunded_at.set(at), OrderModel.refund_reference.set(reference),
+                                        OrderModel.hold_shard.remove(), OrderModel.hold_until.remove()],
+                             OrderModel.refund_requested_at.exists() & OrderModel.refunded_at.does_not_exist())
+        return order or self.get(order_id)  # type: ignore[return-value]
+
+    def due(self, now_epoch: int, limit: int) -> list[Order]:
         due: list[Order] = []
         for hold_shard in range(HOLD_SHARDS):
             query = OrderModel.on_hold.query(hold_shard, OrderModel.hold_until <= now_epoch, limit=limit - len(due))

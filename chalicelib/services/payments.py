@@ -1,0 +1,251 @@
+"""Payments: an order's money, in the shape of an authorisation captured once the sale is ours.
+
+    reserved --pay--> paying (attempt n: an intent at the provider, manual capture)
+                        |-- authorised --> paid (written first) --> captured at the provider
+                        |-- declined, abandoned past its window --> intent cancelled, reserved again
+    paid --refund--> refunded (a captured intent refunded, an uncaptured one voided)
+
+Three paths drive it, in any order and any number of times: the pay request (the test provider,
+or a payment method confirmed server-side, answers at once), the provider's webhooks, and
+reconciliation of orders whose time has come. Each reads the intent as the provider has it now
+and takes the step `domain.settlement.next_step` names, so they agree whoever runs first.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from chalicelib.domain.clock import epoch_ms, to_iso
+from chalicelib.domain.drops import OrderStatus, is_order_id
+from chalicelib.domain.errors import (
+    Busy, InvalidInput, NotFound, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, ProviderRefused, SignatureRefused,
+)
+from chalicelib.domain.payments import (
+    EventRejected, Intent, IntentStateConflict, IntentStatus, PaymentRefused, PaymentUnavailable,
+)
+from chalicelib.domain.ports import AlreadyPaid, Clock, OrderRepository, PaymentGateway
+from chalicelib.domain.records import Order
+from chalicelib.domain.settlement import Step, next_step
+
+logger = logging.getLogger(__name__)
+
+RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
+MAX_STEPS = 4               # steps one settlement may take as the intent moves under it
+
+
+@dataclass(frozen=True)
+class Payment:
+    """What the pay request answers: the order, and what the browser needs to confirm it."""
+    order: Order
+    client_secret: str | None = None
+    publishable_key: str | None = None
+
+
+class Payments:
+    def __init__(self, orders: OrderRepository, gateway: PaymentGateway, clock: Clock,
+                 paying_window_seconds: int) -> None:
+        self.orders = orders
+        self.gateway = gateway
+        self.clock = clock
+        self.window = paying_window_seconds
+
+    def _now(self) -> int:
+        return epoch_ms(self.clock.now()) // 1000
+
+    # --- the pay request -----------------------------------------------------------------------
+
+    def pay(self, order_id: str, shopper_id: str, payment_method: str | None) -> Payment:
+        """Start (or go on with) the order's payment. With a payment method it is confirmed here
+        and the answer is final (paid, or 402 and reserved again); without one, the answer carries
+        the client secret for Stripe.js to confirm in the browser, and the order stays `paying`
+        until the provider says. Asked again, the same attempt goes on: one intent, one charge."""
+        if not is_order_id(order_id):
+            raise NotFound("order", order_id)
+        if payment_method is None and not self.gateway.confirms_in_browser:
+            raise InvalidInput(f"the {self.gateway.name} payment provider confirms here: send paymentToken",
+                               [{"field": "paymentToken", "message": "required with this provider"}])
+        now = self._now()
+        try:
+            order, _ = self.orders.begin_payment(order_id, shopper_id, now, self.gateway.name, now + self.window)
+        except AlreadyPaid as paid:
+            return Payment(paid.order)
+        try:
+            order, intent = self._intent_of(order)
+            if payment_method is not None and intent.status in (IntentStatus.PENDING, IntentStatus.FAILED):
+                intent = self._confirm(intent, payment_method, order)
+            order = self.settle(order, intent)
+        except PaymentUnavailable:
+            raise PaymentOutcomeUnknown() from None
+        except PaymentRefused as refused:
+            raise ProviderRefused(refused.code) from None
+        if order.status is OrderStatus.PAID:
+            return Payment(order)
+        if order.status is OrderStatus.PAYING:
+            if payment_method is not None and intent.status is not IntentStatus.PENDING:
+                raise PaymentInProgress()  # processing at the provider: its webhook or a retry finishes it
+            return Payment(order, intent.client_secret, self.gateway.publishable_key)
+        raise PaymentDeclined(intent.failure or "declined")
+
+    def _intent_of(self, order: Order) -> tuple[Order, Intent]:
+        """The attempt's intent, and the order recording it: the one recorded already, or one
+        made (again: creating is idempotent per attempt, so after a crash before it was recorded
+        the same one comes back)."""
+        attempt = order.payment_attempt or 0
+        if order.payment_reference:
+            return order, self.gateway.retrieve(order.payment_reference)
+        intent = self.gateway.create_intent(order, attempt)
+        attached = self.orders.attach_intent(order.id, attempt, intent.id)
+        if attached is None:
+            current = self._reread(order)
+            if current.payment_attempt != attempt or current.payment_reference != intent.id:
+                raise PaymentInProgress()  # the attempt was settled under us; the next request sees how
+            attached = current
+        return attached, intent
+
+    def _confirm(self, intent: Intent, payment_method: str, order: Order) -> Intent:
+        try:
+            return self.gateway.confirm(intent.id, payment_method, order.id, order.payment_attempt or 0)
+        except IntentStateConflict as conflict:
+            return conflict.intent  # confirmed already (a concurrent retry, or Stripe.js): settle what it is
+
+    # --- settling ------------------------------------------------------------------------------
+
+    def settle(self, order: Order, intent: Intent) -> Order:
+        """Take the steps the intent's state asks for; the order as it ends up."""
+        for _ in range(MAX_STEPS):
+            step = next_step(order, intent, self._now())
+            attempt = intent.attempt or 0
+            try:
+                if step is Step.MARK_PAID:
+                    paid = self.orders.finish_payment(order.id, attempt, intent.id, self._at(),
+                                                      self._now() + RECHECK_SECONDS)
+                    if paid is None:
+                        order = self._reread(order)  # settled by another path meanwhile: look again
+                        continue
+                    order = paid
+                    step = Step.CAPTURE
+                if step is Step.CAPTURE:
+                    try:
+                        intent = self.gateway.capture(intent.id, order.id, attempt)
+                    except PaymentUnavailable:
+                        # The order is paid all the same; its capture is due again (reconcile).
+                        logger.warning("capture not confirmed; reconciliation tries again",
+                                       extra={"order_id": order.id})
+                        return order
+                    continue
+                if step is Step.RECORD_CAPTURE:
+                    return self.orders.record_capture(order.id, self._at()) or self._reread(order)
+                if step in (Step.VOID, Step.VOID_AND_RETURN):
+                    intent = self.gateway.cancel(intent.id, order.id, attempt)
+                    if step is Step.VOID:
+                        return order
+                    continue  # now cancelled: RETURN
+                if step is Step.RETURN:
+                    return self.orders.abort_payment(order, attempt) or self._reread(order)
+                if step is Step.REFUND:
+                    reference = self.gateway.refund(intent.id, order.id, intent.amount)
+                    logger.error("refunded a captured intent its order is not paid with",
+                                 extra={"order_id": order.id, "intent": intent.id, "refund": reference})
+                    return order
+                return order  # WAIT, NOTHING
+            except IntentStateConflict as conflict:
+                intent = conflict.intent  # it moved (the shopper confirmed as we cancelled): decide again
+        return order
+
+    def _reread(self, order: Order) -> Order:
+        return self.orders.get(order.id) or order
+
+    def _at(self) -> str:
+        return to_iso(self.clock.now())
+
+    # --- the provider's webhooks ------------------------------------------------------------------
+
+    def on_provider_event(self, body: bytes, signature: str | None) -> str:
+        """A signed event from the provider: the intent it names is read afresh and its order
+        settled. What the event says of the intent is not trusted (it may be stale or reordered).
+        Returns what was done, for the log."""
+        try:
+            event = self.gateway.verify_event(body, signature)
+        except EventRejected as rejected:
+            raise SignatureRefused(str(rejected)) from None
+        if event.intent_id is None:
+            return "ignored"
+        try:
+            return self._settle_event(event.intent_id)
+        except PaymentUnavailable:
+            raise Busy("the payment provider could not be reached; deliver the event again") from None
+
+    def _settle_event(self, intent_id: str) -> str:
+        try:
+            intent = self.gateway.retrieve(intent_id)
+        except PaymentRefused:
+            return "unknown intent"
+        order = self.orders.get(intent.order_id) if intent.order_id and is_order_id(intent.order_id) else None
+        if order is None:
+            return "not ours"
+        return self.settle(order, intent).status.value
+
+    # --- reconciliation ---------------------------------------------------------------------------
+
+    def reconcile(self, limit: int = 100) -> int:
+        """Orders whose payment window passed, and paid orders whose capture or refund did not go
+        through: ask the provider how each intent stands and settle it. Called every minute."""
+        settled = 0
+        for order in self.orders.due(self._now(), limit):
+            if order.status not in (OrderStatus.PAYING, OrderStatus.PAID):
+                continue  # a reservation past its time: the release sweep's
+            try:
+                self._reconcile(order)
+                settled += 1
+            except (PaymentUnavailable, PaymentRefused) as failure:
+                logger.warning("reconciliation could not reach the provider; next run tries again",
+                               extra={"order_id": order.id, "error": type(failure).__name__})
+                self.orders.postpone(order.id, self._now() + RECHECK_SECONDS)
+        return settled
+
+    def _reconcile(self, order: Order) -> None:
+        if order.status is OrderStatus.PAID and order.refund_requested_at and not order.refunded_at:
+            self._finish_refund(order)
+            return
+        if order.payment_attempt is None:
+            return
+        if order.status is OrderStatus.PAYING:
+            order, intent = self._intent_of(order)
+        else:
+            intent = self.gateway.retrieve(order.payment_reference or "")
+        settled = self.settle(order, intent)
+        if settled.status is OrderStatus.PAYING or (
+                settled.status is OrderStatus.PAID and not (settled.captured_at or settled.refunded_at)):
+            # Not finished (processing, a capture that failed again): look again in a minute.
+            self.orders.postpone(order.id, self._now() + RECHECK_SECONDS)
+
+    # --- refunds ----------------------------------------------------------------------------------
+
+    def refund(self, order_id: str, brand_id: str) -> Order:
+        """Give a paid order's money back, in full: once, however often asked. A captured payment
+        is refunded; one not captured yet is voided (the buyer is never charged)."""
+        if not is_order_id(order_id):
+            raise NotFound("order", order_id)
+        order = self.orders.request_refund(order_id, brand_id, self._at(), self._now() + RECHECK_SECONDS)
+        if order.refunded_at:
+            return order
+        try:
+            return self._finish_refund(order)
+        except PaymentUnavailable:
+            raise PaymentOutcomeUnknown() from None
+        except PaymentRefused as refused:
+            raise ProviderRefused(refused.code) from None
+
+    def _finish_refund(self, order: Order) -> Order:
+        intent = self.gateway.retrieve(order.payment_reference or "")
+        attempt = intent.attempt or 0
+        if intent.status is IntentStatus.AUTHORIZED:
+            try:
+                intent = self.gateway.cancel(intent.id, order.id, attempt)
+                return self.orders.record_refund(order.id, intent.id, self._at())
+            except IntentStateConflict as conflict:
+                intent = conflict.intent  # captured meanwhile: refund it
+        if intent.status is IntentStatus.CANCELLED:
+            return self.orders.record_refund(order.id, intent.id, self._at())
+        reference = self.gateway.refund(intent.id, order.id, order.total.amount)
+        return self.orders.record_refund(order.id, reference, self._at())
