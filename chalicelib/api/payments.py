@@ -3,7 +3,7 @@ from chalice import Blueprint
 
 from chalicelib.api.problems import PayloadTooLarge
 from chalicelib.api.routing import ApiRequest, HeaderSpec, api_route
-from chalicelib.api.schemas import EventReceived
+from chalicelib.api.schemas import EventReceived, PaymentConfig
 from chalicelib.bootstrap import services
 from chalicelib.domain.errors import NotFound
 
@@ -12,6 +12,17 @@ STRIPE_SIGNATURE = HeaderSpec("Stripe-Signature", "t=<unix time>,v1=<HMAC-SHA256
                                                    "endpoint's signing secret>; older than 5 minutes is refused",
                               max_length=1024)
 MAX_EVENT_BYTES = 512 * 1024
+
+
+@api_route(bp, "/v1/payments/config", "GET", summary="How shoppers pay here (the provider, Stripe's publishable key)",
+           auth="public", response=PaymentConfig, tag="payments", max_age=300)
+def payment_config(req: ApiRequest) -> PaymentConfig:
+    """What a shop front-end needs before its first payment: with `confirmsInBrowser`, pay without a
+    `paymentToken` and confirm the answer's `clientSecret` with Stripe.js (loaded with
+    `publishableKey`); otherwise send the payment method as `paymentToken` (the test provider: "ok")."""
+    gateway = services().payments.gateway
+    return PaymentConfig(provider=gateway.name, publishable_key=gateway.publishable_key,
+                         confirms_in_browser=gateway.confirms_in_browser)
 
 
 @api_route(bp, "/v1/payments/stripe/webhook", "POST", summary="Stripe's webhook (PaymentIntent events)",

@@ -526,6 +526,13 @@ class OrderPayment(OrderView):
                    publishable_key=payment.publishable_key)
 
 
+class PaymentConfig(ResponseModel):
+    provider: Literal["test", "stripe"]
+    publishable_key: str | None = Field(description="Stripe's publishable key, when one is configured")
+    confirms_in_browser: bool = Field(description="true: pay without paymentToken and confirm the clientSecret "
+                                                  "with Stripe.js; false: send paymentToken")
+
+
 class EventReceived(ResponseModel):
     received: bool
     outcome: str = Field(description="What the event led to: the order's status, or ignored, not ours")

@@ -124,17 +124,20 @@ class Payments:
                         continue
                     order = paid
                     step = Step.CAPTURE
-                if step is Step.CAPTURE:
+                if step in (Step.CAPTURE, Step.RECORD_CAPTURE):
                     try:
-                        intent = self.gateway.capture(intent.id, order.id, attempt)
-                    except PaymentUnavailable:
-                        # The order is paid all the same; its capture is due again (reconcile).
-                        logger.warning("capture not confirmed; reconciliation tries again",
-                                       extra={"order_id": order.id})
+                        if step is Step.CAPTURE:
+                            intent = self.gateway.capture(intent.id, order.id, attempt)
+                            continue
+                        return self.orders.record_capture(order.id, self._at()) or self._reread(order)
+                    except IntentStateConflict:
+                        raise
+                    except Exception:  # noqa: BLE001 - whatever failed, the sale stands
+                        # The order is paid: that is the answer. Its capture stays due, and
+                        # reconciliation takes it up again within a minute.
+                        logger.warning("capture not finished; reconciliation tries again",
+                                       extra={"order_id": order.id}, exc_info=True)
                         return order
-                    continue
-                if step is Step.RECORD_CAPTURE:
-                    return self.orders.record_capture(order.id, self._at()) or self._reread(order)
                 if step in (Step.VOID, Step.VOID_AND_RETURN):
                     intent = self.gateway.cancel(intent.id, order.id, attempt)
                     if step is Step.VOID:

@@ -16,7 +16,7 @@ from pynamodb.exceptions import PutError
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.errors import (
     AlreadyInLineup, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired, OrderNotPayable,
-    PaymentInProgress, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
+    OrderNotRefundable, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
@@ -659,69 +659,106 @@ def test_a_release_needs_a_reserved_order_its_shopper_and_for_expiry_its_time(re
     assert missing.value == OrderNotReleasable("missing")
     paying = an_order([(drop, {0: 1})])
     repos["orders"].reserve(paying, limits(drop), NOW)
-    repos["orders"].begin_payment(paying.id, paying.shopper_id, EXPIRES - 1, "attempt-a")
+    repos["orders"].begin_payment(paying.id, paying.shopper_id, EXPIRES - 1, "stripe", EXPIRES + 900)
     with pytest.raises(OrderNotReleasable) as held:
         release(paying, OrderStatus.EXPIRED, T4, EXPIRES + 60)
     assert held.value.status == "paying" and left(repos, drop) == {0: 2, 1: 2}
 
 
-def test_payment_moves_reserved_to_paying_to_paid_one_attempt_at_a_time(repos):
+def test_payment_moves_reserved_to_paying_to_paid_one_numbered_attempt_at_a_time(repos):
     drop = a_drop(repos, quantity=5)
     order = an_order([(drop, {0: 1})])
     repos["orders"].reserve(order, limits(drop), NOW)
     orders = repos["orders"]
-    paying = orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-a")
-    assert paying == replace(order, status=OrderStatus.PAYING, payment_attempt="attempt-a", version=2)
-    re_entered = orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "attempt-a")
-    assert re_entered == replace(paying, version=3)  # the same attempt re-entered: a write like any other
-    with pytest.raises(PaymentInProgress):
-        orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-b")
+    paying, started = orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "stripe", EXPIRES + 900)
+    assert started and paying == replace(order, status=OrderStatus.PAYING, payment_provider="stripe", payment_attempt=1,
+                                         payment_due=EXPIRES + 900, version=2)
+    # An order already paying is answered as it is (no write): the request goes on with its attempt.
+    assert orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "stripe", EXPIRES + 2000) == (paying, False)
     for order_id, shopper_id in ((order.id, "shp_someone_else"), ("ord_" + secrets.token_hex(12), order.shopper_id)):
         with pytest.raises(NotFound):
-            orders.begin_payment(order_id, shopper_id, EXPIRES - 1, "attempt-a")
-    orders.abort_payment(paying, "attempt-a")
-    assert orders.get(order.id).status is OrderStatus.RESERVED
+            orders.begin_payment(order_id, shopper_id, EXPIRES - 1, "stripe", EXPIRES + 900)
+    assert orders.attach_intent(order.id, 2, "pi_1") is None  # not the attempt under way
+    attached = orders.attach_intent(order.id, 1, "pi_1")
+    assert attached == replace(paying, payment_reference="pi_1", version=3)
+    assert orders.attach_intent(order.id, 1, "pi_1") is not None  # the same intent again: harmless
+    assert orders.attach_intent(order.id, 1, "pi_other") is None  # never another one
+    back = orders.abort_payment(attached, 1)
+    assert back.status is OrderStatus.RESERVED and back.payment_due is None and back.payment_reference == "pi_1"
+    assert orders.abort_payment(attached, 1) is None  # no longer under way
     with pytest.raises(OrderExpired):
-        orders.begin_payment(order.id, order.shopper_id, EXPIRES, "attempt-b")
-    orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-b")
-    paid = orders.finish_payment(order.id, "ch_1", T3)
-    assert paid == replace(order, status=OrderStatus.PAID, payment_attempt="attempt-b", payment_reference="ch_1",
-                           closed_at=T3, version=6)  # reserved, paying (twice), reserved, paying, paid
-    assert orders.finish_payment(order.id, "ch_2", T4) is None and orders.get(order.id) == paid
+        orders.begin_payment(order.id, order.shopper_id, EXPIRES, "stripe", EXPIRES + 900)
+    second, _ = orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "stripe", EXPIRES + 900)
+    assert second.payment_attempt == 2 and second.payment_reference is None  # a new attempt, its own intent
+    assert orders.finish_payment(order.id, 1, "pi_1", T3, EXPIRES) is None  # the first attempt is over
+    paid = orders.finish_payment(order.id, 2, "pi_2", T3, EXPIRES + 60)
+    assert paid == replace(second, status=OrderStatus.PAID, payment_reference="pi_2", closed_at=T3,
+                           version=second.version + 1)
+    assert orders.finish_payment(order.id, 2, "pi_2", T4, EXPIRES) is None and orders.get(order.id) == paid
     with pytest.raises(AlreadyPaid) as retried:
-        orders.begin_payment(order.id, order.shopper_id, EXPIRES + 60, "attempt-b")
+        orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "stripe", EXPIRES + 900)
     assert retried.value.order == paid
-    with pytest.raises(OrderNotPayable) as other_attempt:
-        orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-c")
-    assert other_attempt.value.status == "paid"
+    captured = orders.record_capture(order.id, T4)
+    assert captured == replace(paid, captured_at=T4, version=paid.version + 1)
+    assert orders.record_capture(order.id, T4) is None  # once
+
+
+def test_a_paying_or_paid_order_is_due_at_its_window_then_at_its_capture_and_postponed_not_resurrected(repos):
+    drop = a_drop(repos, quantity=5)
+    order = an_order([(drop, {0: 1})], expires_at=1_000)
+    orders = repos["orders"]
+    orders.reserve(order, limits(drop), NOW)
+
+    def due(at: int) -> bool:
+        return order.id in {o.id for o in orders.due(at, 1000)}
+
+    assert due(1_000) and not due(999)
+    orders.begin_payment(order.id, order.shopper_id, 999, "test", 1_900)
+    assert not due(1_899) and due(1_900)  # its expiry no longer counts: its paying window does
+    orders.postpone(order.id, 2_500)
+    assert not due(2_499) and due(2_500)
+    orders.attach_intent(order.id, 1, "pi_1")
+    orders.finish_payment(order.id, 1, "pi_1", T3, 2_600)
+    assert not due(2_599) and due(2_600)  # paid: due again for its capture
+    orders.record_capture(order.id, T4)
+    assert not due(10**9)
+    orders.postpone(order.id, 3_000)  # settled meanwhile: nothing comes back
+    assert not due(10**9)
+
+
+def test_a_refund_is_asked_once_by_the_selling_brand_of_a_paid_order_and_recorded_once(repos):
+    drop = a_drop(repos, quantity=5)
+    order = an_order([(drop, {0: 1})])
+    orders = repos["orders"]
+    orders.reserve(order, limits(drop), NOW)
+    with pytest.raises(OrderNotRefundable):
+        orders.request_refund(order.id, order.brand_id, T3, 5_000)
+    orders.begin_payment(order.id, order.shopper_id, EXPIRES - 1, "test", EXPIRES + 900)
+    orders.finish_payment(order.id, 1, "pi_1", T3, 2_600)
+    with pytest.raises(NotFound):
+        orders.request_refund(order.id, "brd_someone_else", T3, 5_000)
+    asked = orders.request_refund(order.id, order.brand_id, T3, 5_000)
+    assert asked.refund_requested_at == T3 and order.id in {o.id for o in orders.due(5_000, 1000)}
+    assert orders.request_refund(order.id, order.brand_id, T4, 6_000) == asked  # asked again: as it is
+    refunded = orders.record_refund(order.id, "re_1", T4)
+    assert refunded == replace(asked, refunded_at=T4, refund_reference="re_1", version=asked.version + 1)
+    assert orders.record_refund(order.id, "re_2", T4) == refunded  # recorded once
+    assert order.id not in {o.id for o in orders.due(10**9, 1000)}
 
 
 def test_only_a_paying_order_can_be_finished_and_a_cancelled_one_is_not_payable(repos):
     drop = a_drop(repos, quantity=5)
     order = an_order([(drop, {0: 1})])
     repos["orders"].reserve(order, limits(drop), NOW)
-    assert repos["orders"].finish_payment(order.id, "ch_1", T3) is None
-    assert repos["orders"].finish_payment("ord_" + secrets.token_hex(12), "ch_1", T3) is None
+    assert repos["orders"].finish_payment(order.id, 1, "pi_1", T3, EXPIRES) is None
+    assert repos["orders"].finish_payment("ord_" + secrets.token_hex(12), 1, "pi_1", T3, EXPIRES) is None
     repos["orders"].release(order, OrderStatus.CANCELLED, T3, EXPIRES - 1)
     with pytest.raises(OrderNotPayable) as refused:
-        repos["orders"].begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-a")
+        repos["orders"].begin_payment(order.id, order.shopper_id, EXPIRES - 1, "test", EXPIRES + 900)
     assert refused.value.status == "cancelled"
 
 
-def test_abort_payment_of_an_attempt_no_longer_under_way_changes_nothing(repos):
-    """Two retries of a declined payment (same token) both abort: the second finds the order
-    reserved again. Nothing is left to put back, and the port promises no refusal."""
-    drop = a_drop(repos, quantity=5)
-    order = an_order([(drop, {0: 1})])
-    repos["orders"].reserve(order, limits(drop), NOW)
-    paying = repos["orders"].begin_payment(order.id, order.shopper_id, EXPIRES - 1, "attempt-a")
-    repos["orders"].abort_payment(paying, "attempt-a")
-    repos["orders"].abort_payment(paying, "attempt-a")
-    # Reserved, as it was after the first abort (reserved, paying, reserved: version 3).
-    assert repos["orders"].get(order.id) == replace(order, payment_attempt="attempt-a", version=3)
-
-
-def test_due_for_release_lists_reserved_orders_past_their_time(repos):
+def test_due_lists_reserved_orders_past_their_time(repos):
     drop = a_drop(repos, quantity=5)
     past = [an_order([(drop, {0: 1})], expires_at=1_000) for _ in range(2)]
     future = an_order([(drop, {0: 1})], expires_at=EXPIRES)
@@ -730,12 +767,12 @@ def test_due_for_release_lists_reserved_orders_past_their_time(repos):
     mine = {o.id for o in past + [future]}
 
     def due() -> set[str]:
-        return {o.id for o in repos["orders"].due_for_release(1_500, 1000)} & mine
+        return {o.id for o in repos["orders"].due(1_500, 1000)} & mine
 
     assert due() == {past[0].id, past[1].id}
-    paying = repos["orders"].begin_payment(past[1].id, past[1].shopper_id, 999, "attempt-a")
-    assert due() == {past[0].id}  # a paying order is never due
-    repos["orders"].abort_payment(paying, "attempt-a")
+    paying, _ = repos["orders"].begin_payment(past[1].id, past[1].shopper_id, 999, "test", 10**6)
+    assert due() == {past[0].id}  # a paying order is due only at its window's end
+    repos["orders"].abort_payment(paying, 1)
     assert due() == {past[0].id, past[1].id}  # back on hold until its own time
     repos["orders"].release(past[0], OrderStatus.EXPIRED, T3, 1_500)
     assert due() == {past[1].id}
