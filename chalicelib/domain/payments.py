@@ -4,7 +4,7 @@ chalicelib/domain/ports.py; the Stripe adapter is chalicelib/adapters/stripe_pay
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 
@@ -27,7 +27,7 @@ class Intent:
     status: IntentStatus
     amount: int                 # minor units
     currency: str               # upper case, as Money keeps it ("EUR")
-    client_secret: str | None = None
+    client_secret: str | None = field(default=None, repr=False)  # for Stripe.js; kept out of repr (logs)
     failure: str | None = None  # the last decline's decline_code, else its code, else None
 
 
