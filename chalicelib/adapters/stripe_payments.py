@@ -34,8 +34,9 @@ _STATUSES = {
     "canceled": IntentStatus.CANCELLED,
 }
 
-# Anything that looks like a Stripe secret: API keys, webhook secrets, client secrets.
-_SECRET_LIKE = re.compile(r"\b(?:sk|rk)_(?:test|live)_[\w*]+|\bwhsec_[\w+/=]+|\b\w+_secret_\w+")
+# Anything that looks like a Stripe secret: API keys, webhook secrets, client secrets, and a key as
+# Stripe masks it in "Invalid API Key provided: sk_live_****abcd" (its ends are still the key's).
+_SECRET_LIKE = re.compile(r"\b(?:sk|rk)_(?:test|live)_[\w*]+|\bwhsec_[\w+/=]+|\b\w+_secret_\w+|\S*\*{3,}\S*")
 
 
 def to_intent(data: Mapping[str, Any]) -> Intent:
