@@ -67,6 +67,7 @@ class StripeGateway:
     `retries` is the SDK's max_network_retries (each retry sleeps 0.5 s or more)."""
 
     name = "stripe"
+    confirms_in_browser = True  # Stripe.js may confirm with the client secret; the pay request may too
 
     def __init__(self, secret_key: Callable[[], str], webhook_secret: Callable[[], str],
                  publishable_key: str | None, api_base: str | None, timeout: float = 10.0,

@@ -446,7 +446,7 @@ def test_the_sdk_and_the_secrets_wait_for_the_first_payment(fake):
     assert result.stdout.strip() == "False"
 
     gateway = gateway_for(fake)
-    assert gateway._secret_key.reads == 0 and gateway.name == "stripe"
+    assert gateway._secret_key.reads == 0 and gateway.name == "stripe" and gateway.confirms_in_browser is True
     assert gateway.publishable_key == "pk_test_livedrop"
     order = make_order()
     intent = gateway.create_intent(order, 1)
