@@ -64,14 +64,15 @@ def to_intent(data: Mapping[str, Any]) -> Intent:
 
 class StripeGateway:
     """The PaymentGateway port on Stripe. `api_base` points the SDK elsewhere (the local fake);
-    `retries` is the SDK's max_network_retries (each retry sleeps 0.5 s or more)."""
+    `retries` is the SDK's max_network_retries (each retry sleeps 0.5 s or more). The defaults keep
+    one call (8 s, one retry) well inside API Gateway's 29 s."""
 
     name = "stripe"
     confirms_in_browser = True  # Stripe.js may confirm with the client secret; the pay request may too
 
     def __init__(self, secret_key: Callable[[], str], webhook_secret: Callable[[], str],
-                 publishable_key: str | None, api_base: str | None, timeout: float = 10.0,
-                 retries: int = 2) -> None:
+                 publishable_key: str | None, api_base: str | None, timeout: float = 8.0,
+                 retries: int = 1) -> None:
         self.publishable_key = publishable_key
         self._secret_key = secret_key
         self._webhook_secret = webhook_secret
@@ -89,7 +90,9 @@ class StripeGateway:
             "amount": order.total.amount,
             "currency": order.total.currency.lower(),
             "capture_method": "manual",
-            "automatic_payment_methods": {"enabled": True},
+            # No redirecting methods: a live show's checkout confirms in place, and a payment
+            # method confirmed by the pay request needs no return_url.
+            "automatic_payment_methods": {"enabled": True, "allow_redirects": "never"},
             "metadata": {"order_id": order.id, "attempt": str(attempt), "brand_id": order.brand_id,
                          "session_id": order.session_id},
         }
@@ -147,7 +150,7 @@ class StripeGateway:
     def refund(self, intent_id: str, order_id: str, amount: int) -> str:
         import stripe
 
-        key = f"livedrop:{order_id}:refund"
+        key = f"livedrop:{order_id}:{intent_id}:refund"  # one refund per intent, in full
         client = self._stripe_client()
         try:
             return str(client.v1.refunds.create(

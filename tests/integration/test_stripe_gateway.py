@@ -116,7 +116,7 @@ def test_create_is_idempotent_on_order_and_attempt(gateway, fake):
     params = creates[0][2]
     assert params == creates[1][2] == {
         "amount": "4900", "currency": "eur", "capture_method": "manual",
-        "automatic_payment_methods": {"enabled": "true"},
+        "automatic_payment_methods": {"enabled": "true", "allow_redirects": "never"},
         "metadata": {"order_id": order.id, "attempt": "1", "brand_id": order.brand_id,
                      "session_id": order.session_id},
     }
@@ -277,7 +277,7 @@ def test_cancelling_a_paid_intent_is_a_conflict_with_its_state(gateway, fake, st
 # --- refund ------------------------------------------------------------------------------------------
 
 
-def test_refund_is_idempotent_per_order(gateway, fake):
+def test_refund_is_idempotent_per_intent(gateway, fake):
     order, intent = captured(gateway, fake)
     refund_id = gateway.refund(intent.id, order.id, 4900)
 
@@ -285,7 +285,7 @@ def test_refund_is_idempotent_per_order(gateway, fake):
     assert gateway.refund(intent.id, order.id, 4900) == refund_id
     calls = posts(fake, "/v1/refunds")
     assert [call[2] for call in calls] == [{"payment_intent": intent.id, "amount": "4900"}] * 2
-    assert [call[3] for call in calls] == [f"livedrop:{order.id}:refund"] * 2
+    assert [call[3] for call in calls] == [f"livedrop:{order.id}:{intent.id}:refund"] * 2
 
 
 def test_a_refund_already_made_is_found_and_returned(gateway, fake):

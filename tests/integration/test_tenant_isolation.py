@@ -2,7 +2,7 @@
 import re
 
 from chalicelib.api.routing import ROUTES
-from tests.conftest import make_product, make_session
+from tests.conftest import live_drop, make_product, make_session, make_shopper, order
 
 # A valid body for each brand route that takes one, so that only ownership can refuse it.
 BODIES = {
@@ -14,6 +14,7 @@ BODIES = {
     ("POST", "/v1/sessions/{session_id}/chat/delete-message"): {"messageId": "ABCDEFabcdef"},
     ("POST", "/v1/sessions/{session_id}/chat/disconnect"): {"userId": "shp_x"},
     ("PATCH", "/v1/webhooks/{webhook_id}"): {"description": "Stolen"},
+    ("POST", "/v1/orders/{order_id}/refund"): {"reason": "Stolen"},
 }
 
 
@@ -24,14 +25,19 @@ def test_every_brand_route_on_another_brands_resources_is_404(api, brand, other_
     hook = api.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["order.paid"]},
                     key=brand["apiKey"]).json
     ping = api.post(f"/v1/webhooks/{hook['id']}/test", key=brand["apiKey"]).json
+    show, drop = live_drop(api, brand["apiKey"], quantity=2)
+    buyer = make_shopper(api)
+    sold = order(api, buyer, show["id"], drop["id"]).json
+    assert api.post(f"/v1/orders/{sold['id']}/pay", {"paymentToken": "ok"}, key=buyer["token"]).status_code == 200
     ids = {"product_id": product["id"], "session_id": session["id"], "webhook_id": hook["id"],
-           "delivery_id": ping["id"]}
+           "delivery_id": ping["id"], "order_id": sold["id"]}
 
     def snapshot():
         return (api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json,
                 api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).json,
                 api.get(f"/v1/webhooks/{hook['id']}", key=brand["apiKey"]).json,
-                api.get(f"/v1/webhooks/{hook['id']}/deliveries", key=brand["apiKey"]).json)
+                api.get(f"/v1/webhooks/{hook['id']}/deliveries", key=brand["apiKey"]).json,
+                api.get(f"/v1/orders/{sold['id']}", key=brand["apiKey"]).json)
 
     before = snapshot()
 
