@@ -167,6 +167,11 @@ def release_expired_reservations(event):
     return {"released": services().checkout.release_expired(limit=500)}
 
 
+# Each order may take a few calls to the provider: the run stops taking orders after this many
+# seconds (its Lambda timeout, in .chalice/config.json, is longer) and the next run goes on.
+RECONCILE_SECONDS = 45
+
+
 @app.schedule(Rate(1, unit=Rate.MINUTES))
 @observe_event
 def reconcile_payments(event):
@@ -174,4 +179,4 @@ def reconcile_payments(event):
     through: the provider is asked how each stands, and the order settled."""
     from chalicelib.bootstrap import services
 
-    return {"settled": services().payments.reconcile(limit=200)}
+    return {"settled": services().payments.reconcile(limit=500, budget_seconds=RECONCILE_SECONDS)}

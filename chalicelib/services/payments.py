@@ -190,11 +190,15 @@ class Payments:
 
     # --- reconciliation ---------------------------------------------------------------------------
 
-    def reconcile(self, limit: int = 100) -> int:
+    def reconcile(self, limit: int = 100, budget_seconds: float | None = None) -> int:
         """Orders whose payment window passed, and paid orders whose capture or refund did not go
-        through: ask the provider how each intent stands and settle it. Called every minute."""
+        through: ask the provider how each intent stands and settle it. Called every minute; what
+        the budget leaves undone stays due for the next run."""
         settled = 0
+        stop_at = None if budget_seconds is None else self.clock.monotonic() + budget_seconds
         for order in self.orders.due(self._now(), limit):
+            if stop_at is not None and self.clock.monotonic() >= stop_at:
+                break
             if order.status not in (OrderStatus.PAYING, OrderStatus.PAID):
                 continue  # a reservation past its time: the release sweep's
             try:

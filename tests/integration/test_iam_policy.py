@@ -233,3 +233,15 @@ def test_policy_opens_webhook_secrets_only_with_the_stages_key(stage):
 
     statement = next(s for s in policy(stage)["Statement"] if s["Sid"] == "WebhookSecrets")
     assert statement["Condition"] == {"ForAnyValue:StringEquals": {"kms:ResourceAliases": webhook_key_alias(stage)}}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_every_secret_parameter_the_stage_names_is_readable_and_stripes_can_be(stage):
+    """The stage's *_PARAMETER variables, and Stripe's two (a stage may switch to Stripe by setting
+    LIVEDROP_PAYMENTS and these names alone), are the SSM parameters the policy lets it read."""
+    config = json.loads((CHALICE / "config.json").read_text())
+    env = config["stages"][stage]["environment_variables"]
+    named = {value for name, value in env.items() if name.endswith("_PARAMETER")}
+    named |= {f"/livedrop/{stage}/stripe-secret-key", f"/livedrop/{stage}/stripe-webhook-secret"}
+    statement = next(s for s in policy(stage)["Statement"] if s["Sid"] == "Secrets")
+    assert {arn.split(":parameter", 1)[1] for arn in statement["Resource"]} == named

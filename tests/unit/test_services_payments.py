@@ -330,3 +330,12 @@ def test_nothing_is_captured_unless_the_order_is_paid_with_that_intent(shop):
                     assert status is OrderStatus.PAYING and attempt == 1
                 if status in (OrderStatus.EXPIRED, OrderStatus.CANCELLED, OrderStatus.RESERVED):
                     assert step in (Step.VOID, Step.NOTHING, Step.REFUND, Step.WAIT)
+
+
+def test_reconciliation_stops_at_its_budget_and_leaves_the_rest_due(shop, clock):
+    services, ports, drop, buyer, order = shop
+    services.payments.pay(order.id, buyer, None)
+    clock.advance(WINDOW)
+    assert services.payments.reconcile(budget_seconds=0) == 0  # its time was up before the first order
+    assert ports.orders.get(order.id).status is OrderStatus.PAYING
+    assert services.payments.reconcile(budget_seconds=45) == 1
