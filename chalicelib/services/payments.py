@@ -30,6 +30,7 @@ from chalicelib.domain.settlement import Step, next_step
 logger = logging.getLogger(__name__)
 
 RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
+LAPSED_RECHECK_SECONDS = 24 * 3600  # a paid order whose authorisation lapsed: logged again daily
 MAX_STEPS = 4               # steps one settlement may take as the intent moves under it
 
 
@@ -221,8 +222,14 @@ class Payments:
         else:
             intent = self.gateway.retrieve(order.payment_reference or "")
         settled = self.settle(order, intent)
-        if settled.status is OrderStatus.PAYING or (
-                settled.status is OrderStatus.PAID and not (settled.captured_at or settled.refunded_at)):
+        unfinished = settled.status is OrderStatus.PAID and not (settled.captured_at or settled.refunded_at)
+        if unfinished and intent.status is IntentStatus.CANCELLED:
+            # Paid, but the authorisation is gone before any capture went through (Stripe voids
+            # it after 7 days): nothing here can take the money now. Someone must look.
+            logger.error("a paid order's authorisation lapsed before its capture",
+                         extra={"order_id": order.id, "intent": intent.id})
+            self.orders.postpone(order.id, self._now() + LAPSED_RECHECK_SECONDS)
+        elif settled.status is OrderStatus.PAYING or unfinished:
             # Not finished (processing, a capture that failed again): look again in a minute.
             self.orders.postpone(order.id, self._now() + RECHECK_SECONDS)
 

@@ -339,3 +339,15 @@ def test_reconciliation_stops_at_its_budget_and_leaves_the_rest_due(shop, clock)
     assert services.payments.reconcile(budget_seconds=0) == 0  # its time was up before the first order
     assert ports.orders.get(order.id).status is OrderStatus.PAYING
     assert services.payments.reconcile(budget_seconds=45) == 1
+
+
+def test_a_paid_order_whose_authorisation_lapsed_is_logged_daily_not_every_minute(shop, clock, caplog):
+    services, ports, drop, buyer, order = shop
+    ports.payment_gateway.fail_next("capture", PaymentUnavailable("timeout"))
+    paid = services.payments.pay(order.id, buyer, "pm_card_visa").order
+    ports.payment_gateway.set_status(paid.payment_reference, IntentStatus.CANCELLED)  # voided by the provider
+    clock.advance(60)
+    services.payments.reconcile()
+    assert "authorisation lapsed" in caplog.text
+    assert ports.store.orders[order.id].hold_until == int(clock.now().timestamp()) + 24 * 3600
+    assert ports.orders.get(order.id).status is OrderStatus.PAID and ports.payment_gateway.captured() == []
