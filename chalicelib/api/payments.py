@@ -26,7 +26,7 @@ def payment_config(req: ApiRequest) -> PaymentConfig:
 
 
 @api_route(bp, "/v1/payments/stripe/webhook", "POST", summary="Stripe's webhook (PaymentIntent events)",
-           auth="public", response=EventReceived, errors=(413, 502), headers=(STRIPE_SIGNATURE,), tag="payments")
+           auth="public", response=EventReceived, errors=(404, 413, 502), headers=(STRIPE_SIGNATURE,), tag="payments")
 def stripe_webhook(req: ApiRequest) -> EventReceived:
     """For Stripe to call: point a Stripe webhook endpoint here with the `payment_intent.*` events
     (`amount_capturable_updated`, `payment_failed`, `canceled`, `succeeded`, `processing`). The
