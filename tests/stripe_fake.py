@@ -13,9 +13,18 @@ other parameters: 400 idempotency_error) and its test payment methods:
     pm_card_chargeDeclinedExpiredCard          -> 402 card_error, expired_card
     pm_card_threeDSecure2Required              -> requires_action
 
+Stripe.js's side too, as a browser calls it: a PaymentIntent is confirmed (POST
+/v1/payment_intents/{id}/confirm) or read (GET /v1/payment_intents/{id}) with the publishable key
+as the `key` form field (or a `pk_test_` bearer) and the intent's `client_secret`; nothing else is
+open to a publishable key, and what it reads leaves out the metadata, as Stripe's restricted view
+does. Every answer carries CORS headers for the request's Origin, and preflights are answered, so a
+page on another loopback origin can call it (tests/browser/fake_stripe_js.js does).
+
 Test controls (thread-safe): `calls`, `intent(id)`, `authorize(id)`, `decline(id)`,
-`set_status(id, status)`, `fail_next(n, status)`, `drop_next_response()`, `event(type, intent_id)`
-and `sign(body, secret, t)`. Only the standard library: the fake does not lean on the SDK it tests.
+`set_status(id, status)`, `fail_next(n, status)`, `drop_next_response()`, `event(type, intent_id)`,
+`sign(body, secret, t)` and `on_request(hook)` (a hook sees each request before it is carried out,
+outside the fake's lock, so it may call the system under test; what it raises is kept in
+`hook_errors`). Only the standard library: the fake does not lean on the SDK it tests.
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ import secrets
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import parse_qsl, urlsplit
 
 LOOPBACK = "127.0.0.1"
@@ -44,6 +53,8 @@ DECLINES = {  # test payment method -> (code, decline_code, message)
     "pm_card_chargeDeclinedExpiredCard": ("expired_card", "expired_card", "Your card has expired."),
 }
 REQUIRES_ACTION = {"pm_card_threeDSecure2Required", "pm_card_authenticationRequired"}
+PUBLISHABLE_ONLY = ("This API call cannot be made with a publishable API key. Please use a secret API key. You can "
+                    "find a list of your API keys at https://dashboard.stripe.com/account/apikeys.")
 
 
 def sign(body: bytes | str, secret: str, t: int | None = None) -> str:
@@ -92,6 +103,8 @@ class FakeStripe:
         self._calls: list[tuple[str, str, dict[str, Any], str | None]] = []
         self._failures: list[int] = []
         self._drops = 0
+        self._hooks: list[Callable[[str, str, dict[str, Any]], None]] = []
+        self.hook_errors: list[BaseException] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -185,12 +198,26 @@ class FakeStripe:
 
     sign = staticmethod(sign)
 
+    def on_request(self, hook: Callable[[str, str, dict[str, Any]], None]) -> None:
+        """`hook(method, path, params)` runs before each request is carried out (not preflights),
+        outside the lock: it may block the request, or call the API that sent it."""
+        with self._lock:
+            self._hooks.append(hook)
+
     # --- the API ------------------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, params: dict[str, Any], headers: dict[str, str]
                ) -> tuple[int, dict[str, Any], dict[str, str], bool]:
         """(status, body, extra headers, drop the answer)."""
         key = headers.get("idempotency-key")
+        with self._lock:
+            hooks = list(self._hooks)
+        for hook in hooks:
+            try:
+                hook(method, path, copy.deepcopy(params))
+            except Exception as error:  # noqa: BLE001 - kept for the test to see; the request goes on
+                with self._lock:
+                    self.hook_errors.append(error)
         with self._lock:
             self._calls.append((method, path, copy.deepcopy(params), key))
             drop = self._drops > 0
@@ -203,7 +230,7 @@ class FakeStripe:
                 return status, {"error": {"type": kind, "message": "Injected failure.",
                                           **({"code": code} if code else {})}}, {}, drop
             try:
-                self._authenticate(headers.get("authorization", ""))
+                publishable = self._authenticate(headers.get("authorization", ""), params)
                 if method == "POST" and key:
                     stored = self._idempotent.get(key)
                     if stored is not None:
@@ -215,7 +242,8 @@ class FakeStripe:
                                 f"'{key}' if you meant to execute a different request.")
                         return stored[3], copy.deepcopy(stored[4]), {"Idempotent-Replayed": "true"}, drop
                 try:
-                    status, body = 200, self._route(method, path, params)
+                    route = self._route_publishable if publishable else self._route
+                    status, body = 200, route(method, path, params)
                 except StripeFailure as failure:
                     status, body = failure.status, {"error": failure.error}
                 if method == "POST" and key and status < 500:
@@ -224,15 +252,49 @@ class FakeStripe:
             except StripeFailure as failure:
                 return failure.status, {"error": failure.error}, {}, drop
 
-    def _authenticate(self, authorization: str) -> None:
-        if not authorization.startswith("Bearer "):
+    def _authenticate(self, authorization: str, params: dict[str, Any]) -> bool:
+        """The request's key: a secret key (False) or a publishable one (True). Stripe.js sends
+        the publishable key as the `key` form field; a bearer may be either."""
+        bearer = authorization.startswith("Bearer ")
+        if bearer:
+            api_key = authorization[len("Bearer "):]
+        elif not authorization and isinstance(params.get("key"), str):
+            api_key = params["key"]
+        else:
             raise StripeFailure(401, "invalid_request_error",
                                 "You did not provide an API key. You need to provide your API key in the "
                                 "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').")
-        api_key = authorization[len("Bearer "):]
-        if not re.fullmatch(r"sk_test_\w+", api_key):
-            masked = api_key[:8] + "*" * max(len(api_key) - 12, 0) + api_key[-4:]
-            raise StripeFailure(401, "invalid_request_error", f"Invalid API Key provided: {masked}")
+        if bearer and re.fullmatch(r"sk_test_\w+", api_key):
+            return False
+        if re.fullmatch(r"pk_test_\w+", api_key):
+            return True
+        masked = api_key[:8] + "*" * max(len(api_key) - 12, 0) + api_key[-4:]
+        raise StripeFailure(401, "invalid_request_error", f"Invalid API Key provided: {masked}")
+
+    def _route_publishable(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        """What Stripe.js may do with the publishable key: confirm or read a PaymentIntent whose
+        client_secret it holds, and see it without its metadata."""
+        parts = path.strip("/").split("/")
+        confirm = method == "POST" and len(parts) == 4 and parts[3] == "confirm"
+        read = method == "GET" and len(parts) == 3
+        if parts[:2] != ["v1", "payment_intents"] or not (confirm or read):
+            raise StripeFailure(401, "invalid_request_error", PUBLISHABLE_ONLY)
+        intent = self._intents.get(parts[2])
+        if intent is None:
+            raise StripeFailure(404, "invalid_request_error", f"No such payment_intent: '{parts[2]}'",
+                                "resource_missing", param="intent")
+        if params.get("client_secret") != intent["client_secret"]:
+            raise StripeFailure(400, "invalid_request_error",
+                                "The client_secret provided does not match the client_secret associated with the "
+                                "PaymentIntent.", "payment_intent_invalid_parameter", param="client_secret")
+        if confirm:
+            try:
+                self._confirm(intent, {k: v for k, v in params.items() if k not in ("key", "client_secret")})
+            except StripeFailure as failure:
+                if "payment_intent" in failure.error:
+                    failure.error["payment_intent"] = _restricted(intent)
+                raise
+        return _restricted(intent)
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
         parts = path.strip("/").split("/")
@@ -395,6 +457,13 @@ class FakeStripe:
                              payment_intent=copy.deepcopy(intent))
 
 
+def _restricted(intent: dict[str, Any]) -> dict[str, Any]:
+    """A PaymentIntent as a publishable key sees it: no metadata."""
+    view = copy.deepcopy(intent)
+    view.pop("metadata", None)
+    return view
+
+
 def _integer(params: dict[str, Any], name: str, required: bool = False) -> int:
     value = params.get(name)
     if value is None and required:
@@ -419,6 +488,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
+    def do_OPTIONS(self) -> None:
+        """A browser's CORS preflight: any origin, the methods and headers Stripe.js may send."""
+        self.send_response(204)
+        self._cors()
+        self.send_header("Access-Control-Allow-Methods", "GET, POST, DELETE")
+        asked = self.headers.get("Access-Control-Request-Headers")
+        if asked:
+            self.send_header("Access-Control-Allow-Headers", asked)
+        self.send_header("Access-Control-Max-Age", "300")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def _cors(self) -> None:
+        origin = self.headers.get("Origin")
+        if origin:
+            self.send_header("Access-Control-Allow-Origin", origin)
+            self.send_header("Vary", "Origin")
+
     def _serve(self, method: str) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -434,6 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("Request-Id", _id("req"))
+        self._cors()
         if headers.get("idempotency-key"):
             self.send_header("Idempotency-Key", headers["idempotency-key"])
         for name, value in extra.items():

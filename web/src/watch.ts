@@ -1,10 +1,13 @@
 // The viewer: /watch/<sessionId>. The IVS player on the session's playbackUrl, a product card
 // driven by the stream's timed metadata (and, slowly, by /live for late joiners), one-tap buy,
-// likes, the IVS chat, and after the show the replay with its chapters.
+// likes, the IVS chat, and after the show the replay with its chapters. Paying is the test
+// provider's token, or Stripe's Payment Element when the API confirms payments in the browser.
 import { create, isPlayerSupported, PlayerEventType, PlayerState } from "amazon-ivs-player";
 import type { MediaPlayer, PlayerError, TextMetadataCue } from "amazon-ivs-player";
 import { ChatRoom, SendMessageRequest } from "amazon-ivs-chat-messaging";
 import type { ChatMessage } from "amazon-ivs-chat-messaging";
+import { loadStripe } from "@stripe/stripe-js/pure";
+import type { Stripe, StripeElements, StripeError, StripePaymentElement } from "@stripe/stripe-js";
 import { $, ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep } from "./api";
 import type { Money } from "./api";
 import type { LiveView, Order, PublicLineupItem as LineupItem, Status } from "./shapes";
@@ -97,6 +100,10 @@ const ui = {
   orderStatus: $("order-status"),
   pay: $<HTMLButtonElement>("pay-button"),
   cancel: $<HTMLButtonElement>("cancel-button"),
+  checkout: $<HTMLFormElement>("checkout"),
+  paymentElement: $("payment-element"),
+  checkoutNote: $("checkout-note"),
+  checkoutSubmit: $<HTMLButtonElement>("checkout-submit"),
   like: $<HTMLButtonElement>("like-button"),
   likeCount: $("like-count"),
   likeWord: $("like-word"),
@@ -419,6 +426,7 @@ async function buy(): Promise<void> {
   if (!unanswered || unanswered.productId !== productId) unanswered = { productId, key: uuid() };
   const key = unanswered.key;
   buying = true;
+  prepareToPay();
   ui.buyMessage.textContent = "Reserving one for you…";
   renderCard("cue" === ui.card.dataset.source ? "cue" : "live");
   try {
@@ -450,24 +458,326 @@ async function buy(): Promise<void> {
   }
 }
 
-async function pay(reserved: Order): Promise<void> {
+// --- paying: the test provider's token, or Stripe's Payment Element ------------------------
+
+/** GET /v1/payments/config: how this shop takes payments. */
+interface PaymentConfig {
+  provider: "test" | "stripe";
+  publishableKey: string | null;
+  confirmsInBrowser: boolean;
+}
+
+/** POST /v1/orders/{id}/pay answers the order and, while it is `paying` with Stripe, what
+ * Stripe.js confirms with. */
+interface OrderPayment extends Order {
+  payment?: { provider: string; attempt: number; reference: string | null; capturedAt: string | null } | null;
+  clientSecret?: string | null;
+  publishableKey?: string | null;
+}
+
+/** The Payment Element on the order panel: one per payment attempt (its client secret). */
+interface Checkout {
+  orderId: string;
+  total: Money;
+  stripe: Stripe;
+  elements: StripeElements;
+  element: StripePaymentElement;
+  ready: boolean;
+}
+
+const SETTLE_TRIES = 4; // /pay again while Stripe is still processing: after 1, 2 and 4 s, then polling
+const FOLLOW_MAX_MS = 15_000;
+
+let configRequest: Promise<PaymentConfig> | null = null;
+let stripeLoad: { key: string; stripe: Promise<Stripe | null> } | null = null;
+let checkout: Checkout | null = null;
+let paymentBusy = false; // a pay request, a confirmation or a follow-up is under way: no second Pay
+let confirming = false;
+
+function paymentConfig(): Promise<PaymentConfig> {
+  configRequest ??= call<PaymentConfig>("/v1/payments/config").catch((error) => {
+    configRequest = null; // the next tap asks again
+    throw error;
+  });
+  return configRequest;
+}
+
+const inBrowser = (config: PaymentConfig): config is PaymentConfig & { publishableKey: string } =>
+  config.confirmsInBrowser && Boolean(config.publishableKey);
+
+/** Stripe.js, through Stripe's own loader. It injects https://js.stripe.com/<version>/stripe.js:
+ * Stripe requires Stripe.js to be loaded from there (never bundled or self-hosted), so it is the
+ * one script this page takes from another origin, and only once the API names a publishable key
+ * and a shopper taps Buy. The `pure` entry injects nothing until loadStripe is called (the
+ * package's main entry would add the script to every page view, test provider or not). */
+function stripeFor(publishableKey: string): Promise<Stripe | null> {
+  if (!stripeLoad || stripeLoad.key !== publishableKey) {
+    const load = { key: publishableKey, stripe: loadStripe(publishableKey) };
+    load.stripe.catch(() => {
+      if (stripeLoad === load) stripeLoad = null; // blocked or offline: the next Pay loads it again
+    });
+    stripeLoad = load;
+  }
+  return stripeLoad.stripe;
+}
+
+/** At the Buy tap, while the reservation is made: the payment config and, for Stripe, Stripe.js. */
+function prepareToPay(): void {
+  paymentConfig().then((config) => {
+    if (inBrowser(config)) stripeFor(config.publishableKey).catch(() => undefined);
+  }).catch(() => undefined); // pay() asks again and says what failed
+}
+
+/** POST /pay, repeated (at most 5 times in all) while the answer says so: busy, no answer, or
+ * a payment under way (Retry-After). */
+async function requestPayment(orderId: string, body: { paymentToken?: string }): Promise<OrderPayment> {
   const token = await shopperToken();
-  ui.pay.hidden = true;
-  for (let attempt = 0; attempt < 5; attempt += 1) {
+  for (let attempt = 0; ; attempt += 1) {
     try {
-      // The test provider's token: "ok" approves; the same token again never charges twice.
-      showOrder(await call<Order>(`/v1/orders/${reserved.id}/pay`, { method: "POST", token, body: { paymentToken: "ok" } }));
-      return;
+      return await call<OrderPayment>(`/v1/orders/${orderId}/pay`, { method: "POST", token, body });
     } catch (error) {
       const again = error instanceof ApiError && (error.retriable || error.code === "payment_in_progress");
-      if (again && attempt < 4) {
-        await sleep(Math.min((error as ApiError).retryAfter ?? 1, 5) * 1000);
-        continue;
-      }
-      ui.buyMessage.textContent = inWords(error);
-      await refreshOrder();
+      if (!again || attempt >= 4) throw error;
+      await sleep(Math.min((error as ApiError).retryAfter ?? 1, 5) * 1000);
+    }
+  }
+}
+
+async function pay(reserved: Order): Promise<void> {
+  if (paymentBusy) return;
+  paymentBusy = true;
+  ui.pay.hidden = true;
+  ui.cancel.hidden = true;
+  ui.buyMessage.textContent = "";
+  try {
+    const config = await paymentConfig();
+    if (inBrowser(config)) {
+      await openCheckout(reserved, config.publishableKey);
+    } else {
+      // The test provider's token: "ok" approves; the same token again never charges twice.
+      showOrder(await requestPayment(reserved.id, { paymentToken: "ok" }));
+    }
+  } catch (error) {
+    ui.buyMessage.textContent = inWords(error);
+    await refreshOrder();
+  } finally {
+    paymentBusy = false;
+    if (order) showOrder(order);
+  }
+}
+
+/** Starts (or goes on with) the order's payment attempt and mounts Stripe's Payment Element
+ * with the attempt's client secret. */
+async function openCheckout(reserved: Order, publishableKey: string): Promise<void> {
+  const loading = stripeFor(publishableKey);
+  ui.checkout.hidden = false;
+  ui.checkoutSubmit.disabled = true;
+  ui.checkoutSubmit.textContent = `Pay ${formatMoney(reserved.total)}`;
+  ui.checkoutNote.textContent = "Loading the card form…";
+  let answer: OrderPayment;
+  try {
+    answer = await requestPayment(reserved.id, {});
+  } catch (error) {
+    closeCheckout();
+    throw error;
+  }
+  if (answer.status !== "paying" || !answer.clientSecret) {
+    closeCheckout();
+    showOrder(answer); // paid already (a retry of a settled attempt), or as the server has it
+    return;
+  }
+  let stripe: Stripe | null = null;
+  try {
+    stripe = await loading;
+  } catch {
+    // shown below
+  }
+  if (!stripe) {
+    closeCheckout();
+    showOrder(answer); // paying, no form: Pay comes back, and goes on with the same attempt
+    ui.buyMessage.textContent = "The card form could not be loaded. Check your connection, then tap Pay now again.";
+    return;
+  }
+  mountCheckout(stripe, answer, answer.clientSecret);
+  showOrder(answer);
+}
+
+function mountCheckout(stripe: Stripe, answer: OrderPayment, clientSecret: string): void {
+  closeCheckout();
+  const elements = stripe.elements({ clientSecret });
+  const element = elements.create("payment");
+  const opened: Checkout = { orderId: answer.id, total: answer.total, stripe, elements, element, ready: false };
+  checkout = opened;
+  element.on("ready", () => {
+    if (checkout !== opened) return;
+    opened.ready = true;
+    ui.checkoutNote.textContent = "";
+    renderCheckout();
+    element.focus(); // the shopper just tapped to pay: the card field is next
+  });
+  element.on("loaderror", (event) => {
+    if (checkout !== opened) return;
+    closeCheckout(); // Pay comes back: it goes on with the same attempt and mounts the form again
+    ui.buyMessage.textContent = event.error.message || "The card form could not be loaded. Tap Pay now to try again.";
+    if (order) showOrder(order);
+  });
+  element.mount(ui.paymentElement);
+  ui.checkout.hidden = false;
+  ui.checkoutNote.textContent = "Loading the card form…";
+  renderCheckout();
+}
+
+function renderCheckout(): void {
+  if (!checkout) return;
+  ui.checkoutSubmit.disabled = !checkout.ready || confirming;
+  ui.checkoutSubmit.textContent = confirming ? "Paying…" : `Pay ${formatMoney(checkout.total)}`;
+}
+
+function closeCheckout(): void {
+  const open = checkout;
+  checkout = null;
+  ui.checkout.hidden = true;
+  ui.checkoutNote.textContent = "";
+  if (open) {
+    try {
+      open.element.destroy();
+    } catch {
+      // destroyed already
+    }
+  }
+}
+
+/** The form's Pay: Stripe.js confirms the PaymentIntent (3-D Secure included), then the API
+ * reads it afresh and settles the order. */
+async function confirmCard(): Promise<void> {
+  const open = checkout;
+  if (!open || !open.ready || confirming) return;
+  confirming = true;
+  paymentBusy = true;
+  ui.buyMessage.textContent = "";
+  ui.checkoutNote.textContent = "Paying…";
+  renderCheckout();
+  tickOrder();
+  let stripeError: StripeError | null = null;
+  try {
+    const result = await open.stripe.confirmPayment({
+      elements: open.elements,
+      redirect: "if_required", // cards stay on this page; a bank that must redirect comes back here
+      confirmParams: { return_url: returnUrl(open.orderId) },
+    });
+    stripeError = result.error ?? null;
+  } catch (error) {
+    stripeError = { type: "api_connection_error", message: error instanceof Error ? error.message : undefined };
+  }
+  try {
+    if (stripeError?.type === "validation_error") {
+      // Nothing reached Stripe: the form says what to fix, and the same attempt goes on.
+      ui.checkoutNote.textContent = stripeError.message || "Check the card details.";
       return;
     }
+    await settle(open.orderId, stripeError);
+  } finally {
+    confirming = false;
+    paymentBusy = false;
+    renderCheckout();
+    if (order) showOrder(order);
+  }
+  if (!checkout && !ui.pay.hidden) ui.pay.focus(); // the form went (declined): Pay is where to go on
+}
+
+/** POST /pay again, without a token: the API reads the PaymentIntent afresh. Paid; declined (402,
+ * the order reserved again: a new attempt is a tap away); or still paying: asked again after 1, 2
+ * and 4 s, then the order is followed until Stripe's answer reaches it. */
+async function settle(orderId: string, stripeError: StripeError | null): Promise<void> {
+  for (let round = 0; round < SETTLE_TRIES; round += 1) {
+    if (round > 0) await sleep(1000 * 2 ** (round - 1));
+    if (order?.id !== orderId) return; // the shopper bought again meanwhile: that order is shown
+    let answer: OrderPayment;
+    try {
+      answer = await requestPayment(orderId, {});
+    } catch (error) {
+      if (order?.id !== orderId) return;
+      closeCheckout();
+      if (error instanceof ApiError && error.code === "payment_declined") {
+        declined(stripeError);
+      } else {
+        ui.buyMessage.textContent = inWords(error);
+      }
+      await refreshOrder();
+      // Confirmed by Stripe.js but not settled yet: follow it. Not confirmed: Pay goes on with it.
+      if (order?.status === "paying" && !stripeError) await followPayment(orderId);
+      return;
+    }
+    if (order?.id !== orderId) return;
+    if (answer.status !== "paying") {
+      closeCheckout();
+      showOrder(answer);
+      return;
+    }
+    if (stripeError) {
+      // Stripe.js could not confirm (no connection, Stripe's own refusal) and the attempt is open:
+      // the same form can try again.
+      showOrder(answer);
+      ui.checkoutNote.textContent = stripeError.message || "The payment did not go through. Try again.";
+      return;
+    }
+    showOrder(answer);
+    ui.checkoutNote.textContent = "Your bank is still confirming the payment…";
+  }
+  closeCheckout();
+  await followPayment(orderId);
+}
+
+function declined(stripeError: StripeError | null): void {
+  const why = stripeError?.type === "card_error" && stripeError.message ? stripeError.message : "The payment was declined.";
+  ui.buyMessage.textContent = `${why} Your units stay reserved until the timer runs out: tap Pay now to try another card.`;
+}
+
+/** A payment Stripe is still processing: the order, looked at with a growing pause, until it
+ * is settled (its webhook or the API's reconciliation settles it). */
+async function followPayment(orderId: string): Promise<void> {
+  const token = await shopperToken();
+  for (let wait = 2000; order?.id === orderId; wait = Math.min(wait * 2, FOLLOW_MAX_MS)) {
+    tickOrder();
+    await sleep(wait);
+    try {
+      const now = await call<OrderPayment>(`/v1/orders/${orderId}`, { token });
+      if (order?.id !== orderId) return;
+      showOrder(now);
+      if (now.status === "reserved") declined(null);
+      if (now.status !== "paying") return;
+    } catch {
+      // look again
+    }
+  }
+}
+
+/** Where a payment method that must leave the page (a bank's own page) comes back to. */
+function returnUrl(orderId: string): string {
+  return `${location.origin}${location.pathname}?order=${encodeURIComponent(orderId)}`;
+}
+
+/** Back from a bank's page (Stripe adds payment_intent, its client secret and redirect_status):
+ * the address loses them, and the order is settled as after any confirmation. */
+async function resumeAfterRedirect(): Promise<void> {
+  const params = new URLSearchParams(location.search);
+  const orderId = params.get("order");
+  if (!orderId || !params.get("payment_intent")) return;
+  history.replaceState(null, "", location.pathname);
+  try {
+    const found = await call<OrderPayment>(`/v1/orders/${encodeURIComponent(orderId)}`, { token: await shopperToken() });
+    orderTitle = drops.get(found.items[0]?.productId ?? "")?.title ?? "Your product";
+    showOrder(found);
+    if (found.status !== "paying") return;
+    paymentBusy = true;
+    try {
+      await settle(found.id, null);
+    } finally {
+      paymentBusy = false;
+      if (order) showOrder(order);
+    }
+  } catch (error) {
+    ui.buyMessage.textContent = inWords(error);
   }
 }
 
@@ -483,8 +793,10 @@ async function refreshOrder(): Promise<void> {
 function showOrder(next: Order): void {
   order = next;
   ui.order.hidden = false;
-  ui.pay.hidden = next.status !== "reserved";
-  ui.cancel.hidden = next.status !== "reserved";
+  if (checkout && (checkout.orderId !== next.id || next.status !== "paying")) closeCheckout();
+  // Pay: a reservation, or an attempt left open without its form (it goes on with the same one).
+  ui.pay.hidden = paymentBusy || !(next.status === "reserved" || (next.status === "paying" && !checkout));
+  ui.cancel.hidden = paymentBusy || next.status !== "reserved";
   tickOrder();
 }
 
@@ -495,7 +807,7 @@ function tickOrder(): void {
   const what = `${orderTitle} × ${order.items.reduce((sum, line) => sum + line.quantity, 0)}, ${total}`;
   const texts: Record<Order["status"], string> = {
     reserved: "",
-    paying: `Paying: ${what}…`,
+    paying: checkout && !confirming ? `Checkout: ${what}. Enter your card details below.` : `Paying: ${what}…`,
     paid: `Paid: ${what}. Thank you! Order ${order.id}.`,
     cancelled: `Cancelled: ${what}. The units went back on sale.`,
     expired: `Expired: the reservation ran out before it was paid. ${what} went back on sale.`,
@@ -508,13 +820,18 @@ function tickOrder(): void {
       void refreshOrder();
     }
   }
-  ui.orderStatus.textContent = texts[order.status];
+  const text = texts[order.status];
+  if (ui.orderStatus.textContent !== text) ui.orderStatus.textContent = text;
   ui.order.dataset.status = order.status;
 }
 
 ui.buy.addEventListener("click", () => void buy());
 ui.pay.addEventListener("click", () => {
   if (order) void pay(order);
+});
+ui.checkout.addEventListener("submit", (event) => {
+  event.preventDefault();
+  void confirmCard();
 });
 ui.cancel.addEventListener("click", async () => {
   if (!order) return;
@@ -732,6 +1049,7 @@ async function main(): Promise<void> {
   }
   setStatus(session.status, session.scheduledAt);
   renderCard("live");
+  void resumeAfterRedirect();
   void startChat();
   if (session.status === "ended") {
     try {
