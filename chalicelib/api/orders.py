@@ -99,5 +99,8 @@ def refund_order(req: ApiRequest) -> OrderView:
 @api_route(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel a reserved order; its units go back",
            auth="shopper", response=OrderView, errors=(409,), tag="orders")
 def cancel_order(req: ApiRequest) -> OrderView:
-    """Cancel a reserved order: its units go back to the drop at once."""
+    """Cancel a reserved order: its units go back to the drop at once. An order being paid is
+    cancelled too while nothing was authorised (its payment intent is cancelled first); once the
+    payment went through, 409 with the order's status."""
+    services().payments.abandon(req.path["order_id"], req.shopper_id)
     return OrderView.of(services().checkout.cancel(req.path["order_id"], req.shopper_id))

@@ -109,6 +109,23 @@ class Payments:
         except IntentStateConflict as conflict:
             return conflict.intent  # confirmed already (a concurrent retry, or Stripe.js): settle what it is
 
+    def abandon(self, order_id: str, shopper_id: str) -> None:
+        """The shopper cancels while paying: the attempt's intent is cancelled, unless something
+        was authorised already (then it settles: paid), and the order is back to `reserved`, for
+        the cancel to release. Any other order is left as it is."""
+        order = self.orders.get(order_id) if is_order_id(order_id) else None
+        if order is None or order.shopper_id != shopper_id or order.status is not OrderStatus.PAYING:
+            return
+        try:
+            order, intent = self._intent_of(order)
+            if intent.status in (IntentStatus.PENDING, IntentStatus.FAILED):
+                intent = self.gateway.cancel(intent.id, order.id, intent.attempt or 0)
+            self.settle(order, intent)
+        except IntentStateConflict as conflict:
+            self.settle(order, conflict.intent)
+        except PaymentUnavailable:
+            raise PaymentOutcomeUnknown() from None
+
     # --- settling ------------------------------------------------------------------------------
 
     def settle(self, order: Order, intent: Intent) -> Order:

@@ -271,3 +271,12 @@ def test_stripes_secrets_never_reach_an_answer_or_a_log(api, brand, stripe, caps
     for text in answers + [logged.out, logged.err]:
         assert SECRET_KEY not in text and WEBHOOK_SECRET not in text
         assert stripe.intent(intent_id)["client_secret"] not in text
+
+
+def test_a_shopper_cancels_while_paying_and_the_intent_is_cancelled_first(api, brand, stripe):
+    session, product, shopper, made = reserved(api, brand)
+    intent_id = pay(api, shopper, made["id"]).json["payment"]["reference"]
+    cancelled = api.post(f"/v1/orders/{made['id']}/cancel", key=shopper["token"])
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    assert stripe.intent(intent_id)["status"] == "canceled" and posted(stripe, "/capture") == []
+    assert conservation(session["id"], product["id"], 5) == (5, 0)

@@ -796,7 +796,8 @@ function showOrder(next: Order): void {
   if (checkout && (checkout.orderId !== next.id || next.status !== "paying")) closeCheckout();
   // Pay: a reservation, or an attempt left open without its form (it goes on with the same one).
   ui.pay.hidden = paymentBusy || !(next.status === "reserved" || (next.status === "paying" && !checkout));
-  ui.cancel.hidden = paymentBusy || next.status !== "reserved";
+  // Cancel: a reservation, or a payment nothing was authorised for yet (the API voids its intent).
+  ui.cancel.hidden = paymentBusy || !(next.status === "reserved" || next.status === "paying");
   tickOrder();
 }
 
