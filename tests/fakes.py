@@ -595,8 +595,11 @@ class FakeOrderRepository(FakeRepository):
 
     @port_call
     def record_capture(self, order_id: str, at: str) -> Order | None:
-        return self._write(order_id, lambda o: o.status is OrderStatus.PAID and o.captured_at is None, hold=None,
-                           captured_at=at)
+        row = self.store.orders.get(order_id)
+        refunding = row is not None and row.order.refund_requested_at is not None and row.order.refunded_at is None
+        return self._write(order_id, lambda o: o.status is OrderStatus.PAID and o.captured_at is None
+                           and (o.refund_requested_at is None or refunding),
+                           hold="keep" if refunding else None, captured_at=at)
 
     @port_call
     def abort_payment(self, order: Order, attempt: int) -> Order | None:
@@ -815,7 +818,10 @@ class FakePaymentGateway(Recorded):
         return self.intents[intent_id]
 
     def authorize(self, intent_id: str) -> Intent:
+        """As Stripe.js confirming: refused once the intent is cancelled or captured, as Stripe refuses."""
         with self.lock:
+            if self.intents[intent_id].status in (IntentStatus.CANCELLED, IntentStatus.CAPTURED):
+                raise IntentStateConflict(self.intents[intent_id])
             return self._set(intent_id, status=IntentStatus.AUTHORIZED, failure=None)
 
     def decline(self, intent_id: str) -> Intent:

@@ -124,24 +124,24 @@ class StripeGateway:
         client = self._stripe_client()
         return self._call(lambda: to_intent(client.v1.payment_intents.retrieve(intent_id).to_dict()))
 
+    # Capture and cancel carry no key of ours: Stripe keeps the first answer to a key for 24 h, a
+    # 500 included, which would block the capture or the cancel that long. Their state machine
+    # makes them idempotent instead (a second capture or cancel is refused as "unexpected state",
+    # read as done below), and the SDK keys its own network retries.
     def capture(self, intent_id: str, order_id: str, attempt: int) -> Intent:
-        key = f"livedrop:{order_id}:{attempt}:capture"
         client = self._stripe_client()
         try:
-            return self._call(lambda: to_intent(client.v1.payment_intents.capture(
-                intent_id, options={"idempotency_key": key}).to_dict()), intent_id)
+            return self._call(lambda: to_intent(client.v1.payment_intents.capture(intent_id).to_dict()), intent_id)
         except IntentStateConflict as conflict:
             if conflict.intent.status is IntentStatus.CAPTURED:
                 return conflict.intent
             raise
 
     def cancel(self, intent_id: str, order_id: str, attempt: int) -> Intent:
-        key = f"livedrop:{order_id}:{attempt}:cancel"
         client = self._stripe_client()
         try:
             return self._call(lambda: to_intent(client.v1.payment_intents.cancel(
-                intent_id, {"cancellation_reason": "abandoned"}, options={"idempotency_key": key}).to_dict()),
-                intent_id)
+                intent_id, {"cancellation_reason": "abandoned"}).to_dict()), intent_id)
         except IntentStateConflict as conflict:
             if conflict.intent.status is IntentStatus.CANCELLED:
                 return conflict.intent
@@ -182,8 +182,10 @@ class StripeGateway:
             data = event.to_dict()
         except stripe.SignatureVerificationError as error:
             raise EventRejected(self._scrub(f"signature refused: {error.user_message}")) from None
-        except ValueError:  # not UTF-8, not JSON, or not a v1 event
+        except (ValueError, TypeError, AttributeError):  # not UTF-8, not JSON, not a JSON object
             raise EventRejected("the body is not a Stripe event (JSON)") from None
+        if not isinstance(data, dict):
+            raise EventRejected("the body is not a Stripe event (JSON object)")
         if data.get("object") != "event" or not isinstance(data.get("id"), str) or not isinstance(data.get("type"), str):
             raise EventRejected("the body is not a Stripe event (no id or type)")
         subject = (data.get("data") or {}).get("object")
@@ -198,8 +200,12 @@ class StripeGateway:
         """The StripeClient, built on first use (the SDK imported and the key read then)."""
         with self._lock:
             if self._client is None:
+                import logging
+
                 import stripe
 
+                # The SDK logs request and response bodies at DEBUG, client secrets among them.
+                logging.getLogger("stripe").setLevel(logging.WARNING)
                 try:
                     api_key = self._secret_key()
                 except Exception:

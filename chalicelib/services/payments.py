@@ -12,7 +12,6 @@ and takes the step `domain.settlement.next_step` names, so they agree whoever ru
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from chalicelib.domain.clock import epoch_ms, to_iso
@@ -25,9 +24,8 @@ from chalicelib.domain.payments import (
 )
 from chalicelib.domain.ports import AlreadyPaid, Clock, OrderRepository, PaymentGateway
 from chalicelib.domain.records import Order
-from chalicelib.domain.settlement import Step, next_step
-
-logger = logging.getLogger(__name__)
+from chalicelib.domain.settlement import Step, next_step, payment_window_over
+from chalicelib.observability import logger
 
 RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
 LAPSED_RECHECK_SECONDS = 24 * 3600  # a paid order whose authorisation lapsed: logged again daily
@@ -119,12 +117,13 @@ class Payments:
         try:
             order, intent = self._intent_of(order)
             if intent.status in (IntentStatus.PENDING, IntentStatus.FAILED):
-                intent = self.gateway.cancel(intent.id, order.id, intent.attempt or 0)
-            self.settle(order, intent)
-        except IntentStateConflict as conflict:
-            self.settle(order, conflict.intent)
+                self._void_and_return(order, intent)
+            else:
+                self.settle(order, intent)  # authorised already: it pays
         except PaymentUnavailable:
             raise PaymentOutcomeUnknown() from None
+        except PaymentRefused as refused:
+            raise ProviderRefused(refused.code) from None
 
     # --- settling ------------------------------------------------------------------------------
 
@@ -156,11 +155,11 @@ class Payments:
                         logger.warning("capture not finished; reconciliation tries again",
                                        extra={"order_id": order.id}, exc_info=True)
                         return order
-                if step in (Step.VOID, Step.VOID_AND_RETURN):
-                    intent = self.gateway.cancel(intent.id, order.id, attempt)
-                    if step is Step.VOID:
-                        return order
-                    continue  # now cancelled: RETURN
+                if step is Step.VOID:
+                    self.gateway.cancel(intent.id, order.id, attempt)
+                    return order
+                if step is Step.VOID_AND_RETURN:
+                    return self._void_and_return(order, intent)
                 if step is Step.RETURN:
                     return self.orders.abort_payment(order, attempt) or self._reread(order)
                 if step is Step.REFUND:
@@ -172,6 +171,22 @@ class Payments:
             except IntentStateConflict as conflict:
                 intent = conflict.intent  # it moved (the shopper confirmed as we cancelled): decide again
         return order
+
+    def _void_and_return(self, order: Order, intent: Intent) -> Order:
+        """End the order's attempt, then cancel its intent. In this order: the write that takes the
+        order out of the attempt is what stops a concurrent settlement from writing it `paid`; a
+        cancel first could void an authorisation that a webhook, seeing it a moment later, had
+        already turned into a paid order. Once the order has left the attempt, anything the intent
+        becomes is voided (by this cancel, or by its webhook)."""
+        returned = self.orders.abort_payment(order, intent.attempt or 0)
+        if returned is None:
+            current = self._reread(order)
+            return current if current.status is not OrderStatus.PAYING else self.settle(current, intent)
+        try:
+            self.gateway.cancel(intent.id, order.id, intent.attempt or 0)
+        except IntentStateConflict:
+            pass  # processing: it ends authorised or failed, and its webhook voids it then
+        return returned
 
     def _reread(self, order: Order) -> Order:
         return self.orders.get(order.id) or order
@@ -195,6 +210,10 @@ class Payments:
             return self._settle_event(event.intent_id)
         except PaymentUnavailable:
             raise Busy("the payment provider could not be reached; deliver the event again") from None
+        except PaymentRefused as refused:
+            logger.error("the payment provider refused a call settling its event",
+                         extra={"intent": event.intent_id, "code": refused.code})
+            raise ProviderRefused(refused.code) from None
 
     def _settle_event(self, intent_id: str) -> str:
         try:
@@ -222,10 +241,13 @@ class Payments:
             try:
                 self._reconcile(order)
                 settled += 1
-            except (PaymentUnavailable, PaymentRefused) as failure:
-                logger.warning("reconciliation could not reach the provider; next run tries again",
-                               extra={"order_id": order.id, "error": type(failure).__name__})
-                self.orders.postpone(order.id, self._now() + RECHECK_SECONDS)
+            except Exception as failure:  # noqa: BLE001 - one order's trouble must not stop the others
+                logger.warning("reconciliation could not settle an order; it is looked at again",
+                               extra={"order_id": order.id, "error": type(failure).__name__}, exc_info=True)
+                try:
+                    self.orders.postpone(order.id, self._now() + RECHECK_SECONDS)
+                except Exception:  # noqa: BLE001 - left due: the next run tries it
+                    pass
         return settled
 
     def _reconcile(self, order: Order) -> None:
@@ -234,10 +256,22 @@ class Payments:
             return
         if order.payment_attempt is None:
             return
-        if order.status is OrderStatus.PAYING:
-            order, intent = self._intent_of(order)
-        else:
+        if order.status is OrderStatus.PAYING and (
+                order.payment_reference is None or order.payment_provider != self.gateway.name):
+            # No intent recorded, or one at a provider this deployment no longer uses: no client
+            # secret and no confirmation ever left for this attempt (both come after the intent is
+            # recorded), so nothing can be authorised on it. Its window is over: it ends here,
+            # without asking the provider (whose replay of a failed create would last 24 h).
+            if payment_window_over(order, self._now()):
+                self.orders.abort_payment(order, order.payment_attempt)
+            return
+        try:
             intent = self.gateway.retrieve(order.payment_reference or "")
+        except PaymentRefused as refused:
+            if refused.code == "resource_missing" and order.status is OrderStatus.PAYING:
+                self.orders.abort_payment(order, order.payment_attempt)  # the provider has no such intent
+                return
+            raise
         settled = self.settle(order, intent)
         unfinished = settled.status is OrderStatus.PAID and not (settled.captured_at or settled.refunded_at)
         if unfinished and intent.status is IntentStatus.CANCELLED:
@@ -262,8 +296,8 @@ class Payments:
             return order
         try:
             return self._finish_refund(order)
-        except PaymentUnavailable:
-            raise PaymentOutcomeUnknown() from None
+        except (PaymentUnavailable, IntentStateConflict):
+            raise PaymentOutcomeUnknown() from None  # asked, and due: reconciliation finishes it
         except PaymentRefused as refused:
             raise ProviderRefused(refused.code) from None
 
@@ -278,5 +312,7 @@ class Payments:
                 intent = conflict.intent  # captured meanwhile: refund it
         if intent.status is IntentStatus.CANCELLED:
             return self.orders.record_refund(order.id, intent.id, self._at())
+        if intent.status is not IntentStatus.CAPTURED:
+            raise PaymentUnavailable(f"the intent is {intent.status.value}: the refund waits")  # reconciled later
         reference = self.gateway.refund(intent.id, order.id, order.total.amount)
         return self.orders.record_refund(order.id, reference, self._at())

@@ -230,8 +230,8 @@ def test_capture_takes_the_money_and_a_second_capture_returns_it_captured(gatewa
 
     assert first.status is again.status is IntentStatus.CAPTURED
     assert fake.intent(intent.id)["amount_received"] == 4900
-    assert [key for *_, key in posts(fake, f"/v1/payment_intents/{intent.id}/capture")] == \
-        [f"livedrop:{order.id}:1:capture"] * 2
+    # No key of ours (Stripe would replay a 500 for 24 h): the state machine makes it idempotent.
+    assert not any((key or "").startswith("livedrop:") for *_, key in posts(fake, f"/v1/payment_intents/{intent.id}/capture"))
 
 
 def test_capturing_an_intent_already_captured_under_another_key_returns_it(gateway, fake):
@@ -258,7 +258,7 @@ def test_cancel_abandons_the_intent_and_a_cancelled_one_is_returned(gateway, fak
     assert cancelled.status is IntentStatus.CANCELLED
     assert fake.intent(intent.id)["cancellation_reason"] == "abandoned"
     (call,) = posts(fake, f"/v1/payment_intents/{intent.id}/cancel")
-    assert call[2] == {"cancellation_reason": "abandoned"} and call[3] == f"livedrop:{order.id}:1:cancel"
+    assert call[2] == {"cancellation_reason": "abandoned"} and not (call[3] or "").startswith("livedrop:")
     assert gateway.cancel(intent.id, order.id, 1).status is IntentStatus.CANCELLED  # replayed
     assert gateway.cancel(intent.id, order.id, 2).status is IntentStatus.CANCELLED  # already canceled
 

@@ -214,18 +214,78 @@ def test_reconciliation_settles_every_state_a_payment_can_be_left_in(shop, clock
 
 
 def test_a_crash_between_creating_the_intent_and_recording_it_is_recovered(shop, clock):
-    """The provider made the intent; the write that records it on the order failed. The intent
-    is found again by its idempotency key (same order, same attempt), not made twice."""
+    """The provider made the intent; the write that records it on the order failed. A retry finds
+    the same intent by its idempotency key (same order, same attempt), not a second one; left
+    alone, the attempt ends at its window without asking the provider: no client secret and no
+    confirmation ever left for an intent not recorded, so nothing can be authorised on it."""
     services, ports, drop, buyer, order = shop
     ports.orders.fail_next("attach_intent", Busy())
     with pytest.raises(Busy):
         services.payments.pay(order.id, buyer, None)
     assert ports.orders.get(order.id).payment_reference is None
     (intent_id,) = ports.payment_gateway.intents
-    ports.payment_gateway.authorize(intent_id)  # (it never reached a browser; say it did)
+    assert services.payments.pay(order.id, buyer, None).order.payment_reference == intent_id  # the same one
+    ports.orders.abort_payment(ports.orders.get(order.id), 1)  # (start over: the same crash, no retry)
+    again, _ = ports.orders.begin_payment(order.id, buyer, 0, "stripe", int(clock.now().timestamp()) + WINDOW)
+    ports.orders.fail_next("attach_intent", Busy())
+    with pytest.raises(Busy):
+        services.payments.pay(order.id, buyer, None)
+    calls = len(ports.payment_gateway.requests)
     clock.advance(WINDOW)
     assert services.payments.reconcile() == 1
-    assert ports.orders.get(order.id).status is OrderStatus.PAID and len(ports.payment_gateway.intents) == 1
+    assert ports.orders.get(order.id).status is OrderStatus.RESERVED
+    assert len(ports.payment_gateway.requests) == calls  # the provider was not asked
+
+
+def test_a_cancel_never_voids_an_authorisation_another_path_has_written_paid(shop, clock):
+    """Reconciliation sees the intent unconfirmed past its window; before its cancel lands, the
+    browser confirms and the webhook writes the order paid. The order is claimed first (back to
+    reserved, conditionally), so either the webhook's paid write or reconciliation's claim wins,
+    never both: no paid order with a voided authorisation."""
+    services, ports, drop, buyer, order = shop
+    intent_id = services.payments.pay(order.id, buyer, None).order.payment_reference
+    clock.advance(WINDOW)
+
+    def the_browser_and_the_webhook_first():
+        ports.payment_gateway.authorize(intent_id)
+        assert services.payments.on_provider_event(event(intent_id), "good") == "paid"
+
+    ports.orders.before_next("abort_payment", the_browser_and_the_webhook_first)
+    services.payments.reconcile()
+    after = ports.orders.get(order.id)
+    assert after.status is OrderStatus.PAID and after.captured_at
+    assert ports.payment_gateway.intents[intent_id].status is IntentStatus.CAPTURED  # charged, not voided
+
+
+def test_a_refund_asked_while_the_capture_lands_stays_due_until_it_is_done(shop, clock):
+    services, ports, drop, buyer, order = shop
+    ports.payment_gateway.fail_next("capture", PaymentUnavailable("timeout"))
+    paid = services.payments.pay(order.id, buyer, "pm_card_visa").order
+    ports.payment_gateway.fail_next("cancel", PaymentUnavailable("down"))  # the void of the refund fails
+    with pytest.raises(PaymentOutcomeUnknown):
+        services.payments.refund(order.id, paid.brand_id)
+    ports.orders.record_capture(order.id, "2026-11-23T10:00:00.000Z")  # a capture that was in flight lands
+    clock.advance(60)
+    ports.payment_gateway.set_status(paid.payment_reference, IntentStatus.CAPTURED)
+    assert services.payments.reconcile() == 1  # still due: the refund is finished
+    assert ports.orders.get(order.id).refunded_at
+
+
+def test_one_order_failing_does_not_stop_reconciliation_of_the_others(world, clock):
+    services, ports = world
+    drop = open_drop(services, quantity=5)
+    first_buyer, second_buyer = services.shoppers.register()[0], services.shoppers.register()[0]
+    first, _ = buy(services, first_buyer, drop.session_id, {drop.product_id: 1})
+    second, _ = buy(services, second_buyer, drop.session_id, {drop.product_id: 1})
+    broken = services.payments.pay(first.id, first_buyer, None).order.payment_reference
+    services.payments.pay(second.id, second_buyer, None)
+    clock.advance(WINDOW)
+    ports.payment_gateway.fail_next("retrieve", RuntimeError("a bug, say"))
+    assert services.payments.reconcile() == 1
+    statuses = {ports.orders.get(o.id).payment_reference: ports.orders.get(o.id).status for o in (first, second)}
+    assert statuses[broken] is OrderStatus.PAYING and OrderStatus.RESERVED in statuses.values()
+    clock.advance(60)
+    assert services.payments.reconcile() == 1  # looked at again a minute later
 
 
 def test_a_lost_answer_from_the_provider_then_a_retry_charges_once(shop):

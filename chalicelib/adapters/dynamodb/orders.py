@@ -238,9 +238,13 @@ class OrderRepository:
                             self._under_way(attempt))
 
     def record_capture(self, order_id: str, at: str) -> Order | None:
-        return self._update(order_id, [OrderModel.captured_at.set(at), OrderModel.hold_shard.remove(),
+        """Nothing is left due, unless a refund was asked meanwhile: then it stays due for it."""
+        paid_uncaptured = (OrderModel.status == OrderStatus.PAID.value) & OrderModel.captured_at.does_not_exist()
+        done = self._update(order_id, [OrderModel.captured_at.set(at), OrderModel.hold_shard.remove(),
                                        OrderModel.hold_until.remove()],
-                            (OrderModel.status == OrderStatus.PAID.value) & OrderModel.captured_at.does_not_exist())
+                            paid_uncaptured & OrderModel.refund_requested_at.does_not_exist())
+        return done or self._update(order_id, [OrderModel.captured_at.set(at)],
+                                    paid_uncaptured & OrderModel.refunded_at.does_not_exist())
 
     def abort_payment(self, order: Order, attempt: int) -> Order | None:
         """Back to reserved, due at its original expiry (the release sweep may then release it)."""
