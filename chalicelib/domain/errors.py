@@ -228,7 +228,7 @@ class ProviderRefused(DomainError):
     """The payment provider refused a request Livedrop made (its configuration, not the buyer's card)."""
 
     def __init__(self, code: str | None) -> None:
-        super().__init__("the payment provider refused the request; the order is unchanged", providerCode=code)
+        super().__init__("the payment provider refused a request Livedrop made; nothing was charged", providerCode=code)
 
 
 class PaymentDeclined(DomainError):

@@ -106,6 +106,11 @@ class Payments:
             return self.gateway.confirm(intent.id, payment_method, order.id, order.payment_attempt or 0)
         except IntentStateConflict as conflict:
             return conflict.intent  # confirmed already (a concurrent retry, or Stripe.js): settle what it is
+        except PaymentRefused as refused:
+            # The provider refused this payment method itself (no such method, not usable): the
+            # buyer's input. The attempt stays open: pay again with another, or cancel.
+            raise InvalidInput(f"the payment provider refused this payment method ({refused.code})",
+                               [{"field": "paymentToken", "message": "not a payment method the provider accepts"}]) from None
 
     def abandon(self, order_id: str, shopper_id: str) -> None:
         """The shopper cancels while paying: the attempt's intent is cancelled, unless something

@@ -304,3 +304,10 @@ def test_a_shopper_cancels_while_paying_and_the_intent_is_cancelled_first(api, b
     assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
     assert stripe.intent(intent_id)["status"] == "canceled" and posted(stripe, "/capture") == []
     assert conservation(session["id"], product["id"], 5) == (5, 0)
+
+
+def test_a_payment_method_stripe_does_not_know_is_a_400_naming_the_field(api, brand, stripe):
+    session, product, shopper, made = reserved(api, brand)
+    refused = pay(api, shopper, made["id"], "card_4242")  # not a PaymentMethod id
+    assert refused.status_code == 400 and refused.json["field"] == "paymentToken", refused.body
+    assert pay(api, shopper, made["id"], "pm_card_visa").json["status"] == "paid"  # the same attempt goes on
