@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -62,6 +63,20 @@ def captures_checked(stripe):
 
     gateway.capture = capture
     return seen
+
+
+@contextmanager
+def failing(method: str):
+    """The orders repository's `method` fails (Busy) while inside: a crash at that write."""
+    from chalicelib.adapters.dynamodb.orders import OrderRepository
+    from chalicelib.domain.errors import Busy
+
+    real = getattr(OrderRepository, method)
+    setattr(OrderRepository, method, lambda *a, **k: (_ for _ in ()).throw(Busy()))
+    try:
+        yield
+    finally:
+        setattr(OrderRepository, method, real)
 
 
 def posted(fake, suffix: str, intent_id: str | None = None) -> list:
@@ -202,17 +217,11 @@ def test_reconciliation_settles_every_way_a_payment_can_be_left(api, brand, stri
 
 def test_a_crash_between_stripes_answer_and_the_paid_write_is_recovered_with_one_capture(api, brand, stripe, clock,
                                                                                         captures_checked):
-    from chalicelib.adapters.dynamodb.orders import OrderRepository
     from chalicelib.bootstrap import services
-    from chalicelib.domain.errors import Busy
 
     session, product, shopper, made = reserved(api, brand, hold_seconds=60)
-    real = OrderRepository.finish_payment
-    OrderRepository.finish_payment = lambda *a, **k: (_ for _ in ()).throw(Busy())  # the write after the answer
-    try:
+    with failing("finish_payment"):  # the write after Stripe's answer
         crashed = pay(api, shopper, made["id"], "pm_card_visa")
-    finally:
-        OrderRepository.finish_payment = real
     assert crashed.status_code == 503
     (intent_id,) = stripe.intent_ids()
     assert stripe.intent(intent_id)["status"] == "requires_capture" and posted(stripe, "/capture") == []
@@ -225,16 +234,9 @@ def test_a_crash_between_stripes_answer_and_the_paid_write_is_recovered_with_one
 
 
 def test_a_crash_before_the_intent_was_recorded_finds_the_same_intent_again(api, brand, stripe, clock):
-    from chalicelib.adapters.dynamodb.orders import OrderRepository
-    from chalicelib.domain.errors import Busy
-
     session, product, shopper, made = reserved(api, brand, hold_seconds=60)
-    real = OrderRepository.attach_intent
-    OrderRepository.attach_intent = lambda *a, **k: (_ for _ in ()).throw(Busy())
-    try:
+    with failing("attach_intent"):
         assert pay(api, shopper, made["id"]).status_code == 503
-    finally:
-        OrderRepository.attach_intent = real
     (intent_id,) = stripe.intent_ids()
     retried = pay(api, shopper, made["id"])  # the shopper's retry: the create replayed by its key
     assert retried.json["payment"]["reference"] == intent_id and stripe.intent_ids() == [intent_id]
@@ -243,17 +245,11 @@ def test_a_crash_before_the_intent_was_recorded_finds_the_same_intent_again(api,
 
 def test_an_attempt_whose_intent_was_never_recorded_ends_at_its_window_without_asking_stripe(api, brand, stripe,
                                                                                               clock):
-    from chalicelib.adapters.dynamodb.orders import OrderRepository
     from chalicelib.bootstrap import services
-    from chalicelib.domain.errors import Busy
 
     session, product, shopper, made = reserved(api, brand, hold_seconds=60)
-    real = OrderRepository.attach_intent
-    OrderRepository.attach_intent = lambda *a, **k: (_ for _ in ()).throw(Busy())
-    try:
+    with failing("attach_intent"):
         assert pay(api, shopper, made["id"]).status_code == 503
-    finally:
-        OrderRepository.attach_intent = real
     asked = len(stripe.calls)
     (intent_id,) = stripe.intent_ids()
     clock.advance(900)
