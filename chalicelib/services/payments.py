@@ -270,6 +270,12 @@ class Payments:
             if payment_window_over(order, self._now()):
                 self.orders.abort_payment(order, order.payment_attempt)
             return
+        if order.payment_provider != self.gateway.name:
+            # Paid through a provider this deployment no longer uses: nothing here can capture it.
+            logger.error("a paid order's provider is not this deployment's; its capture waits",
+                         extra={"order_id": order.id, "provider": order.payment_provider})
+            self.orders.postpone(order.id, self._now() + LAPSED_RECHECK_SECONDS)
+            return
         try:
             intent = self.gateway.retrieve(order.payment_reference or "")
         except PaymentRefused as refused:

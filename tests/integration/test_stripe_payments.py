@@ -19,6 +19,7 @@ SECRET_KEY = "sk_test_livedrop_fake_key"
 WEBHOOK_SECRET = "whsec_livedrop_fake_secret"
 PUBLISHABLE_KEY = "pk_test_livedrop_fake"
 WEBHOOK = "/v1/payments/stripe/webhook"
+SHARED_TABLES = 10_000  # reconciliation's limit here: the suite's other orders are due on the moved clock too
 
 
 @pytest.fixture
@@ -198,11 +199,11 @@ def test_reconciliation_settles_every_way_a_payment_can_be_left(api, brand, stri
     else:
         stripe.set_status(intent_id, state)
     clock.advance(899)
-    services().payments.reconcile()
+    services().payments.reconcile(limit=SHARED_TABLES)
     services().checkout.release_expired()
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paying"  # held, paying
     clock.advance(1)  # the paying window (900 s) is over
-    services().payments.reconcile()  # (the shared tables' other orders due then are settled too)
+    services().payments.reconcile(limit=SHARED_TABLES)  # (the shared tables' other orders due then are settled too)
     shown = api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json
     assert shown["status"] == status
     assert bool(posted(stripe, "/capture")) is captured and bool(shown["payment"]["capturedAt"]) is captured
@@ -228,7 +229,7 @@ def test_a_crash_between_stripes_answer_and_the_paid_write_is_recovered_with_one
     clock.advance(900)
     services().checkout.release_expired()
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paying"  # never released
-    services().payments.reconcile()
+    services().payments.reconcile(limit=SHARED_TABLES)
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paid"
     assert captures_checked == [intent_id]
 
@@ -253,7 +254,7 @@ def test_an_attempt_whose_intent_was_never_recorded_ends_at_its_window_without_a
     asked = len(stripe.calls)
     (intent_id,) = stripe.intent_ids()
     clock.advance(900)
-    services().payments.reconcile()
+    services().payments.reconcile(limit=SHARED_TABLES)
     assert not [c for c in stripe.calls[asked:] if intent_id in c[1] or made["id"] in str(c[2])]
     assert stripe.intent(intent_id)["status"] == "requires_payment_method"  # never confirmable: no secret left  # no client secret ever left: nothing to ask Stripe
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "reserved"
