@@ -19,7 +19,7 @@ SECRET_KEY = "sk_test_livedrop_fake_key"
 WEBHOOK_SECRET = "whsec_livedrop_fake_secret"
 PUBLISHABLE_KEY = "pk_test_livedrop_fake"
 WEBHOOK = "/v1/payments/stripe/webhook"
-SHARED_TABLES = 10_000  # reconciliation's limit here: the suite's other orders are due on the moved clock too
+SHARED_TABLES = 10_000  # the sweeps' limit here: the suite's other orders are due on the moved clock too
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_reconciliation_settles_every_way_a_payment_can_be_left(api, brand, stri
         stripe.set_status(intent_id, state)
     clock.advance(899)
     services().payments.reconcile(limit=SHARED_TABLES)
-    services().checkout.release_expired()
+    services().checkout.release_expired(limit=SHARED_TABLES)
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paying"  # held, paying
     clock.advance(1)  # the paying window (900 s) is over
     services().payments.reconcile(limit=SHARED_TABLES)  # (the shared tables' other orders due then are settled too)
@@ -209,7 +209,7 @@ def test_reconciliation_settles_every_way_a_payment_can_be_left(api, brand, stri
     assert bool(posted(stripe, "/capture")) is captured and bool(shown["payment"]["capturedAt"]) is captured
     if status == "reserved":
         assert stripe.intent(intent_id)["status"] == "canceled"
-        services().checkout.release_expired()  # its hold long over: released now
+        services().checkout.release_expired(limit=SHARED_TABLES)  # its hold long over: released now
         assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "expired"
         assert conservation(session["id"], product["id"], 5) == (5, 0)
     else:
@@ -227,7 +227,7 @@ def test_a_crash_between_stripes_answer_and_the_paid_write_is_recovered_with_one
     (intent_id,) = stripe.intent_ids()
     assert stripe.intent(intent_id)["status"] == "requires_capture" and posted(stripe, "/capture") == []
     clock.advance(900)
-    services().checkout.release_expired()
+    services().checkout.release_expired(limit=SHARED_TABLES)
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paying"  # never released
     services().payments.reconcile(limit=SHARED_TABLES)
     assert api.get(f"/v1/orders/{made['id']}", key=shopper["token"]).json["status"] == "paid"
