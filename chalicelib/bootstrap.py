@@ -103,6 +103,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
                                settings.ivs_recording_configuration_arn)
     sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
                         ports["channels"], ports["chat"], defaults, clock)
+    checkout = Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned, clock=clock)
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),
@@ -110,9 +111,9 @@ def build(settings: Settings, **overrides: Any) -> Services:
         live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
                   settings.replay_base_url, clock, ports["stock_changes"]),
         shoppers=Shoppers(ports["shopper_token_secret"], clock),
-        checkout=Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned,
-                          clock=clock),
-        payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900),
+        checkout=checkout,
+        payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900,
+                          cancel_reserved=checkout.cancel),
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
                             settings.feature_grace_ms),

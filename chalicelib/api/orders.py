@@ -88,19 +88,13 @@ def refund_order(req: ApiRequest) -> OrderView:
     never charged). The refund is recorded on the order (`payment.refundedAt`); its units stay
     sold (returning goods is the brand's business). While the provider can not be reached, 503:
     retry, or leave it to reconciliation, which finishes a refund that was asked."""
-    order = services().payments.refund(req.path["order_id"], req.brand.id)
-    if req.body.reason:
-        from chalicelib.observability import logger
-
-        logger.info("order refunded", extra={"order_id": order.id, "reason": req.body.reason})
-    return OrderView.of(order)
+    return OrderView.of(services().payments.refund(req.path["order_id"], req.brand.id, req.body.reason))
 
 
 @api_route(bp, "/v1/orders/{order_id}/cancel", "POST", summary="Cancel a reserved order; its units go back",
-           auth="shopper", response=OrderView, errors=(409,), tag="orders")
+           auth="shopper", response=OrderView, errors=(409, 502), tag="orders")
 def cancel_order(req: ApiRequest) -> OrderView:
     """Cancel a reserved order: its units go back to the drop at once. An order being paid is
     cancelled too while nothing was authorised (its payment intent is cancelled first); once the
     payment went through, 409 with the order's status."""
-    services().payments.abandon(req.path["order_id"], req.shopper_id)
-    return OrderView.of(services().checkout.cancel(req.path["order_id"], req.shopper_id))
+    return OrderView.of(services().payments.cancel(req.path["order_id"], req.shopper_id))

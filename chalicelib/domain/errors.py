@@ -215,6 +215,7 @@ class OrderNotRefundable(DomainError):
 class OrderNotCancellable(DomainError):
     def __init__(self, status: str) -> None:
         super().__init__(f"an order that is {status} can not be cancelled", orderStatus=status)
+        self.status = status
 
 
 class SignatureRefused(DomainError):

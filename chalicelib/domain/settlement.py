@@ -66,8 +66,3 @@ def next_step(order: Order, intent: Intent, now_epoch: int) -> Step:
 
 def payment_window_over(order: Order, now_epoch: int) -> bool:
     return order.payment_due is not None and order.payment_due <= now_epoch
-
-
-def attempt_key(order_id: str, attempt: int) -> str:
-    """The name of one payment attempt, from which the provider's idempotency keys are made."""
-    return f"livedrop:{order_id}:{attempt}"

@@ -13,11 +13,12 @@ and takes the step `domain.settlement.next_step` names, so they agree whoever ru
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import OrderStatus, is_order_id
 from chalicelib.domain.errors import (
-    Busy, InvalidInput, NotFound, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, ProviderRefused, SignatureRefused,
+    Busy, InvalidInput, NotFound, OrderNotCancellable, PaymentDeclined, PaymentInProgress, PaymentOutcomeUnknown, ProviderRefused, SignatureRefused,
 )
 from chalicelib.domain.payments import (
     EventRejected, Intent, IntentStateConflict, IntentStatus, PaymentRefused, PaymentUnavailable,
@@ -42,7 +43,8 @@ class Payment:
 
 class Payments:
     def __init__(self, orders: OrderRepository, gateway: PaymentGateway, clock: Clock,
-                 paying_window_seconds: int) -> None:
+                 paying_window_seconds: int, cancel_reserved: Callable[[str, str], Order]) -> None:
+        self.cancel_reserved = cancel_reserved  # Checkout.cancel: releases a reserved order
         self.orders = orders
         self.gateway = gateway
         self.clock = clock
@@ -111,6 +113,17 @@ class Payments:
             # buyer's input. The attempt stays open: pay again with another, or cancel.
             raise InvalidInput(f"the payment provider refused this payment method ({refused.code})",
                                [{"field": "paymentToken", "message": "not a payment method the provider accepts"}]) from None
+
+    def cancel(self, order_id: str, shopper_id: str) -> Order:
+        """The shopper's cancel. A reserved order is released at once (one read, as before); one
+        being paid is first taken out of its attempt (`abandon`), then released."""
+        try:
+            return self.cancel_reserved(order_id, shopper_id)
+        except OrderNotCancellable as refused:
+            if refused.status != OrderStatus.PAYING.value:
+                raise
+        self.abandon(order_id, shopper_id)
+        return self.cancel_reserved(order_id, shopper_id)
 
     def abandon(self, order_id: str, shopper_id: str) -> None:
         """The shopper cancels while paying: the attempt's intent is cancelled, unless something
@@ -297,12 +310,15 @@ class Payments:
 
     # --- refunds ----------------------------------------------------------------------------------
 
-    def refund(self, order_id: str, brand_id: str) -> Order:
+    def refund(self, order_id: str, brand_id: str, reason: str | None = None) -> Order:
         """Give a paid order's money back, in full: once, however often asked. A captured payment
-        is refunded; one not captured yet is voided (the buyer is never charged)."""
+        is refunded; one not captured yet is voided (the buyer is never charged). The brand's
+        reason goes to the log, not to the provider."""
         if not is_order_id(order_id):
             raise NotFound("order", order_id)
         order = self.orders.request_refund(order_id, brand_id, self._at(), self._now() + RECHECK_SECONDS)
+        if reason:
+            logger.info("refund asked", extra={"order_id": order_id, "reason": reason})
         if order.refunded_at:
             return order
         try:

@@ -416,17 +416,20 @@ def test_a_paid_order_whose_authorisation_lapsed_is_logged_daily_not_every_minut
 
 def test_cancelling_while_paying_cancels_the_intent_first_unless_it_was_authorised(shop):
     services, ports, drop, buyer, order = shop
+    reads = ports.orders.calls["get"]
+    plain, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1}, key="plain")
+    assert services.payments.cancel(plain.id, buyer).status is OrderStatus.CANCELLED
+    assert ports.orders.calls["get"] - reads == 1  # a reserved order: one read, as before payments
     intent_id = services.payments.pay(order.id, buyer, None).order.payment_reference
-    services.payments.abandon(order.id, buyer)
-    assert services.checkout.cancel(order.id, buyer).status is OrderStatus.CANCELLED
+    assert services.payments.cancel(order.id, buyer).status is OrderStatus.CANCELLED
     assert ports.payment_gateway.intents[intent_id].status is IntentStatus.CANCELLED
     assert conservation(ports, drop) == (5, 0)
 
     again, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1}, key="second")
     intent_id = services.payments.pay(again.id, buyer, None).order.payment_reference
     ports.payment_gateway.authorize(intent_id)  # the browser confirmed just before the tap on Cancel
-    services.payments.abandon(again.id, buyer)
     with pytest.raises(OrderNotCancellable):
-        services.checkout.cancel(again.id, buyer)
+        services.payments.cancel(again.id, buyer)
     assert ports.orders.get(again.id).status is OrderStatus.PAID and ports.payment_gateway.captured() == [intent_id]
-    services.payments.abandon("ord_" + "0" * 24, buyer)  # nothing to abandon: nothing happens
+    with pytest.raises(NotFound):
+        services.payments.cancel("ord_" + "0" * 24, buyer)  # nothing to cancel
