@@ -432,7 +432,9 @@ class FakeLineupRepository(FakeRepository):
         key = (item.session_id, item.product_id)
         revision = item.revision + 1
         self.store.lineup[key] = replace(self.store.lineup[key], price=item.price,
-                                         per_customer_limit=item.per_customer_limit, revision=revision)
+                                         per_customer_limit=item.per_customer_limit,
+                                         verified_only=item.verified_only, hold_seconds=item.hold_seconds,
+                                         revision=revision)
         for shard in range(item.shards):
             self.store.shards[shard_key(item.session_id, item.product_id, shard)].revision = revision
 

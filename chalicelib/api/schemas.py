@@ -294,6 +294,16 @@ class LineupAdd(RequestModel):
         None, description="Stock items the quantity is spread over; from expectedOrdersPerSecond if absent")
     expected_orders_per_second: Annotated[int, Field(ge=1, le=100_000), WHOLE] | None = Field(
         None, description="Expected peak demand: one shard per 250 orders/s")
+    mode: Literal["open", "queue", "draw"] = Field(
+        "open", description="open: first come, first served; queue: shoppers join before it opens and buy "
+                            "when admitted, in order; draw: shoppers enter until opensAt (required), then a "
+                            "seeded draw reserves one unit for each winner")
+    verified_only: bool = Field(False, description="Only shoppers with a verified identity may buy or enter")
+    hold_seconds: Annotated[int, Field(ge=30, le=86400), WHOLE] | None = Field(
+        None, description="How long this drop's reservations hold their units: at most the session's "
+                          "holdSeconds (the session's if absent)")
+    expected_entries_per_second: Annotated[int, Field(ge=1, le=1_000_000), WHOLE] | None = Field(
+        None, description="Queue drops: expected peak joins per second (one position counter per 1,000)")
 
     @field_validator("closes_at")
     @classmethod
@@ -306,11 +316,15 @@ class LineupAdd(RequestModel):
 
 class LineupPatch(RequestModel):
     """Fields to change, at least one, before the drop opens; `perCustomerLimit: null` removes the
-    limit (`price` can not be null)."""
+    limit (`price`, `verifiedOnly` and `holdSeconds` can not be null). A drop's mode is set when
+    it is added and does not change."""
     model_config = ConfigDict(json_schema_extra={"minProperties": 1})
     price: MoneyIn = Field(None, description="Session price")
     per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
         None, description="Most units one shopper may buy; null removes the limit")
+    verified_only: bool = Field(None, description="Only shoppers with a verified identity may buy or enter")
+    hold_seconds: Annotated[int, Field(ge=30, le=86400), WHOLE] = Field(
+        None, description="How long this drop's reservations hold their units (at most the session's)")
 
     @model_validator(mode="after")
     def _not_empty(self) -> "LineupPatch":
@@ -331,12 +345,15 @@ class PublicLineupItem(ResponseModel):
     image: str | None
     price: MoneyOut
     per_customer_limit: int | None
+    mode: Literal["open", "queue", "draw"]
+    verified_only: bool
 
     @classmethod
     def of(cls, item: LineupItem, product: Product | None) -> "PublicLineupItem":
         return cls(product_id=item.product_id, title=product.title if product else None,
                    image=product.images[0] if product and product.images else None,
-                   price=MoneyOut.of(item.price), per_customer_limit=item.per_customer_limit)
+                   price=MoneyOut.of(item.price), per_customer_limit=item.per_customer_limit,
+                   mode=item.mode.value, verified_only=item.verified_only)
 
 
 class LineupItemView(PublicLineupItem):
@@ -346,12 +363,13 @@ class LineupItemView(PublicLineupItem):
     opens_at: Timestamp | None
     closes_at: Timestamp | None
     shards: int
+    hold_seconds: int
 
     @classmethod
     def of(cls, item: LineupItem, product: Product | None) -> "LineupItemView":
         public = PublicLineupItem.of(item, product).model_dump()
         return cls(**public, quantity=item.quantity, added_at=item.added_at, opens_at=item.opens_at,
-                   closes_at=item.closes_at, shards=item.shards)
+                   closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds)
 
 
 class PublicSessionSummary(ResponseModel):

@@ -11,6 +11,7 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain.clock import to_iso
+from chalicelib.domain.drops import DropMode
 from chalicelib.domain.sessions import SessionStatus
 
 bp = Blueprint(__name__)
@@ -113,23 +114,26 @@ def get_ingest(req: ApiRequest) -> IngestView:
 def add_to_lineup(req: ApiRequest) -> LineupItemView:
     """Put one of the brand's products in the show as a drop: its quantity is taken from the
     product's stock in one transaction (all of it if absent), with an optional session price,
-    per-customer limit, opening window and shard count."""
+    per-customer limit, opening window, shard count, mode (open, queue or draw), verified-only
+    flag and hold time."""
     body: LineupAdd = req.body
     sessions = services().sessions
     item, product = sessions.add_to_lineup(
         req.brand.id, req.path["session_id"], body.product_id, body.price.to_domain() if body.price else None,
         body.quantity, body.per_customer_limit, opens_at=to_iso(body.opens_at) if body.opens_at else None,
         closes_at=to_iso(body.closes_at) if body.closes_at else None, shards=body.shards,
-        expected_orders_per_second=body.expected_orders_per_second)
+        expected_orders_per_second=body.expected_orders_per_second, mode=DropMode(body.mode),
+        verified_only=body.verified_only, hold_seconds=body.hold_seconds,
+        expected_entries_per_second=body.expected_entries_per_second)
     return LineupItemView.of(item, product)
 
 
 @api_route(bp, "/v1/sessions/{session_id}/lineup/{product_id}", "PATCH",
-           summary="Change a drop's session price or per-customer limit, before it opens",
+           summary="Change a drop's price, per-customer limit, verified-only flag or hold, before it opens",
            auth="brand", request=LineupPatch, response=LineupItemView, errors=(409,), tag="sessions")
 def change_lineup_item(req: ApiRequest) -> LineupItemView:
-    """Change the session price and/or the per-customer limit (`null` removes it) of a product in
-    the lineup. Only before its drop opens: its `opensAt` still ahead, or none yet (it opens when
+    """Change the session price, the per-customer limit (`null` removes it), `verifiedOnly` and/or
+    `holdSeconds` of a product in the lineup. Only before its drop opens: its `opensAt` still ahead, or none yet (it opens when
     the session goes live), whatever the session's status (a drop with an `opensAt` of its own
     opens by the clock, before the show too), and no unit taken from it; else 409 `drop_opened`
     (`session_not_editable` once the show ended). A product not in the lineup is 404 naming

@@ -74,6 +74,25 @@ def transaction_items(shards_per_line: Sequence[int], counted_lines: int) -> int
     return 1 + sum(shards_per_line) + counted_lines
 
 
+class DropMode(str, Enum):
+    """How a drop's units reach buyers: first come first served, in queue order, or by a draw."""
+    OPEN = "open"
+    QUEUE = "queue"   # shoppers join before it opens and buy when admitted (domain/queues.py)
+    DRAW = "draw"     # shoppers enter until it opens; a seeded draw reserves units for winners
+
+
+# One atomic counter item takes 1,000 writes a second: a queue expecting more joins spreads its
+# positions over this many counters (domain/queues.py).
+JOINS_PER_COUNTER_PER_SECOND = 1000
+MAX_ENTRY_SHARDS = 20
+
+
+def entry_shards_for(expected_entries_per_second: int | None) -> int:
+    if not expected_entries_per_second:
+        return 1
+    return max(1, min(math.ceil(expected_entries_per_second / JOINS_PER_COUNTER_PER_SECOND), MAX_ENTRY_SHARDS))
+
+
 class OrderStatus(str, Enum):
     RESERVED = "reserved"   # units held until expiresAt
     PAYING = "paying"       # a payment is under way: neither expiry nor cancel may touch it

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chalicelib.domain.money import Money
-from chalicelib.domain.drops import OrderStatus
+from chalicelib.domain.drops import DropMode, OrderStatus
 from chalicelib.domain.sessions import SessionStatus
 
 
@@ -69,12 +69,18 @@ class LineupItem:
     opens_at: str | None = None   # None: the drop opens when the session goes live
     closes_at: str | None = None  # None: the drop closes when the session ends
     shards: int = 1               # stock items the quantity is spread over (see domain/drops.py)
-    hold_seconds: int = 600       # the session's, copied: checkout reads no session
+    hold_seconds: int = 600       # the drop's own or the session's, copied: checkout reads no session
     # Raised by every change of what checkout reads from the item (price, limit), on the item and
     # on each of its shards together: a checkout's shard take is conditioned on it, so a container
     # that cached an older item is refused and reads the lineup again. A new item starts at its
     # creation time in ms (a re-added product is not its old item); absent on old items: 0.
     revision: int = 0
+    mode: DropMode = DropMode.OPEN
+    verified_only: bool = False   # only shoppers with a verified identity may buy or enter
+    entry_shards: int = 1         # queue position counters (domain/drops.py entry_shards_for)
+    # A draw's secret seed, committed to by its hash when the drop is added, revealed after the
+    # draw (domain/draws.py). Never in a view before then.
+    draw_seed: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.clock import epoch_ms, to_iso
-from chalicelib.domain.drops import changeable, shards_for
+from chalicelib.domain import draws
+from chalicelib.domain.drops import DropMode, changeable, entry_shards_for, shards_for
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.ownership import found, owned, require_well_formed, well_formed
 from chalicelib.domain.money import Money
@@ -14,7 +15,7 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Product, Session
 from chalicelib.domain.sessions import LINEUP_EDITABLE, TRANSITIONS, SessionStatus
-from chalicelib.domain.errors import DropOpened, NotFound, SessionEnded, SessionNotEditable
+from chalicelib.domain.errors import DropOpened, InvalidInput, NotFound, SessionEnded, SessionNotEditable
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,15 @@ class Sessions:
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
                       quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,
                       closes_at: str | None = None, shards: int | None = None,
-                      expected_orders_per_second: int | None = None) -> tuple[LineupItem, Product]:
+                      expected_orders_per_second: int | None = None, mode: DropMode = DropMode.OPEN,
+                      verified_only: bool = False, hold_seconds: int | None = None,
+                      expected_entries_per_second: int | None = None) -> tuple[LineupItem, Product]:
         session = self.get_owned(brand_id, session_id)
         if session.status not in LINEUP_EDITABLE:
             raise SessionNotEditable(session.status.value)
+        hold_seconds = self._drop_hold(session, hold_seconds)
+        if mode is DropMode.DRAW and opens_at is None:
+            raise InvalidInput.of("opensAt", "a draw drop needs opensAt: entries are taken until then, then it is drawn")
         product = owned(self.products.get(product_id) if well_formed(product_id, "prd") else None,
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
@@ -108,7 +114,9 @@ class Sessions:
             quantity=allocated, per_customer_limit=per_customer_limit, added_at=at, opens_at=opens_at,
             closes_at=closes_at,
             shards=max(1, min(shards or shards_for(expected_orders_per_second, allocated), max(allocated, 1))),
-            hold_seconds=session.hold_seconds,
+            hold_seconds=hold_seconds, mode=mode, verified_only=verified_only,
+            entry_shards=entry_shards_for(expected_entries_per_second),
+            draw_seed=draws.new_seed() if mode is DropMode.DRAW else None,
             # Not 0: a product removed and added again must not match a container's cached old item.
             revision=epoch_ms(now),
         )
@@ -138,13 +146,25 @@ class Sessions:
 
     def change_drop(self, brand_id: str, session_id: str, product_id: str,
                     changes: dict[str, Any]) -> tuple[LineupItem, Product | None]:
-        """Change a drop's session price (`price`) or per-customer limit (`per_customer_limit`,
-        None removes it) before it opens."""
+        """Change a drop's session price (`price`), per-customer limit (`per_customer_limit`,
+        None removes it), `verified_only` or `hold_seconds` before it opens."""
         session, item, _, now = self._drop_before_opening(brand_id, session_id, product_id)
         changed = replace(item, price=changes.get("price", item.price),
-                          per_customer_limit=changes.get("per_customer_limit", item.per_customer_limit))
+                          per_customer_limit=changes.get("per_customer_limit", item.per_customer_limit),
+                          verified_only=changes.get("verified_only", item.verified_only),
+                          hold_seconds=(self._drop_hold(session, changes["hold_seconds"]) if "hold_seconds" in changes
+                                        else item.hold_seconds))
         self.lineup.update_before_opening(changed, session.status, now)  # at item.revision, to the next
         return replace(changed, revision=item.revision + 1), self.products.get(product_id)
+
+    @staticmethod
+    def _drop_hold(session: Session, hold_seconds: int | None) -> int:
+        """A drop may hold its reservations for less than its session does, never longer."""
+        if hold_seconds is None:
+            return session.hold_seconds
+        if hold_seconds > session.hold_seconds:
+            raise InvalidInput.of("holdSeconds", f"at most the session's holdSeconds ({session.hold_seconds})")
+        return hold_seconds
 
     def remove_drop(self, brand_id: str, session_id: str, product_id: str) -> int:
         """Take a drop out of the lineup before it opens; its units go back to the product's

@@ -32,7 +32,32 @@ def test_lineup_allocates_stock_from_the_product(api, brand):
 
     public = api.get(f"/v1/sessions/{session['id']}").json
     assert public["lineup"] == [{"productId": product["id"], "title": "Hoodie", "image": None,
-                                 "price": {"amount": 3900, "currency": "EUR"}, "perCustomerLimit": 2}]
+                                 "price": {"amount": 3900, "currency": "EUR"}, "perCustomerLimit": 2,
+                                 "mode": "open", "verifiedOnly": False}]
+    assert added.json["holdSeconds"] == session["holdSeconds"]
+
+
+def test_a_drop_has_a_mode_a_verified_flag_and_its_own_shorter_hold(api, brand):
+    session = make_session(api, brand["apiKey"], holdSeconds=300)
+    path = f"/v1/sessions/{session['id']}/lineup"
+    product = make_product(api, brand["apiKey"], stock=5)
+    longer = api.post(path, {"productId": product["id"], "holdSeconds": 301}, key=brand["apiKey"])
+    assert longer.status_code == 400 and longer.json["field"] == "holdSeconds"
+    undated = api.post(path, {"productId": product["id"], "mode": "draw"}, key=brand["apiKey"])
+    assert undated.status_code == 400 and undated.json["field"] == "opensAt"
+    assert api.get(f"/v1/products/{product['id']}", key=brand["apiKey"]).json["stock"] == 5
+
+    added = api.post(path, {"productId": product["id"], "mode": "queue", "verifiedOnly": True, "holdSeconds": 60},
+                     key=brand["apiKey"])
+    assert added.status_code == 201, added.body
+    assert (added.json["mode"], added.json["verifiedOnly"], added.json["holdSeconds"]) == ("queue", True, 60)
+    changed = api.patch(f"{path}/{product['id']}", {"verifiedOnly": False, "holdSeconds": 45}, key=brand["apiKey"])
+    assert changed.status_code == 200, changed.body
+    assert (changed.json["mode"], changed.json["verifiedOnly"], changed.json["holdSeconds"]) == ("queue", False, 45)
+    too_long = api.patch(f"{path}/{product['id']}", {"holdSeconds": 900}, key=brand["apiKey"])
+    assert too_long.status_code == 400 and too_long.json["field"] == "holdSeconds"
+    public = api.get(f"/v1/sessions/{session['id']}").json["lineup"][0]
+    assert (public["mode"], public["verifiedOnly"]) == ("queue", False) and "holdSeconds" not in public
 
 
 def test_lineup_without_quantity_takes_the_whole_stock_and_product_price(api, brand):

@@ -14,7 +14,7 @@ from chalicelib.adapters.dynamodb.models import (
 from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
 )
-from chalicelib.domain.drops import shard_key, split
+from chalicelib.domain.drops import DropMode, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidTransition, NotFound, SessionChanged, SessionEnded,
     SessionHasDrops, SessionLive,
@@ -64,6 +64,8 @@ def _lineup_item(row: LineupModel) -> LineupItem:
         per_customer_limit=None if row.per_customer_limit is None else int(row.per_customer_limit),
         added_at=row.added_at, opens_at=row.opens_at, closes_at=row.closes_at, shards=int(row.shards),
         hold_seconds=int(row.hold_seconds), revision=int(row.revision or 0),
+        mode=DropMode(row.mode or DropMode.OPEN.value), verified_only=bool(row.verified_only),
+        entry_shards=int(row.entry_shards or 1), draw_seed=row.draw_seed,
     )
 
 
@@ -309,6 +311,8 @@ class LineupRepository:
             price_amount=item.price.amount, currency=item.price.currency, quantity=item.quantity,
             per_customer_limit=item.per_customer_limit, added_at=item.added_at, opens_at=item.opens_at,
             closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds, revision=item.revision,
+            mode=item.mode.value, verified_only=item.verified_only, entry_shards=item.entry_shards,
+            draw_seed=item.draw_seed,
         ), condition=LineupModel.product_id.does_not_exist())
         for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.put(("shard", shard), StockShardModel(
@@ -370,7 +374,8 @@ class LineupRepository:
         revision = item.revision + 1
         tx.update("lineup", LineupModel(session_id=item.session_id, product_id=item.product_id),
                   actions=[LineupModel.price_amount.set(item.price.amount), LineupModel.currency.set(item.price.currency),
-                           limit, LineupModel.revision.set(revision)],
+                           limit, LineupModel.verified_only.set(item.verified_only),
+                           LineupModel.hold_seconds.set(item.hold_seconds), LineupModel.revision.set(revision)],
                   condition=(LineupModel.brand_id == item.brand_id) & at_revision(LineupModel.revision, item.revision))
         for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.update(("shard", shard), StockShardModel(shard_key=shard_key(item.session_id, item.product_id, shard)),

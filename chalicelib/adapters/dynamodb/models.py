@@ -128,6 +128,10 @@ class LineupModel(Model):
     shards = NumberAttribute(default=1)
     hold_seconds = NumberAttribute(attr_name="holdSeconds", default=600)
     revision = NumberAttribute(null=True)  # raised with its shards' by each change (absent: 0)
+    mode = UnicodeAttribute(null=True)  # absent: open
+    verified_only = BooleanAttribute(attr_name="verifiedOnly", null=True)
+    entry_shards = NumberAttribute(attr_name="entryShards", null=True)
+    draw_seed = UnicodeAttribute(attr_name="drawSeed", null=True)
 
 
 class StockShardModel(Model):
