@@ -117,6 +117,7 @@ class ApiRequest:
     raw: Any
     brand: Brand | None = None
     shopper_id: str | None = None
+    shopper_verified: bool = False  # the shopper's token says a verified identity (Cognito) minted it
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)

@@ -100,13 +100,14 @@ class Checkout:
     # --- reserve ---------------------------------------------------------------------------
 
     def reserve(self, shopper_id: str, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
-                body_for_hash: dict[str, object]) -> tuple[Order, bool]:
+                body_for_hash: dict[str, object], won: bool = False) -> tuple[Order, bool]:
         """(order, replayed). Raises the refusals a buyer can meet; a retry of an order that was
-        made (same key, same body) gets that order back, whatever the drop's state now."""
+        made (same key, same body) gets that order back, whatever the drop's state now. `won`: a
+        draw's reservation for one of its winners (services/draws.py), which only the draw makes."""
         order_id = order_id_for(shopper_id, idempotency_key)
         fingerprint = request_hash(body_for_hash)
         try:
-            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines), False
+            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines, won), False
         except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound) as refusal:
             # Perhaps this is a retry of a reservation that was made (even by a request racing
             # this one): one consistent read of the buyer's own order (no write, no hot item) tells.
@@ -117,8 +118,14 @@ class Checkout:
         except _Replay as replay:
             return replay.order, True
 
+    def reserve_for_winner(self, shopper_id: str, session_id: str, product_id: str) -> tuple[Order, bool]:
+        """One unit of a draw drop reserved for a winner: the same transaction as any order, under
+        an idempotency key of the draw's own, so allocating again after a crash makes no second order."""
+        return self.reserve(shopper_id, f"draw:{session_id}:{product_id}", session_id,
+                            [CheckoutLine(product_id, 1)], {"draw": product_id}, won=True)
+
     def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
-                 lines: list[CheckoutLine]) -> Order:
+                 lines: list[CheckoutLine], won: bool = False) -> Order:
         now = self.clock.now()
         now_iso = to_iso(now)
         drops: dict[str, LineupItem] | None = None
