@@ -103,7 +103,8 @@ def build(settings: Settings, **overrides: Any) -> Services:
                                settings.ivs_recording_configuration_arn)
     sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
                         ports["channels"], ports["chat"], defaults, clock)
-    checkout = Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned, clock=clock)
+    checkout = Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned, clock=clock,
+                        hold_cap=settings.max_open_orders)
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),

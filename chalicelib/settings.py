@@ -72,6 +72,8 @@ class Settings:
     stripe_webhook_secret_parameter: str | None = None
     stripe_publishable_key: str | None = None
     paying_window_seconds: int | None = 900  # how long a payment may wait on the shopper before reconciliation
+    # The hold cap: unpaid (reserved or paying) orders one shopper may hold in a session at once.
+    max_open_orders: int | None = 3
 
     @property
     def local_mode(self) -> bool:
@@ -119,6 +121,8 @@ class Settings:
             problems.append(f"STRIPE_API_BASE={self.stripe_api_base!r} is not an http(s) URL")
         if self.paying_window_seconds is None or not 60 <= self.paying_window_seconds <= 86400:
             problems.append("LIVEDROP_PAYING_WINDOW_SECONDS must be a whole number of seconds from 60 to 86400")
+        if self.max_open_orders is None or not 1 <= self.max_open_orders <= 50:
+            problems.append("LIVEDROP_MAX_OPEN_ORDERS must be a whole number from 1 to 50")
         if self.webhook_schedule_problem:
             problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
         if problems:
@@ -174,6 +178,7 @@ class Settings:
             stripe_webhook_secret_parameter=env.get("LIVEDROP_STRIPE_WEBHOOK_SECRET_PARAMETER") or None,
             stripe_publishable_key=env.get("LIVEDROP_STRIPE_PUBLISHABLE_KEY") or None,
             paying_window_seconds=ms("LIVEDROP_PAYING_WINDOW_SECONDS", 900),
+            max_open_orders=ms("LIVEDROP_MAX_OPEN_ORDERS", 3),
         )
 
 

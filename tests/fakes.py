@@ -41,7 +41,8 @@ from chalicelib.domain.ports import (
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
-from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS  # the DynamoDB adapter enforces it before sending
+from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS, ORDER_ITEMS  # the DynamoDB adapter enforces it before sending
+from chalicelib.domain.drops import open_orders_key
 
 
 class FakeClock:
@@ -199,6 +200,7 @@ class FakeStore:
         self.lineup: dict[tuple[str, str], LineupItem] = {}
         self.shards: dict[str, ShardRow] = {}
         self.purchases: dict[str, int] = {}
+        self.open_orders: dict[str, set[str]] = {}  # open#session#shopper -> order ids (the hold cap)
         self.orders: dict[str, OrderRow] = {}
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
@@ -484,8 +486,8 @@ class FakeStockRepository(FakeRepository):
 class FakeOrderRepository(FakeRepository):
     @port_call
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None) -> None:
-        items = 1 + sum(len(line.shards) for line in order.lines) + sum(
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
+        items = ORDER_ITEMS + sum(len(line.shards) for line in order.lines) + sum(
             1 for line in order.lines if limits.get(line.product_id) is not None)
         if items > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{items} items: DynamoDB takes at most {MAX_TRANSACTION_ITEMS} in a transaction")
@@ -509,8 +511,12 @@ class FakeOrderRepository(FakeRepository):
                 bought = self.store.purchases.get(count_key(order.session_id, line.product_id, order.shopper_id))
                 if bought is not None and bought > limit - line.quantity:
                     refusal.limit_reached.append((line.product_id, bought))
-        if refusal.existing_order or refusal.short_shards or refusal.limit_reached:
+        listed = self.store.open_orders.get(open_orders_key(order.session_id, order.shopper_id), set())
+        if hold_cap is not None and len(listed) >= hold_cap:
+            refusal.open_orders = tuple(sorted(listed))
+        if refusal.existing_order or refusal.short_shards or refusal.limit_reached or refusal.open_orders:
             raise refusal
+        self.store.open_orders.setdefault(open_orders_key(order.session_id, order.shopper_id), set()).add(order.id)
         self.store.orders[order.id] = OrderRow(copy.deepcopy(order), hold_until=order.expires_at)
         for line in order.lines:
             for shard, units in line.shards.items():
@@ -550,6 +556,11 @@ class FakeOrderRepository(FakeRepository):
             if line.counted:
                 key = count_key(order.session_id, line.product_id, order.shopper_id)
                 self.store.purchases[key] = self.store.purchases.get(key, 0) - line.quantity
+        self.store.open_orders.get(open_orders_key(order.session_id, order.shopper_id), set()).discard(order.id)
+
+    @port_call
+    def forget_open(self, session_id: str, shopper_id: str, order_ids) -> None:
+        self.store.open_orders.get(open_orders_key(session_id, shopper_id), set()).difference_update(order_ids)
 
     @port_call
     def begin_payment(self, order_id: str, shopper_id: str, now_epoch: int, provider: str,
@@ -1218,10 +1229,12 @@ def new_show(services: Any, hold_seconds: int = 600) -> tuple[str, str]:
 
 
 def add_drop(services: Any, brand_id: str, session_id: str, quantity: int = 10, shards: int = 1,
-             per_customer_limit: int | None = None, opens_at: str | None = None, title: str = "Hoodie") -> Drop:
+             per_customer_limit: int | None = None, opens_at: str | None = None, title: str = "Hoodie",
+             **drop: Any) -> Drop:
+    """A drop in the show; `drop`: more of add_to_lineup's settings (mode, verified_only, hold_seconds)."""
     product = services.catalog.create(brand_id, title, None, Money(4900, "EUR"), quantity, ())
     services.sessions.add_to_lineup(brand_id, session_id, product.id, None, quantity, per_customer_limit,
-                                 opens_at=opens_at, shards=shards)
+                                 opens_at=opens_at, shards=shards, **drop)
     return Drop(brand_id, session_id, product.id, quantity)
 
 
@@ -1235,12 +1248,14 @@ def open_drop(services: Any, quantity: int = 10, shards: int = 1, per_customer_l
     return drop
 
 
-def buy(services: Any, shopper_id: str, session_id: str, items: dict[str, int], key: str | None = None):
+def buy(services: Any, shopper_id: str, session_id: str, items: dict[str, int], key: str | None = None,
+        verified: bool = False, admission: str | None = None):
     """(order, replayed) for {product id: quantity}, with the body the API would hash."""
-    from chalicelib.services.checkout import CheckoutLine
+    from chalicelib.services.checkout import Buyer, CheckoutLine
 
     body = {"sessionId": session_id, "items": [{"productId": p, "quantity": q} for p, q in items.items()]}
-    return services.checkout.reserve(shopper_id, key or secrets.token_hex(8), session_id,
+    return services.checkout.reserve(Buyer(shopper_id, verified=verified, admission=admission),
+                                     key or secrets.token_hex(8), session_id,
                                      [CheckoutLine(p, q) for p, q in items.items()], body)
 
 

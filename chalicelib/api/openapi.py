@@ -28,7 +28,8 @@ from chalicelib.api.webhook_schemas import EVENT_MODELS
 
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Invalid input",
-               401: "Missing or invalid credentials", 402: "Payment declined", 404: "Not found",
+               401: "Missing or invalid credentials", 402: "Payment declined", 403: "Refused for this shopper",
+               404: "Not found",
                405: "Method not allowed",
                409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
                422: "Idempotency-Key reused", 429: "Too many requests", 503: "Busy; retry"}

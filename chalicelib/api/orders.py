@@ -7,7 +7,7 @@ from chalicelib.api.schemas import (
 )
 from chalicelib.bootstrap import services
 from chalicelib.domain.clock import to_iso
-from chalicelib.services.checkout import CheckoutLine
+from chalicelib.services.checkout import Buyer, CheckoutLine
 
 bp = Blueprint(__name__)
 IDEMPOTENCY_KEY = HeaderSpec("Idempotency-Key", "Unique per intended order (a UUID, say): a retry with the "
@@ -30,18 +30,23 @@ def create_shopper(req: ApiRequest) -> ShopperCreated:
 
 
 @api_route(bp, "/v1/orders", "POST", summary="Reserve a drop's units: an order held until expiresAt",
-           auth="shopper", status=201, request=OrderCreate, response=OrderView, errors=(404, 409, 422, 503),
+           auth="shopper", status=201, request=OrderCreate, response=OrderView, errors=(403, 404, 409, 422, 503),
            headers=(IDEMPOTENCY_KEY,), response_headers=(REPLAYED,), tag="orders")
 def create_order(req: ApiRequest) -> Response:
     """Reserve units of a live session's drops in one transaction, all or nothing: the order is
-    `reserved` until `expiresAt`, then released unless paid. Sold out, over the per-customer limit
-    or outside the drop's window answer 409 saying which product and why."""
+    `reserved` until `expiresAt` (the shortest hold of its drops), then released unless paid. Sold
+    out, over the per-customer limit, outside the drop's window, a draw drop (`drop_by_draw`) or
+    a shopper already holding the most unpaid orders a session allows (`hold_limit_reached`,
+    LIVEDROP_MAX_OPEN_ORDERS, 3 by default) answer 409 saying which product and why. A queue drop
+    is ordered alone, with the `admission` its queue gave the shopper, else 403
+    `admission_required`; a verified-only drop answers 403 `verification_required` to an
+    anonymous shopper."""
     key = req.headers[IDEMPOTENCY_KEY.name]
     body: OrderCreate = req.body
     order, replayed = services().checkout.reserve(
-        req.shopper_id, key, body.session_id,
+        Buyer(req.shopper_id, verified=req.shopper_verified, admission=body.admission), key, body.session_id,
         [CheckoutLine(item.product_id, item.quantity) for item in body.items],
-        body.model_dump(mode="json", by_alias=True),
+        body.model_dump(mode="json", by_alias=True, exclude={"admission"}),  # a renewed admission is the same order
     )
     return Response(body=OrderView.of(order).model_dump(mode="json", by_alias=True), status_code=201,
                     headers={"Content-Type": "application/json", "Idempotent-Replayed": str(replayed).lower()})

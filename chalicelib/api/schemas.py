@@ -459,6 +459,9 @@ class OrderCreate(RequestModel):
     items: Annotated[list[OrderItemIn], Field(
         min_length=1, max_length=20,
         description="Each product at most once (add up its quantity instead): JSON Schema can not say so")]
+    admission: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[!-~]+$")] | None = Field(
+        None, description="For a queue drop: the admission token its queue gave this shopper "
+                          "(GET .../entries/me); not part of the Idempotency-Key's request")
 
     @field_validator("items")
     @classmethod

@@ -69,9 +69,19 @@ def plan_take(quantity: int, levels: Mapping[int, int | None], ceilings: Sequenc
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
 
 
+# Items every checkout transaction holds besides its shards and counts: the order itself and the
+# shopper's open orders in the session (the hold cap).
+ORDER_ITEMS = 2
+
+
 def transaction_items(shards_per_line: Sequence[int], counted_lines: int) -> int:
-    """Items a checkout transaction holds: the order, one per shard taken, one per limit counted."""
-    return 1 + sum(shards_per_line) + counted_lines
+    """Items a checkout transaction holds: the order's own, one per shard taken, one per limit counted."""
+    return ORDER_ITEMS + sum(shards_per_line) + counted_lines
+
+
+def open_orders_key(session_id: str, shopper_id: str) -> str:
+    """The item listing a shopper's open orders in a session, for the hold cap."""
+    return f"open#{session_id}#{shopper_id}"
 
 
 class DropMode(str, Enum):
@@ -103,6 +113,8 @@ class OrderStatus(str, Enum):
 
 # Orders whose units are out of stock: what conservation counts.
 HOLDING = frozenset({OrderStatus.RESERVED, OrderStatus.PAYING, OrderStatus.PAID})
+# Orders holding units unpaid: what the hold cap counts (a shopper may have only so many at once).
+OPEN = frozenset({OrderStatus.RESERVED, OrderStatus.PAYING})
 
 
 def is_order_id(value: str) -> bool:

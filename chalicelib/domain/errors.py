@@ -159,6 +159,38 @@ class LimitExceeded(DomainError):
         self.limit, self.bought = limit, bought
 
 
+class HoldLimitReached(DomainError):
+    """A shopper holds as many unpaid orders in this session as anyone may (the hold cap)."""
+
+    def __init__(self, open_orders: int, limit: int) -> None:
+        super().__init__(f"you hold {open_orders} unpaid orders in this session, the most anyone may: "
+                         "pay or cancel one first", openOrders=open_orders, limit=limit)
+
+
+class DropByDraw(DomainError):
+    """A draw drop's units go to the draw's winners, as reservations the draw makes."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is sold by draw: enter it before it opens", productId=product_id,
+                         field="items")
+
+
+class AdmissionRequired(DomainError):
+    """A queue drop is bought with the admission its queue gave this shopper, still valid."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is sold in queue order: join its queue and send the admission it gives you",
+                         productId=product_id, field="admission")
+
+
+class VerificationRequired(DomainError):
+    """The drop is for shoppers with a verified identity (POST /v1/shoppers/verified)."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is for verified shoppers: sign in and use a verified shopper token",
+                         productId=product_id)
+
+
 class DropNotOpen(DomainError):
     def __init__(self, product_id: str, opens_at: str | None) -> None:
         detail = f"this drop opens at {opens_at}" if opens_at else "this drop is not open yet"

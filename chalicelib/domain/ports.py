@@ -158,6 +158,8 @@ class ReservationRefused(Exception):
     existing_order: Order | None = None
     short_shards: list[ShardRefusal] = field(default_factory=list)
     limit_reached: list[tuple[str, int]] = field(default_factory=list)  # (product id, units held)
+    # The shopper's open orders as listed when the hold cap refused (some may have closed since).
+    open_orders: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -178,10 +180,15 @@ class StockRepository(Protocol):
 
 class OrderRepository(Protocol):
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None) -> None:
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
         """One all-or-nothing write. Each shard gives units only at the revision of its lineup item
-        that the order was priced from (`revisions` by product id; a product not named: 0).
-        Raises ReservationRefused (or Busy under contention)."""
+        that the order was priced from (`revisions` by product id; a product not named: 0). The
+        order joins its shopper's open orders in the session, of which there may be fewer than
+        `hold_cap` before it (None: no cap). Raises ReservationRefused (or Busy under contention)."""
+        ...
+
+    def forget_open(self, session_id: str, shopper_id: str, order_ids: Iterable[str]) -> None:
+        """Take orders that are no longer open (paid) off the shopper's open orders; idempotent."""
         ...
 
     def get(self, order_id: str) -> Order | None: ...

@@ -10,12 +10,12 @@ from typing import Callable
 
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import (
-    MAX_TRANSACTION_ITEMS, OrderStatus, drop_state, is_order_id, order_id_for, plan_take, request_hash, split,
-    transaction_items,
+    MAX_TRANSACTION_ITEMS, OPEN, DropMode, OrderStatus, drop_state, is_order_id, order_id_for, plan_take,
+    request_hash, split, transaction_items,
 )
 from chalicelib.domain.errors import (
-    Busy, DropClosed, DropNotOpen, IdempotencyKeyReused, InvalidInput, LimitExceeded, NotFound,
-    OrderNotCancellable, OrderTooLarge, SoldOut,
+    AdmissionRequired, Busy, DropByDraw, DropClosed, DropNotOpen, HoldLimitReached, IdempotencyKeyReused,
+    InvalidInput, LimitExceeded, NotFound, OrderNotCancellable, OrderTooLarge, SoldOut, VerificationRequired,
 )
 from chalicelib.domain.money import MAX_AMOUNT, Money
 from chalicelib.domain.ports import (
@@ -87,10 +87,27 @@ class CheckoutLine:
     quantity: int
 
 
+@dataclass(frozen=True)
+class Buyer:
+    """Who reserves, as their token says (no read): the shopper, whether a verified identity
+    minted the token, the queue admission they send, and whether the reservation is a draw's."""
+    shopper_id: str
+    verified: bool = False
+    admission: str | None = None
+    won: bool = False
+
+
+# (admission token, shopper, session, product) -> whether it admits them now; no I/O (domain/admissions.py).
+Admits = Callable[[str, str, str, str], bool]
+
+
 class Checkout:
     def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
-                 session_owner: Callable[[str, str], object], clock: Clock) -> None:
+                 session_owner: Callable[[str, str], object], clock: Clock, hold_cap: int | None = None,
+                 admits: Admits | None = None) -> None:
         self.session_owner = session_owner  # raises NotFound unless the brand owns the session
+        self.hold_cap = hold_cap  # unpaid orders one shopper may hold per session (None: no cap)
+        self.admits: Admits = admits or (lambda token, shopper, session, product: False)
         self.orders = orders
         self.stock = stock
         self.drops = DropConfigs(lineup)
@@ -99,16 +116,17 @@ class Checkout:
 
     # --- reserve ---------------------------------------------------------------------------
 
-    def reserve(self, shopper_id: str, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
-                body_for_hash: dict[str, object], won: bool = False) -> tuple[Order, bool]:
+    def reserve(self, buyer: Buyer, idempotency_key: str, session_id: str, lines: list[CheckoutLine],
+                body_for_hash: dict[str, object]) -> tuple[Order, bool]:
         """(order, replayed). Raises the refusals a buyer can meet; a retry of an order that was
-        made (same key, same body) gets that order back, whatever the drop's state now. `won`: a
-        draw's reservation for one of its winners (services/draws.py), which only the draw makes."""
+        made (same key, same body) gets that order back, whatever the drop's state now."""
+        shopper_id = buyer.shopper_id
         order_id = order_id_for(shopper_id, idempotency_key)
         fingerprint = request_hash(body_for_hash)
         try:
-            return self._reserve(order_id, fingerprint, shopper_id, session_id, lines, won), False
-        except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound) as refusal:
+            return self._reserve(order_id, fingerprint, buyer, session_id, lines), False
+        except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound, HoldLimitReached,
+                DropByDraw, AdmissionRequired, VerificationRequired) as refusal:
             # Perhaps this is a retry of a reservation that was made (even by a request racing
             # this one): one consistent read of the buyer's own order (no write, no hot item) tells.
             existing = self.orders.get(order_id)
@@ -121,11 +139,12 @@ class Checkout:
     def reserve_for_winner(self, shopper_id: str, session_id: str, product_id: str) -> tuple[Order, bool]:
         """One unit of a draw drop reserved for a winner: the same transaction as any order, under
         an idempotency key of the draw's own, so allocating again after a crash makes no second order."""
-        return self.reserve(shopper_id, f"draw:{session_id}:{product_id}", session_id,
-                            [CheckoutLine(product_id, 1)], {"draw": product_id}, won=True)
+        return self.reserve(Buyer(shopper_id, won=True), f"draw:{session_id}:{product_id}", session_id,
+                            [CheckoutLine(product_id, 1)], {"draw": product_id})
 
-    def _reserve(self, order_id: str, fingerprint: str, shopper_id: str, session_id: str,
-                 lines: list[CheckoutLine], won: bool = False) -> Order:
+    def _reserve(self, order_id: str, fingerprint: str, buyer: Buyer, session_id: str,
+                 lines: list[CheckoutLine]) -> Order:
+        shopper_id = buyer.shopper_id
         now = self.clock.now()
         now_iso = to_iso(now)
         drops: dict[str, LineupItem] | None = None
@@ -133,7 +152,7 @@ class Checkout:
             if drops is None:
                 # Priced from the lineup as this container knows it (no read when warm); a shard
                 # at another revision refuses the take, and the lineup is then read again.
-                drops, total = self._priced(session_id, lines, now_iso)
+                drops, total = self._priced(session_id, lines, now_iso, buyer)
             plans = self._plan_all(lines, drops, read_first=attempt >= READ_AFTER_REFUSALS)
             order = Order(
                 id=order_id, shopper_id=shopper_id, session_id=session_id,
@@ -148,9 +167,10 @@ class Checkout:
             )
             try:
                 self.orders.reserve(order, {p: d.per_customer_limit for p, d in drops.items()}, now_iso,
-                                    {p: d.revision for p, d in drops.items()})
+                                    {p: d.revision for p, d in drops.items()},
+                                    hold_cap=None if buyer.won else self.hold_cap)  # a won unit is not hoarded
             except ReservationRefused as refusal:
-                if self._explain(refusal, drops, fingerprint, now_iso) == "stale":
+                if self._explain(refusal, drops, fingerprint, now_iso, order) == "stale":
                     self.drops.forget(session_id)
                     drops = None
                 continue
@@ -160,9 +180,12 @@ class Checkout:
             return order
         raise Busy("the drop's stock kept moving under this order; retry with the same Idempotency-Key")
 
-    def _priced(self, session_id: str, lines: list[CheckoutLine], now: str) -> tuple[dict[str, LineupItem], Money]:
+    def _priced(self, session_id: str, lines: list[CheckoutLine], now: str,
+                buyer: Buyer) -> tuple[dict[str, LineupItem], Money]:
         """The order's drops and total, after what can be refused without a request."""
         drops = self._drops_for(session_id, lines)
+        for drop in drops.values():
+            self._refuse_buyer(drop, buyer, session_id, alone=len(lines) == 1)
         currency = self._one_currency(drops)
         total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
         if total > MAX_AMOUNT:
@@ -186,6 +209,20 @@ class Checkout:
             raise InvalidInput("an order is paid in one currency; these items are priced in several",
                                [{"field": "items", "message": f"currencies {sorted(currencies)}"}])
         return currencies.pop()
+
+    def _refuse_buyer(self, drop: LineupItem, buyer: Buyer, session_id: str, alone: bool) -> None:
+        """Who may reserve this drop, from the drop and the buyer's token alone (no request)."""
+        if drop.verified_only and not buyer.verified and not buyer.won:
+            raise VerificationRequired(drop.product_id)
+        if buyer.won:
+            return
+        if drop.mode is DropMode.DRAW:
+            raise DropByDraw(drop.product_id)
+        if drop.mode is DropMode.QUEUE:
+            if not alone:
+                raise InvalidInput.of("items", "a queue drop is ordered on its own, with its admission")
+            if not buyer.admission or not self.admits(buyer.admission, buyer.shopper_id, session_id, drop.product_id):
+                raise AdmissionRequired(drop.product_id)
 
     def _refuse_without_writing(self, drop: LineupItem, quantity: int, now: str) -> None:
         """What can be refused from what this container already knows: no request at all."""
@@ -241,7 +278,7 @@ class Checkout:
         return existing
 
     def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
-                 now: str) -> str | None:
+                 now: str, order: Order) -> str | None:
         """Turn a refusal into a replay or an answer (raised), or learn from it and return (try
         again): "stale" when a shard is at another revision than the item the order was priced
         from (the lineup changed: read it again before anything else is answered from it)."""
@@ -262,7 +299,22 @@ class Checkout:
             if state == "closed":
                 raise DropClosed(short.product_id, short.closes_at)
             self.levels.note(drops[short.product_id], short.shard, short.left)
+        if refusal.open_orders is not None:
+            self._at_hold_cap(order, refusal.open_orders)
         return None
+
+    def _at_hold_cap(self, order: Order, listed: tuple[str, ...]) -> None:
+        """The hold cap refused: paid orders stay listed until now (the payment's write does not
+        touch the list), and so do reservations past their time that the sweep has not released
+        yet; take those off and try again. If all are still open, refuse. Only a shopper at the
+        cap pays these reads."""
+        now = epoch_ms(self.clock.now()) // 1000
+        closed = [order_id for order_id in listed
+                  if (found := self.orders.get(order_id)) is None or found.status not in OPEN
+                  or (found.status is OrderStatus.RESERVED and found.expires_at <= now)]
+        if not closed:
+            raise HoldLimitReached(len(listed), self.hold_cap or 0)
+        self.orders.forget_open(order.session_id, order.shopper_id, closed)
 
     # --- after the reservation -------------------------------------------------------------
 

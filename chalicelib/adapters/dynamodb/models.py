@@ -11,6 +11,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     BooleanAttribute, JSONAttribute, ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
@@ -156,6 +157,16 @@ class PurchaseCountModel(Model):
 
     count_key = UnicodeAttribute(hash_key=True, attr_name="countKey")  # sessionId#productId#shopperId
     bought = NumberAttribute()
+
+
+class OpenOrdersModel(Model):
+    """A shopper's open (reserved or paying) orders in one session, for the hold cap. A paid
+    order stays listed until a reservation at the cap prunes it (services/checkout.py)."""
+    class Meta:
+        table_name = "unbound"
+
+    count_key = UnicodeAttribute(hash_key=True, attr_name="countKey")  # open#sessionId#shopperId
+    orders = UnicodeSetAttribute(null=True)  # absent once empty: DynamoDB keeps no empty set
 
 
 class OrdersBySession(GlobalSecondaryIndex):
@@ -371,10 +382,13 @@ MODELS: dict[str, type[Model]] = {
     "deliveries": WebhookDeliveryModel,
 }
 
+# Other kinds of item kept in a table of MODELS (same key schema, other attributes).
+ALSO_IN: dict[type[Model], str] = {OpenOrdersModel: "purchases"}
+
 
 def bind(settings: Settings) -> None:
     """Point every model at its table and at the DynamoDB endpoint the environment names."""
-    for key, model in MODELS.items():
+    for model, key in [(model, key) for key, model in MODELS.items()] + list(ALSO_IN.items()):
         model.Meta.table_name = settings.tables[key]
         model.Meta.host = settings.dynamodb_endpoint
         model.Meta.region = settings.region

@@ -6,6 +6,7 @@ Checkout is one TransactWriteItems request, all or nothing:
     Update stock shard(s)   left >= q AND opensAt <= now AND (no closesAt OR closesAt > now)
                             AND revision = the lineup item's the order was priced from
     Update purchase counts  no count yet OR bought <= limit - q
+    Update open orders      ADD the order id, if fewer than the hold cap are listed
 
 Each item asks for ALL_OLD on a failed condition, so a refusal explains itself (the existing
 order for a replay, a shard's level, a shopper's count) without a second read.
@@ -24,11 +25,15 @@ from __future__ import annotations
 import random
 from typing import Iterable, Mapping
 
-from chalicelib.adapters.dynamodb.models import HOLD_SHARDS, Db, OrderModel, PurchaseCountModel, StockShardModel
+from pynamodb.expressions.condition import size
+
+from chalicelib.adapters.dynamodb.models import (
+    HOLD_SHARDS, Db, OpenOrdersModel, OrderModel, PurchaseCountModel, StockShardModel,
+)
 from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
 )
-from chalicelib.domain.drops import OrderStatus, count_key, shard_key
+from chalicelib.domain.drops import OrderStatus, count_key, open_orders_key, shard_key
 from chalicelib.domain.errors import NotFound, OrderExpired, OrderNotPayable, OrderNotRefundable
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
@@ -112,10 +117,11 @@ class OrderRepository:
         self.db = db
 
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None) -> None:
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
         """Take every line's units from its planned shards (each at the revision of the lineup
-        item the order was priced from), count them against the shopper's limits, and store the
-        order: one transaction. Raises ReservationRefused."""
+        item the order was priced from), count them against the shopper's limits, list the order
+        among the shopper's open ones (under the hold cap), and store the order: one transaction.
+        Raises ReservationRefused."""
         revisions = revisions or {}
         row = OrderModel(
             id=order.id, shopper_id=order.shopper_id, session_id=order.session_id, brand_id=order.brand_id,
@@ -143,10 +149,20 @@ class OrderRepository:
                           actions=[PurchaseCountModel.bought.add(line.quantity)],
                           condition=PurchaseCountModel.bought.does_not_exist()
                           | (PurchaseCountModel.bought <= limit - line.quantity))
+        tx.update("open", OpenOrdersModel(count_key=open_orders_key(order.session_id, order.shopper_id)),
+                  actions=[OpenOrdersModel.orders.add({order.id})],
+                  condition=None if hold_cap is None else (OpenOrdersModel.orders.does_not_exist()
+                                                           | (size(OpenOrdersModel.orders) < hold_cap)))
         try:
             transact(self.db.client, tx)
         except Cancelled as cancelled:
             raise _refusal(cancelled) from None
+
+    def forget_open(self, session_id: str, shopper_id: str, order_ids: Iterable[str]) -> None:
+        ids = set(order_ids)
+        if ids:
+            OpenOrdersModel(count_key=open_orders_key(session_id, shopper_id)).update(
+                actions=[OpenOrdersModel.orders.delete(ids)])
 
     def get(self, order_id: str) -> Order | None:
         try:
@@ -182,6 +198,8 @@ class OrderRepository:
                 tx.update(("limit", line.product_id),
                           PurchaseCountModel(count_key=count_key(order.session_id, line.product_id, order.shopper_id)),
                           actions=[PurchaseCountModel.bought.add(-line.quantity)])
+        tx.update("open", OpenOrdersModel(count_key=open_orders_key(order.session_id, order.shopper_id)),
+                  actions=[OpenOrdersModel.orders.delete({order.id})])
         try:
             transact(self.db.client, tx)
         except Cancelled as cancelled:
@@ -301,6 +319,8 @@ def _refusal(cancelled: Cancelled) -> ReservationRefused:
         old = item.old
         if label == "order":
             refusal.existing_order = _order(old) if old is not None else None  # type: ignore[arg-type]
+        elif label == "open":
+            refusal.open_orders = tuple(sorted(old.orders or ())) if old is not None else ()  # type: ignore[union-attr]
         elif label[0] == "shard":  # type: ignore[index]
             _, product_id, shard = label  # type: ignore[misc]
             refusal.short_shards.append(ShardRefusal(

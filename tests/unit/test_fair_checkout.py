@@ -1,0 +1,153 @@
+"""Fair drops at checkout, on fakes: the hold cap, draw and queue drops, verified-only drops and a
+drop's own hold. What checkout refuses from the drop and the buyer's token costs no write."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from chalicelib.domain.drops import DropMode, OrderStatus
+from chalicelib.domain.errors import (
+    AdmissionRequired, DropByDraw, HoldLimitReached, InvalidInput, VerificationRequired,
+)
+from chalicelib.domain.clock import epoch_ms, to_iso
+from chalicelib.domain.sessions import SessionStatus
+from tests.fakes import add_drop, buy, conservation, fake_services, new_show
+
+
+def reserves(ports) -> int:
+    return ports.orders.calls["reserve"]
+
+
+def live_show(services, drops: int = 4, **drop):
+    brand_id, session_id = new_show(services)
+    made = [add_drop(services, brand_id, session_id, quantity=10, title=f"P{n}", **drop) for n in range(drops)]
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    return made
+
+
+def test_a_shopper_holds_at_most_three_unpaid_orders_in_a_session(world):
+    services, ports = world
+    drops = live_show(services)
+    for drop in drops[:3]:
+        buy(services, "shp_hoarder", drop.session_id, {drop.product_id: 1})
+    with pytest.raises(HoldLimitReached) as refused:
+        buy(services, "shp_hoarder", drops[3].session_id, {drops[3].product_id: 1})
+    assert refused.value.facts() == {"openOrders": 3, "limit": 3}
+    assert conservation(ports, drops[3]) == (10, 0)  # nothing taken
+    buy(services, "shp_other", drops[3].session_id, {drops[3].product_id: 1})  # the cap is per shopper
+
+
+def test_the_cap_counts_unpaid_orders_only_cancelled_expired_and_paid_ones_free_a_place(world, clock):
+    services, ports = world
+    drops = live_show(services)
+    session_id = drops[0].session_id
+    held = [buy(services, "shp_a", session_id, {drop.product_id: 1})[0] for drop in drops[:3]]
+    services.checkout.cancel(held[0].id, "shp_a")  # released: taken off the list in the same write
+    fourth, _ = buy(services, "shp_a", session_id, {drops[3].product_id: 1})
+    with pytest.raises(HoldLimitReached):
+        buy(services, "shp_a", session_id, {drops[0].product_id: 1})
+
+    services.payments.pay(held[1].id, "shp_a", "pm_card_visa")  # paid: still listed, pruned at the cap
+    reads = ports.orders.calls["get"]
+    again, _ = buy(services, "shp_a", session_id, {drops[0].product_id: 1})
+    assert again.status is OrderStatus.RESERVED
+    assert ports.orders.calls["get"] - reads == 3  # the three listed orders, read once at the cap
+
+    clock.advance(601)  # every reservation past its time, the sweep not run yet
+    buy(services, "shp_a", session_id, {drops[1].product_id: 1})
+    assert {o.status for o in (held[2], fourth, again)} == {OrderStatus.RESERVED}  # as the sweep will find them
+    assert services.checkout.release_expired() == 3
+    for drop in drops:
+        assert sum(conservation(ports, drop)) == 10
+
+
+def test_a_capped_shopper_costs_no_write_once_refused(world):
+    services, ports = world
+    drops = live_show(services)
+    for drop in drops[:3]:
+        buy(services, "shp_b", drop.session_id, {drop.product_id: 1})
+    before = reserves(ports)
+    with pytest.raises(HoldLimitReached):
+        buy(services, "shp_b", drops[3].session_id, {drops[3].product_id: 1})
+    assert reserves(ports) - before == 1  # the one refused transaction, no retry
+
+
+def test_the_cap_is_a_setting(clock):
+    from chalicelib import bootstrap
+    from chalicelib.settings import Settings
+    from tests.fakes import Ports, fake_ports
+
+    ports = Ports({**fake_ports(clock), "clock": clock})
+    services = bootstrap.build(Settings.from_env({"LIVEDROP_STAGE": "fake", "LIVEDROP_MAX_OPEN_ORDERS": "1"}),
+                               **{name: ports[name] for name in bootstrap.PORTS})
+    first, second = live_show(services, drops=2)
+    buy(services, "shp_c", first.session_id, {first.product_id: 1})
+    with pytest.raises(HoldLimitReached):
+        buy(services, "shp_c", second.session_id, {second.product_id: 1})
+    with pytest.raises(ValueError, match="LIVEDROP_MAX_OPEN_ORDERS"):
+        Settings.from_env({"LIVEDROP_STAGE": "fake", "LIVEDROP_MAX_OPEN_ORDERS": "0"})
+
+
+def test_a_draw_drop_is_reserved_only_by_its_draw_and_a_won_unit_is_not_capped(world, clock):
+    services, ports = world
+    brand_id, session_id = new_show(services)
+    opens = to_iso(clock.now() + timedelta(minutes=5))
+    draw = add_drop(services, brand_id, session_id, quantity=5, opens_at=opens, mode=DropMode.DRAW)
+    others = [add_drop(services, brand_id, session_id, quantity=5, title=f"O{n}") for n in range(3)]
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    for other in others:
+        buy(services, "shp_w", session_id, {other.product_id: 1})
+    clock.advance(301)
+    before = reserves(ports)
+    with pytest.raises(DropByDraw):
+        buy(services, "shp_x", session_id, {draw.product_id: 1})
+    assert reserves(ports) == before
+    won, replayed = services.checkout.reserve_for_winner("shp_w", session_id, draw.product_id)
+    assert not replayed and won.lines[0].quantity == 1 and won.status is OrderStatus.RESERVED
+    assert services.checkout.reserve_for_winner("shp_w", session_id, draw.product_id) == (won, True)
+    assert conservation(ports, draw) == (4, 1)
+
+
+def test_a_queue_drop_needs_a_valid_admission_and_is_ordered_alone(world):
+    services, ports = world
+    admitted = {("adm-ok", "shp_q")}
+    services.checkout.admits = lambda token, shopper, session, product: (token, shopper) in admitted
+    brand_id, session_id = new_show(services)
+    queue = add_drop(services, brand_id, session_id, title="Queued", mode=DropMode.QUEUE)
+    other = add_drop(services, brand_id, session_id, title="Other")
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    with pytest.raises(AdmissionRequired):
+        buy(services, "shp_q", session_id, {queue.product_id: 1})
+    with pytest.raises(AdmissionRequired):
+        buy(services, "shp_r", session_id, {queue.product_id: 1}, admission="adm-ok")  # someone else's
+    with pytest.raises(InvalidInput):
+        buy(services, "shp_q", session_id, {queue.product_id: 1, other.product_id: 1}, admission="adm-ok")
+    assert reserves(ports) == 0
+    order, _ = buy(services, "shp_q", session_id, {queue.product_id: 1}, admission="adm-ok")
+    assert order.status is OrderStatus.RESERVED
+
+
+def test_a_verified_only_drop_refuses_anonymous_shoppers_without_a_write(world):
+    services, ports = world
+    (drop,) = live_show(services, drops=1, verified_only=True)
+    with pytest.raises(VerificationRequired):
+        buy(services, "shp_anon", drop.session_id, {drop.product_id: 1})
+    assert reserves(ports) == 0
+    order, _ = buy(services, "shp_person", drop.session_id, {drop.product_id: 1}, verified=True)
+    assert order.status is OrderStatus.RESERVED
+
+
+def test_a_drop_holds_its_reservations_for_its_own_shorter_time(world, clock):
+    services, ports = world
+    brand_id, session_id = new_show(services, hold_seconds=600)
+    hot = add_drop(services, brand_id, session_id, title="Hot", hold_seconds=60)
+    calm = add_drop(services, brand_id, session_id, title="Calm")
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    now = epoch_ms(clock.now()) // 1000
+    assert buy(services, "shp_h", session_id, {hot.product_id: 1})[0].expires_at == now + 60
+    assert buy(services, "shp_i", session_id, {calm.product_id: 1})[0].expires_at == now + 600
+    both, _ = buy(services, "shp_j", session_id, {hot.product_id: 1, calm.product_id: 1})
+    assert both.expires_at == now + 60  # an order holds for its shortest drop's time
+    clock.advance(61)
+    assert services.checkout.release_expired() == 2
