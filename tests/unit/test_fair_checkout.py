@@ -12,7 +12,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.sessions import SessionStatus
-from tests.fakes import add_drop, buy, conservation, fake_services, new_show
+from tests.fakes import add_drop, buy, conservation, new_show
 
 
 def reserves(ports) -> int:
