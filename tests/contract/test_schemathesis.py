@@ -59,8 +59,9 @@ def config_data(world: ContractWorld) -> dict:
 
 
 # A webhook URL is judged by the addresses its host resolves to (and resolving needs DNS), which no
-# schema can state: the document says it in words.
-CROSS_FIELD_OR_OPAQUE = frozenset({"cursor", "closesAt", "items", "url"})
+# schema can state: the document says it in words. So are a drop's holdSeconds (at most its
+# session's) and a draw drop's required opensAt.
+CROSS_FIELD_OR_OPAQUE = frozenset({"cursor", "closesAt", "items", "url", "holdSeconds", "opensAt"})
 
 
 def is_opaque_refusal(world: ContractWorld, failure, response) -> bool:
@@ -83,7 +84,8 @@ def is_opaque_refusal(world: ContractWorld, failure, response) -> bool:
         if field == "paymentToken":  # optional with Stripe, required by the test provider: said in words
             return "confirms here" in str(problem.get("detail", ""))
         if field == "items":  # only the each-product-once rule; a mixed-currency refusal still fails
-            return "each product may appear once" in str(problem.get("detail", ""))
+            return any(rule in str(problem.get("detail", ""))
+                       for rule in ("each product may appear once", "a queue drop is ordered on its own"))
         return field in CROSS_FIELD_OR_OPAQUE
     if isinstance(failure, RejectedPositiveData):
         # An unknown id (404), a bearer token that is none of the world's credentials (401), an unknown
