@@ -42,6 +42,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
     from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
+    from chalicelib.adapters.dynamodb.rate_limits import RateCounters
     from chalicelib.adapters.dynamodb.support import Cursors
     from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
     from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
@@ -76,6 +77,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "secret_box": KmsSecretBox(settings.webhook_secrets_key),
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
+        "rate_counters": RateCounters(),
     }
 
 
@@ -125,7 +127,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records"})
+                   "webhook_records", "rate_counters"})
 
 
 _overrides: dict[str, Any] = {}

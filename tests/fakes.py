@@ -38,6 +38,7 @@ from chalicelib.domain.ports import (
     AlreadyPaid, AppliedChange, ChatToken, Delivery, DropStock, LikeCount,
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
@@ -203,6 +204,7 @@ class FakeStore:
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
         self.like_windows: dict[str, LikeWindow] = {}
+        self.rate_windows: dict[str, int] = {}  # window key -> requests counted
 
 
 class DuplicateItem(Exception):
@@ -700,6 +702,18 @@ class FakeLiveRepository(FakeRepository):
         return sum(self.store.counters.get(f"likes#{session_id}#{shard}", 0) for shard in range(shards))
 
 
+class FakeRateCounters(FakeRepository):
+    """Rate windows: a window counts while it has room, as the conditional ADD does."""
+
+    @port_call
+    def hit(self, window: Window) -> bool:
+        counted = self.store.rate_windows.get(window.key, 0)
+        if counted >= window.limit:
+            return False
+        self.store.rate_windows[window.key] = counted + 1
+        return True
+
+
 # --- video, chat, payments ---------------------------------------------------------------------
 
 
@@ -1180,7 +1194,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
         webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
-        webhook_records=PassThroughWebhookRecords(),
+        webhook_records=PassThroughWebhookRecords(), rate_counters=FakeRateCounters(store),
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Protocol
 from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import (
     Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
 )
@@ -239,6 +240,15 @@ class OrderNotReleasable(Exception):
     """The order was no longer reserved (or not yet expired): its status as it was."""
     status: str
     closed_at: str | None = None
+
+
+class RateCounters(Protocol):
+    """The counters of rate windows (chalicelib/domain/rate_limits.py)."""
+
+    def hit(self, window: Window) -> bool:
+        """Count one request in the window if it has room (fewer than `window.limit` counted):
+        True if counted, False if full. One conditional write: atomic across containers."""
+        ...
 
 
 @dataclass(frozen=True)

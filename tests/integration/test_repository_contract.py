@@ -8,6 +8,8 @@ the whole test session, so every case makes its own ids and looks only at what i
 from __future__ import annotations
 
 import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
@@ -21,6 +23,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
+from chalicelib.domain.rate_limits import Rule, Window, window
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, OrderLine, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import TRANSITIONS, SessionStatus
 from tests.fakes import DuplicateItem, fake_ports
@@ -846,3 +849,36 @@ def test_the_like_window_holds_across_containers(repos):
     assert second.like(session_id, fan, t + 1000, 5, 10) is None
     assert first.like(session_id, fan, t + 1000, 5, 10) == 1
     assert first.likes(session_id, 10) == second.likes(session_id, 10) == 6
+
+
+# --- rate windows --------------------------------------------------------------------------------
+
+
+def a_window(limit: int, at_ms: int = 1_800_000_000_000) -> Window:
+    rule = Rule("like", limit, 1, "likes", "per shopper in a session")
+    return window(rule, f"{new_id('ses')}#{new_id('shp')}", at_ms)
+
+
+def test_a_rate_window_counts_up_to_its_limit_then_refuses_and_each_window_counts_apart(repos):
+    counters = repos["rate_counters"]
+    full = a_window(limit=3)
+    assert [counters.hit(full) for _ in range(5)] == [True, True, True, False, False]
+    assert counters.hit(a_window(limit=3))  # another subject
+    subject = full.key.split("#", 2)[2].rsplit("#", 1)[0]
+    following = window(Rule("like", 3, 1, "likes", "per shopper in a session"), subject, 1_800_000_001_000)
+    assert following.key != full.key and counters.hit(following)  # the next second: a new window
+
+
+def test_twenty_at_once_against_a_limit_of_five_count_exactly_five(repos):
+    """One conditional write per check, atomic under concurrency: on DynamoDB Local as in the fake."""
+    counters, busy = repos["rate_counters"], a_window(limit=5)
+    start = threading.Barrier(20)
+
+    def hit(_):
+        start.wait()
+        return counters.hit(busy)
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(hit, range(20)))
+    assert outcomes.count(True) == 5 and outcomes.count(False) == 15
+    assert not counters.hit(busy)

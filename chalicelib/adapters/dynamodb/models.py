@@ -233,6 +233,16 @@ class CounterModel(Model):
     last_at = NumberAttribute(attr_name="lastAt", null=True)
 
 
+class RateWindowModel(Model):
+    """One subject's count in one window of one rate rule (key `rate#<rule>#<subject>#<index>`)."""
+    class Meta:
+        table_name = "unbound"
+
+    key = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(null=True)
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
+
+
 class AnalyticsModel(Model):
     """A row of show analytics (adapters/dynamodb/analytics.py says which rows there are): the
     figures are counters that the stream handler ADDs to, one attribute per figure."""
@@ -365,6 +375,7 @@ MODELS: dict[str, type[Model]] = {
     "analytics": AnalyticsModel,
     "webhooks": WebhookEndpointModel,
     "deliveries": WebhookDeliveryModel,
+    "limits": RateWindowModel,
 }
 
 
