@@ -15,6 +15,7 @@ from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
+from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -101,6 +102,7 @@ def payment_gateway(settings: Settings) -> Any:
 def build(settings: Settings, **overrides: Any) -> Services:
     ports = {**adapters(settings), **overrides} if set(overrides) != PORTS else dict(overrides)
     clock = ports["clock"]
+    limiter = RateLimiter(ports["rate_counters"], settings.rate_limits, clock)
     defaults = ChannelDefaults(settings.ivs_channel_type, settings.ivs_latency_mode,
                                settings.ivs_recording_configuration_arn)
     sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
@@ -111,11 +113,11 @@ def build(settings: Settings, **overrides: Any) -> Services:
         catalog=Catalog(ports["products"], clock),
         sessions=sessions,
         live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
-                  settings.replay_base_url, clock, ports["stock_changes"]),
-        shoppers=Shoppers(ports["shopper_token_secret"], clock),
+                  settings.replay_base_url, clock, limiter, ports["stock_changes"]),
+        shoppers=Shoppers(ports["shopper_token_secret"], clock, limiter),
         checkout=checkout,
         payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900,
-                          cancel_reserved=checkout.cancel),
+                          cancel_reserved=checkout.cancel, limiter=limiter),
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
                             settings.feature_grace_ms),

@@ -129,7 +129,7 @@ TABLES: dict[str, dict[str, Any]] = {
         ],
         "StreamSpecification": STREAM,  # pins and drops, for webhooks
     },
-    # Engagement counters: likes spread over shards, and per-shopper rate windows that expire.
+    # Engagement counters: likes spread over shards, and the send slots and tickers of the live layer.
     "counters": {
         "KeySchema": [{"AttributeName": "counterKey", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "counterKey", "AttributeType": "S"}],

@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -151,12 +151,6 @@ class OrderRow:
     hold_until: int | None  # set while reserved: what the sweeper finds
 
 
-@dataclass
-class LikeWindow:
-    count: int = 0
-    recent: list[int] = field(default_factory=list)  # the last `per_second` like times, as a ring
-
-
 class FakeCursors:
     """Opaque cursors, each valid only for the listing partition that issued it."""
 
@@ -203,7 +197,6 @@ class FakeStore:
         self.orders: dict[str, OrderRow] = {}
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
-        self.like_windows: dict[str, LikeWindow] = {}
         self.rate_windows: dict[str, int] = {}  # window key -> requests counted
 
 
@@ -682,20 +675,9 @@ class FakeLiveRepository(FakeRepository):
         return self.timeline(session_id)[-limit:]
 
     @port_call
-    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
-        window = self.store.like_windows.setdefault(f"likerate#{session_id}#{shopper_id}", LikeWindow())
-        slot = window.count % per_second
-        oldest = window.recent[slot] if slot < len(window.recent) else None
-        if oldest is not None and oldest > now_ms - 1000:
-            return max(1, oldest + 1000 - now_ms)
-        if oldest is None:
-            window.recent.append(now_ms)
-        else:
-            window.recent[slot] = now_ms
-        window.count += 1
+    def like(self, session_id: str, now_ms: int, shards: int) -> None:
         key = f"likes#{session_id}#{random.randrange(shards)}"
         self.store.counters[key] = self.store.counters.get(key, 0) + 1
-        return None
 
     @port_call
     def likes(self, session_id: str, shards: int) -> int:
@@ -1198,18 +1180,23 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
     )
 
 
-def fake_services(clock: FakeClock | None = None, **replace_ports: Any):
+def fake_services(clock: FakeClock | None = None, rate_limits: str | None = None, **replace_ports: Any):
     """(services, ports): the services built by bootstrap.build on fakes only, nothing real built.
-    `fake_services(**ports)` builds another container on the same ports (a cold memory, the same store)."""
+    `fake_services(**ports)` builds another container on the same ports (a cold memory, the same store).
+    Rate limits are the suite's generous ones unless `rate_limits` says (LIVEDROP_RATE_LIMITS: "" is
+    the defaults)."""
     from chalicelib import bootstrap
     from chalicelib.settings import Settings
+    from tests.conftest import GENEROUS_RATE_LIMITS
 
     clock = clock or replace_ports.pop("clock", None) or FakeClock()
     replace_ports.pop("clock", None)
     ports = Ports({**fake_ports(clock), **replace_ports, "clock": clock})
     wired = {name: ports[name] for name in bootstrap.PORTS}
     assert set(wired) == bootstrap.PORTS  # all overridden: build makes no real adapter
-    return bootstrap.build(Settings.from_env({"LIVEDROP_STAGE": "fake"}), **wired), ports
+    settings = Settings.from_env({"LIVEDROP_STAGE": "fake",
+                                  "LIVEDROP_RATE_LIMITS": GENEROUS_RATE_LIMITS if rate_limits is None else rate_limits})
+    return bootstrap.build(settings, **wired), ports
 
 
 # --- scenes: a brand, a show and its drops, through the services -------------------------------

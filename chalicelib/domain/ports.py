@@ -278,9 +278,8 @@ class LiveRepository(Protocol):
         """The newest `limit` entries, oldest first: what a late joiner needs, in one read."""
         ...
 
-    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
-        """Count a like unless the shopper liked `per_second` times in the last second: None if
-        counted, else the ms until the next like is allowed."""
+    def like(self, session_id: str, now_ms: int, shards: int) -> None:
+        """Count a like on one of the session's `shards` counters (the rate limit is checked before)."""
         ...
 
     def likes(self, session_id: str, shards: int) -> int: ...

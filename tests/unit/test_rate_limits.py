@@ -1,14 +1,16 @@
-"""Rate limits: the rule math (chalicelib/domain/rate_limits.py) and its setting."""
+"""Rate limits: the rule math (chalicelib/domain/rate_limits.py), its setting, and each rule where
+the services apply it, on fakes with the default rules and a moved clock."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
 import pytest
 
-from chalicelib.domain.errors import RateLimited
+from chalicelib.domain.clock import epoch_ms
+from chalicelib.domain.errors import PaymentDeclined, RateLimited
 from chalicelib.domain.rate_limits import DEFAULT_RULES, EXPIRY_MARGIN_SECONDS, Rule, parse, refusal, window
 from chalicelib.settings import Settings
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, buy, fake_services, open_drop
 
 LIKE = DEFAULT_RULES["like"]
 MINT = DEFAULT_RULES["shopper_mint"]
@@ -87,6 +89,99 @@ def test_settings_refuse_bad_rate_limits_at_cold_start_naming_the_variable():
     assert Settings.from_env({}).rate_limits == DEFAULT_RULES
     assert Settings.from_env({"LIVEDROP_RATE_LIMITS": "order=4/1"}).rate_limits["order"] == Rule(
         "order", 4, 1, "orders", "per shopper")
+
+
+# --- applied by the services (fakes, the default rules) -----------------------------------------
+
+
+@pytest.fixture
+def limited(clock):
+    """(services, ports) with the default rules, at a moved clock."""
+    return fake_services(clock, rate_limits="")
+
+
+def test_ten_new_shoppers_per_address_every_ten_minutes(limited, clock):
+    services, ports = limited
+    clock.advance((600_000 - epoch_ms(clock.now()) % 600_000) / 1000)  # the start of a window
+    for _ in range(10):
+        services.shoppers.register("198.51.100.1")
+    clock.advance(599.5)
+    with pytest.raises(RateLimited) as refused:
+        services.shoppers.register("198.51.100.1")
+    assert refused.value.retry_after == 1
+    assert services.shoppers.register("198.51.100.2")  # another address
+    clock.advance(0.5)  # the next window
+    assert services.shoppers.register("198.51.100.1")
+
+
+def test_requests_without_an_address_share_one_budget(limited):
+    services, _ = limited
+    for _ in range(10):
+        services.shoppers.register(None)
+    with pytest.raises(RateLimited):
+        services.shoppers.register()  # no address is the same unknown address
+    assert services.shoppers.register("198.51.100.3")
+
+
+def test_a_refused_request_counts_nothing_and_costs_one_write(limited):
+    services, ports = limited
+    for _ in range(10):
+        services.shoppers.register("198.51.100.4")
+    before = ports.rate_counters.calls["hit"]
+    with pytest.raises(RateLimited):
+        services.shoppers.register("198.51.100.4")
+    assert ports.rate_counters.calls["hit"] == before + 1
+
+
+def test_chat_tokens_are_five_a_minute_per_shopper_in_a_session(limited, clock):
+    services, ports = limited
+    first = open_drop(services)
+    second = open_drop(services)
+    fan, other = services.shoppers.register("a")[0], services.shoppers.register("a")[0]
+    clock.advance((60_000 - epoch_ms(clock.now()) % 60_000) / 1000 + 15)  # 15 s into a minute
+    for _ in range(5):
+        services.live.chat_token(first.session_id, fan)
+    with pytest.raises(RateLimited) as refused:
+        services.live.chat_token(first.session_id, fan)
+    assert refused.value.retry_after == 45
+    assert refused.value.detail == "at most 5 chat tokens every 60 seconds per shopper in a session"
+    assert len(ports.chat.tokens) == 5  # the refused one reached no chat room
+    services.live.chat_token(first.session_id, other)  # per shopper
+    services.live.chat_token(second.session_id, fan)  # per session
+    clock.advance(45)
+    services.live.chat_token(first.session_id, fan)
+
+
+def test_pay_is_ten_requests_a_minute_per_order_against_card_testing(limited, clock):
+    services, ports = limited
+    drop = open_drop(services, quantity=5)
+    buyer = services.shoppers.register("a")[0]
+    order, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
+    other, _ = buy(services, buyer, drop.session_id, {drop.product_id: 1})
+    clock.advance((60_000 - epoch_ms(clock.now()) % 60_000) / 1000)
+    for n in range(10):
+        with pytest.raises(PaymentDeclined):
+            services.payments.pay(order.id, buyer, f"pm_card_stolen_{n}")
+    with pytest.raises(RateLimited) as refused:
+        services.payments.pay(order.id, buyer, "pm_card_visa")
+    assert refused.value.retry_after == 60
+    assert refused.value.detail == "at most 10 payment attempts every 60 seconds per order"
+    assert ports.payment_gateway.calls["confirm"] == 10  # the eleventh card never reached the provider
+    assert services.payments.pay(other.id, buyer, "pm_card_visa").order.status.value == "paid"  # per order
+    clock.advance(60)
+    assert services.payments.pay(order.id, buyer, "pm_card_visa").order.status.value == "paid"
+
+
+def test_the_order_rule_is_there_for_the_checkouts_own_transaction(limited, clock):
+    """Checkout counts the `order` window inside its reservation transaction: the limiter gives it
+    the window and the refusal, from the one definition."""
+    services, ports = limited
+    limiter = services.live.limiter
+    clock.advance((1000 - epoch_ms(clock.now()) % 1000) / 1000 + 0.25)
+    current = limiter.window("order", "shp_1")
+    assert current.limit == 2 and current.retry_after == 1
+    assert current.key == f"rate#order#shp_1#{epoch_ms(clock.now()) // 1000}"
+    assert limiter.refused("order", current).detail == "at most 2 orders a second per shopper"
 
 
 def test_the_fake_counts_as_the_conditional_add_does():

@@ -228,7 +228,6 @@ class CounterModel(Model):
     counter_key = UnicodeAttribute(hash_key=True, attr_name="counterKey")
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
-    recent = ListAttribute(of=NumberAttribute, null=True)  # a rate window: the last N event times (ms)
     # A like shard: epoch ms of its last like, so its stream records say in which minute it counted.
     last_at = NumberAttribute(attr_name="lastAt", null=True)
 
