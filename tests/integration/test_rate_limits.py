@@ -1,7 +1,9 @@
-"""Rate limits through the in-process app on DynamoDB Local: `/pay` per order, the `limits`
-table as deployed (TTL, no stream), and the document's 429s.
+"""Rate limits through the in-process app on DynamoDB Local: `/pay` per order, the `Refused`
+metric of a 429, the `limits` table as deployed (TTL, no stream), and the document's 429s.
 Per-address minting needs real client addresses: tests/e2e/test_rate_limits_http.py."""
 from __future__ import annotations
+
+import json
 
 import boto3
 
@@ -30,6 +32,21 @@ def test_pay_takes_ten_requests_a_minute_per_order(api, brand, clock, default_ra
     assert pay(second["id"], "ok").json["status"] == "paid"  # per order
     clock.advance(60)
     assert pay(first["id"], "ok").json["status"] == "paid"
+
+
+def test_a_429_over_http_is_counted_as_refused_by_its_reason(api, brand, clock, default_rate_limits, monkeypatch,
+                                                              capsys):
+    session, _ = live_drop(api, brand["apiKey"], quantity=1)
+    shopper = make_shopper(api)
+    clock.advance(1 - clock.now().microsecond / 1e6)
+    for _ in range(5):
+        assert api.post(f"/v1/sessions/{session['id']}/likes", key=shopper["token"]).status_code == 200
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    capsys.readouterr()
+    assert api.post(f"/v1/sessions/{session['id']}/likes", key=shopper["token"]).status_code == 429
+    emitted = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
+    refused = [line for line in emitted if "Refused" in line]
+    assert [(line["reason"], line["Refused"]) for line in refused] == [("too_many_requests", [1.0])]
 
 
 def test_the_limits_table_expires_its_windows_and_has_no_stream(aws_stack):
