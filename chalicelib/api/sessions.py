@@ -224,7 +224,7 @@ def disconnect_chat_user(req: ApiRequest) -> ModerationDone:
 
 
 @api_route(bp, "/v1/sessions/{session_id}/likes", "POST",
-           summary="Like the show (a few a second per shopper)", auth="shopper", response=LikesView,
+           summary="Like the show (by default at most 5 a second per shopper)", auth="shopper", response=LikesView,
            errors=(409, 429), tag="live")
 def like_session(req: ApiRequest) -> LikesView:
     """One like from this shopper during the show (409 otherwise); the answer is the session's like
