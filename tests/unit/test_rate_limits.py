@@ -29,7 +29,7 @@ def test_a_window_is_fixed_keyed_by_its_index_and_expires_a_little_after_it_ends
     first = window(MINT, "203.0.113.7", T)
     assert first.key == f"rate#shopper_mint#203.0.113.7#{T // 600_000}"
     assert first.limit == 10
-    assert first.expires_epoch == T // 1000 + 600 + EXPIRY_MARGIN_SECONDS
+    assert first.expires_epoch == T // 1000 + 600 + EXPIRY_MARGIN_SECONDS and EXPIRY_MARGIN_SECONDS == 60  # README
     assert window(MINT, "203.0.113.7", T + 599_999).key == first.key  # the last ms of the window
     following = window(MINT, "203.0.113.7", T + 600_000)  # the first ms of the next one
     assert following.key == f"rate#shopper_mint#203.0.113.7#{T // 600_000 + 1}"
