@@ -15,6 +15,7 @@ from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
+from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -42,6 +43,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
     from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
+    from chalicelib.adapters.dynamodb.rate_limits import RateCounters
     from chalicelib.adapters.dynamodb.support import Cursors
     from chalicelib.adapters.ivs import AwsIvs, EmbeddedIvs
     from chalicelib.adapters.ivs_chat import AwsChat, EmbeddedChat
@@ -76,6 +78,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "secret_box": KmsSecretBox(settings.webhook_secrets_key),
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
+        "rate_counters": RateCounters(),
     }
 
 
@@ -99,22 +102,23 @@ def payment_gateway(settings: Settings) -> Any:
 def build(settings: Settings, **overrides: Any) -> Services:
     ports = {**adapters(settings), **overrides} if set(overrides) != PORTS else dict(overrides)
     clock = ports["clock"]
+    limiter = RateLimiter(ports["rate_counters"], settings.rate_limits, clock)
     defaults = ChannelDefaults(settings.ivs_channel_type, settings.ivs_latency_mode,
                                settings.ivs_recording_configuration_arn)
     sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
                         ports["channels"], ports["chat"], defaults, clock)
     checkout = Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned, clock=clock,
-                        hold_cap=settings.max_open_orders)
+                        hold_cap=settings.max_open_orders, limiter=limiter)
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),
         sessions=sessions,
         live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
-                  settings.replay_base_url, clock, ports["stock_changes"]),
-        shoppers=Shoppers(ports["shopper_token_secret"], clock),
+                  settings.replay_base_url, clock, limiter, ports["stock_changes"]),
+        shoppers=Shoppers(ports["shopper_token_secret"], clock, limiter),
         checkout=checkout,
         payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900,
-                          cancel_reserved=checkout.cancel),
+                          cancel_reserved=checkout.cancel, limiter=limiter),
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
                             settings.feature_grace_ms),
@@ -126,7 +130,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records"})
+                   "webhook_records", "rate_counters"})
 
 
 _overrides: dict[str, Any] = {}

@@ -37,6 +37,20 @@ def observe_http(event, get_response):
     return response
 
 
+REFUSAL_STATUSES = frozenset({403, 409, 429})  # a rule said no, as opposed to bad input or a failure
+
+
+def count_refusal(status: int, reason: str) -> None:
+    """One `Refused` metric per domain refusal answered 403, 409 or 429, by its problem code
+    (`reason`): sold out, over a limit, rate limited... what a show's buyers ran into, and bots."""
+    if status not in REFUSAL_STATUSES:
+        return
+    refusals = AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service="livedrop")
+    refusals.add_dimension(name="reason", value=reason)
+    refusals.add_metric(name="Refused", unit=MetricUnit.Count, value=1)
+    refusals.flush_metrics()
+
+
 def event_id(event) -> str | None:
     """The id AWS gives what triggered an event handler: an EventBridge event or schedule's id,
     or the first record's eventID for a stream batch."""

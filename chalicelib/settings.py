@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
 from urllib.parse import urlsplit
 
+from chalicelib.domain.rate_limits import DEFAULT_RULES, Rule, parse as parse_rate_limits
 from chalicelib.domain.webhooks import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
 TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "payments", "timeline", "counters",
-              "analytics", "webhooks", "deliveries")
+              "analytics", "webhooks", "deliveries", "limits")
 
 
 IVS_MODES = frozenset({"aws", "embedded"})
@@ -74,6 +75,10 @@ class Settings:
     paying_window_seconds: int | None = 900  # how long a payment may wait on the shopper before reconciliation
     # The hold cap: unpaid (reserved or paying) orders one shopper may hold in a session at once.
     max_open_orders: int | None = 3
+    # Rate limits by rule name (chalicelib/domain/rate_limits.py); LIVEDROP_RATE_LIMITS overrides
+    # some, as `name=count/seconds,...`.
+    rate_limits: Mapping[str, Rule] = field(default_factory=lambda: dict(DEFAULT_RULES))
+    rate_limits_problem: str | None = None  # why the configured rate limits were refused
 
     @property
     def local_mode(self) -> bool:
@@ -125,6 +130,8 @@ class Settings:
             problems.append("LIVEDROP_MAX_OPEN_ORDERS must be a whole number from 1 to 50")
         if self.webhook_schedule_problem:
             problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
+        if self.rate_limits_problem:
+            problems.append(f"LIVEDROP_RATE_LIMITS: {self.rate_limits_problem}")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
 
@@ -142,6 +149,10 @@ class Settings:
             schedule, schedule_problem = DEFAULT_RETRY_SCHEDULE, None
         except ValueError as error:
             schedule, schedule_problem = DEFAULT_RETRY_SCHEDULE, str(error)
+        try:
+            rate_limits, rate_limits_problem = parse_rate_limits(env.get("LIVEDROP_RATE_LIMITS", "")), None
+        except ValueError as error:
+            rate_limits, rate_limits_problem = dict(DEFAULT_RULES), str(error)
         return cls(
             stage=stage,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
@@ -179,6 +190,8 @@ class Settings:
             stripe_publishable_key=env.get("LIVEDROP_STRIPE_PUBLISHABLE_KEY") or None,
             paying_window_seconds=ms("LIVEDROP_PAYING_WINDOW_SECONDS", 900),
             max_open_orders=ms("LIVEDROP_MAX_OPEN_ORDERS", 3),
+            rate_limits=rate_limits,
+            rate_limits_problem=rate_limits_problem,
         )
 
 

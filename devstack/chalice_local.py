@@ -1,12 +1,15 @@
 """`chalice local`, answering what it cannot route as the API answers everything else.
 
-The same `chalice` command line, with Chalice's local server classes extended in two ways:
+The same `chalice` command line, with Chalice's local server classes extended in three ways:
 - What API Gateway would refuse before the app sees it answers RFC 9457 problem+json: an unknown
   path is a 404 `not_found` (Chalice imitates API Gateway's 403 "Missing Authentication Token"),
   and a method no route can have (TRACE, PROPFIND, ...) goes to the app like any other method, so
   it gets the app's own 405 `method_not_allowed` with `Allow` (http.server answered a 501 page).
 - A listen backlog sized for a spike: socketserver's default of 5 pending connections resets a
   burst of buyers opening connections at once before the app sees them.
+- The client's address in `requestContext.identity.sourceIp`, as API Gateway puts it (Chalice
+  writes 127.0.0.1 for every request): the per-address rate limit sees each client apart, and a
+  test is another client by binding its socket to another loopback address (127.0.0.2, ...).
 """
 import sys
 
@@ -29,16 +32,23 @@ class UnknownPath(local.LocalGatewayException):
 
 
 class ProblemGateway(local.LocalGateway):
+    def __init__(self, app_object: Chalice, config: Config, peer: str | None = None) -> None:
+        super().__init__(app_object, config)
+        self.peer = peer
+
     def _generate_lambda_event(self, method, path, headers, body):
         try:
-            return super()._generate_lambda_event(method, path, headers, body)
+            event = super()._generate_lambda_event(method, path, headers, body)
         except ValueError:  # Chalice's RouteMatcher: no route for this path
             raise UnknownPath(path) from None
+        if self.peer:  # Chalice writes 127.0.0.1 whoever connected; API Gateway gives the peer's
+            event["requestContext"]["identity"]["sourceIp"] = self.peer
+        return event
 
 
 class ProblemRequestHandler(local.ChaliceRequestHandler):
     def __init__(self, request, client_address, server, app_object: Chalice, config: Config) -> None:
-        self.local_gateway = ProblemGateway(app_object, config)
+        self.local_gateway = ProblemGateway(app_object, config, peer=client_address[0] if client_address else None)
         # Skips ChaliceRequestHandler.__init__ (it would build its own gateway): the base class
         # handles the request inside its constructor.
         local.BaseHTTPRequestHandler.__init__(self, request, client_address, server)

@@ -290,8 +290,11 @@ def deliver_webhooks(stop: threading.Event) -> None:
 
 
 def print_welcome(base: str, web: str, operator_key: str, demo: dict[str, str]) -> None:
+    from chalicelib.settings import get_settings
+
     brand_auth = shlex.quote(f"Authorization: Bearer {demo['api_key']}")
     operator_auth = shlex.quote(f"Authorization: Bearer {operator_key}")
+    minting = get_settings().rate_limits["shopper_mint"].detail
     print(f"""
 Livedrop is serving on {base}  (embedded AWS stack; Ctrl-C stops everything)
 
@@ -312,7 +315,8 @@ Try:
 
 The demo session is scheduled: start it from the host console (or POST /v1/sessions/{demo['session_id']}/start
 with the brand key) and its channel goes on air: the viewer plays a local live stream that carries
-every pin as IVS timed metadata. Shoppers get tokens from POST /v1/shoppers. Expired reservations
+every pin as IVS timed metadata. Shoppers get tokens from POST /v1/shoppers ({minting};
+LIVEDROP_RATE_LIMITS changes the rate limits, see README "Rate limits"). Expired reservations
 are released every {SWEEP_EVERY_SECONDS} s; the show's analytics follow its orders within a few seconds.
 Webhooks (POST /v1/webhooks) may point at a plain-http receiver on 127.0.0.1 here; set
 LIVEDROP_WEBHOOK_RETRY_SCHEDULE=1,2,3 (seconds) before `make run` to watch retries come quickly.

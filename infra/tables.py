@@ -129,7 +129,7 @@ TABLES: dict[str, dict[str, Any]] = {
         ],
         "StreamSpecification": STREAM,  # pins and drops, for webhooks
     },
-    # Engagement counters: likes spread over shards, and per-shopper rate windows that expire.
+    # Engagement counters: likes spread over shards, and the send slots and tickers of the live layer.
     "counters": {
         "KeySchema": [{"AttributeName": "counterKey", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "counterKey", "AttributeType": "S"}],
@@ -196,6 +196,12 @@ TABLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    # Rate-limit windows (chalicelib/domain/rate_limits.py): one counter per subject, rule and
+    # window, its index in the key, so nothing is ever reset; each expires by TTL after its window.
+    "limits": {
+        "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "key", "AttributeType": "S"}],
+    },
     # The built-in test payment provider's intents (adapters/payments.py); unused with Stripe.
     "payments": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
@@ -219,7 +225,7 @@ WEBHOOK_STREAMS: dict[str, str] = {
 
 # Attribute that DynamoDB's TTL expires items by, per table.
 TIME_TO_LIVE: dict[str, str] = {"payments": "expiration", "counters": "expiresAt", "analytics": "expiresAt",
-                                "deliveries": "expiresAt"}
+                                "deliveries": "expiresAt", "limits": "expiresAt"}
 
 
 def create_table_request(key: str, table_name: str) -> dict[str, Any]:

@@ -21,6 +21,13 @@ STACK_SERVICES = ("dynamodb", "ssm")
 
 TIERS = ("unit", "integration", "e2e", "contract", "browser")
 
+# Every client of the suite's API is 127.0.0.1 (the Chalice test client, `chalice local`, `make run`)
+# and many tests mint more shoppers, like, pay and chat faster than a person: the suite's rate limits
+# are out of the way unless a test asks for the defaults (`default_rate_limits`, `fake_services(
+# rate_limits="")`, `MakeRun(rate_limits=None)`).
+GENEROUS_RATE_LIMITS = ",".join(f"{rule}=1000000/1" for rule in ("shopper_mint", "order", "payment", "like",
+                                                                 "chat_token"))
+
 
 def pytest_collection_modifyitems(config, items):
     """Each test's tier is its folder (tests/<tier>/...), so `pytest -m <tier>` runs one tier."""
@@ -82,6 +89,7 @@ def aws_stack(request, tmp_path_factory):
         "LIVEDROP_IVS_MODE": "embedded",
         "LIVEDROP_EMBEDDED_SECRET": secrets.token_urlsafe(16),
         "POWERTOOLS_METRICS_DISABLED": "true",
+        "LIVEDROP_RATE_LIMITS": GENEROUS_RATE_LIMITS,
     }
     saved = {name: os.environ.get(name) for name in env}
     os.environ.update(env)
@@ -312,6 +320,24 @@ def clock(aws_stack):
     bootstrap.override(clock=fake)
     yield fake
     bootstrap.override()
+
+
+@pytest.fixture
+def default_rate_limits(aws_stack):
+    """The in-process app (`api`) with the default rate limits, not the suite's generous ones;
+    but for `shopper_mint`: every in-process request comes from 127.0.0.1, and the suite's tests
+    share its windows (tests/e2e/test_rate_limits_http.py mints from addresses of its own)."""
+    from chalicelib import bootstrap
+    from chalicelib.settings import get_settings
+
+    def use(value):
+        os.environ["LIVEDROP_RATE_LIMITS"] = value
+        get_settings.cache_clear()
+        bootstrap.services.cache_clear()  # rebuilt with these settings; a `clock` override stays
+
+    use("shopper_mint=1000000/1")
+    yield get_settings().rate_limits
+    use(aws_stack["LIVEDROP_RATE_LIMITS"])
 
 
 def ivs_channels() -> list[dict]:

@@ -20,7 +20,7 @@ import random
 import secrets
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -38,10 +38,11 @@ from chalicelib.domain.ports import (
     AlreadyPaid, AppliedChange, ChatToken, Delivery, DropStock, LikeCount,
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
-from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS, ORDER_ITEMS  # the DynamoDB adapter enforces it before sending
+from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS  # the DynamoDB adapter enforces it before sending
 from chalicelib.domain.drops import open_orders_key
 
 
@@ -151,12 +152,6 @@ class OrderRow:
     hold_until: int | None  # set while reserved: what the sweeper finds
 
 
-@dataclass
-class LikeWindow:
-    count: int = 0
-    recent: list[int] = field(default_factory=list)  # the last `per_second` like times, as a ring
-
-
 class FakeCursors:
     """Opaque cursors, each valid only for the listing partition that issued it."""
 
@@ -204,7 +199,7 @@ class FakeStore:
         self.orders: dict[str, OrderRow] = {}
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
-        self.like_windows: dict[str, LikeWindow] = {}
+        self.rate_windows: dict[str, int] = {}  # window key -> requests counted
 
 
 class DuplicateItem(Exception):
@@ -486,8 +481,10 @@ class FakeStockRepository(FakeRepository):
 class FakeOrderRepository(FakeRepository):
     @port_call
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
-        items = ORDER_ITEMS + sum(len(line.shards) for line in order.lines) + sum(
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None,
+                rate: Window | None = None) -> None:
+        # As the DynamoDB transaction holds them: the order, the open orders, the rate window if counted.
+        items = 2 + (rate is not None) + sum(len(line.shards) for line in order.lines) + sum(
             1 for line in order.lines if limits.get(line.product_id) is not None)
         if items > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"{items} items: DynamoDB takes at most {MAX_TRANSACTION_ITEMS} in a transaction")
@@ -514,8 +511,12 @@ class FakeOrderRepository(FakeRepository):
         listed = self.store.open_orders.get(open_orders_key(order.session_id, order.shopper_id), set())
         if hold_cap is not None and len(listed) >= hold_cap:
             refusal.open_orders = tuple(sorted(listed))
-        if refusal.existing_order or refusal.short_shards or refusal.limit_reached or refusal.open_orders:
+        refusal.rate_refused = rate is not None and self.store.rate_windows.get(rate.key, 0) >= rate.limit
+        if (refusal.existing_order or refusal.short_shards or refusal.limit_reached or refusal.open_orders
+                or refusal.rate_refused):
             raise refusal
+        if rate is not None:
+            self.store.rate_windows[rate.key] = self.store.rate_windows.get(rate.key, 0) + 1
         self.store.open_orders.setdefault(open_orders_key(order.session_id, order.shopper_id), set()).add(order.id)
         self.store.orders[order.id] = OrderRow(copy.deepcopy(order), hold_until=order.expires_at)
         for line in order.lines:
@@ -693,24 +694,25 @@ class FakeLiveRepository(FakeRepository):
         return self.timeline(session_id)[-limit:]
 
     @port_call
-    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
-        window = self.store.like_windows.setdefault(f"likerate#{session_id}#{shopper_id}", LikeWindow())
-        slot = window.count % per_second
-        oldest = window.recent[slot] if slot < len(window.recent) else None
-        if oldest is not None and oldest > now_ms - 1000:
-            return max(1, oldest + 1000 - now_ms)
-        if oldest is None:
-            window.recent.append(now_ms)
-        else:
-            window.recent[slot] = now_ms
-        window.count += 1
+    def like(self, session_id: str, now_ms: int, shards: int) -> None:
         key = f"likes#{session_id}#{random.randrange(shards)}"
         self.store.counters[key] = self.store.counters.get(key, 0) + 1
-        return None
 
     @port_call
     def likes(self, session_id: str, shards: int) -> int:
         return sum(self.store.counters.get(f"likes#{session_id}#{shard}", 0) for shard in range(shards))
+
+
+class FakeRateCounters(FakeRepository):
+    """Rate windows: a window counts while it has room, as the conditional ADD does."""
+
+    @port_call
+    def hit(self, window: Window) -> bool:
+        counted = self.store.rate_windows.get(window.key, 0)
+        if counted >= window.limit:
+            return False
+        self.store.rate_windows[window.key] = counted + 1
+        return True
 
 
 # --- video, chat, payments ---------------------------------------------------------------------
@@ -1193,22 +1195,27 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
         webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
-        webhook_records=PassThroughWebhookRecords(),
+        webhook_records=PassThroughWebhookRecords(), rate_counters=FakeRateCounters(store),
     )
 
 
-def fake_services(clock: FakeClock | None = None, **replace_ports: Any):
+def fake_services(clock: FakeClock | None = None, rate_limits: str | None = None, **replace_ports: Any):
     """(services, ports): the services built by bootstrap.build on fakes only, nothing real built.
-    `fake_services(**ports)` builds another container on the same ports (a cold memory, the same store)."""
+    `fake_services(**ports)` builds another container on the same ports (a cold memory, the same store).
+    Rate limits are the suite's generous ones unless `rate_limits` says (LIVEDROP_RATE_LIMITS: "" is
+    the defaults)."""
     from chalicelib import bootstrap
     from chalicelib.settings import Settings
+    from tests.conftest import GENEROUS_RATE_LIMITS
 
     clock = clock or replace_ports.pop("clock", None) or FakeClock()
     replace_ports.pop("clock", None)
     ports = Ports({**fake_ports(clock), **replace_ports, "clock": clock})
     wired = {name: ports[name] for name in bootstrap.PORTS}
     assert set(wired) == bootstrap.PORTS  # all overridden: build makes no real adapter
-    return bootstrap.build(Settings.from_env({"LIVEDROP_STAGE": "fake"}), **wired), ports
+    settings = Settings.from_env({"LIVEDROP_STAGE": "fake",
+                                  "LIVEDROP_RATE_LIMITS": GENEROUS_RATE_LIMITS if rate_limits is None else rate_limits})
+    return bootstrap.build(settings, **wired), ports
 
 
 # --- scenes: a brand, a show and its drops, through the services -------------------------------

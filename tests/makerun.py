@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from devstack.stack import LOOPBACK, ROOT, free_port
+from tests.conftest import GENEROUS_RATE_LIMITS
 
 PYTHON = ROOT / ".venv" / "bin" / "python"  # the Makefile's $(PY)
 STARTUP_LIMIT = 180  # seconds: only a bound against hanging forever, never a speed assertion
@@ -98,10 +99,14 @@ class MakeRun:
     stdout read line by line as it comes."""
 
     def __init__(self, port: int, log_dir: Path, web_port: int | None = None,
-                 settings: dict[str, str] | None = None) -> None:
+                 settings: dict[str, str] | None = None, rate_limits: str | None = GENEROUS_RATE_LIMITS) -> None:
         # A clean environment, as a user's shell would have: nothing from this suite's AWS stack.
         env = {name: value for name, value in os.environ.items()
                if not name.startswith(("AWS_", "LIVEDROP_", "POWERTOOLS_"))}
+        # The tests drive it from one address faster than people would; `rate_limits=None`: as
+        # `make run` is, with the default rate limits.
+        if rate_limits is not None:
+            env["LIVEDROP_RATE_LIMITS"] = rate_limits
         self.port = port
         self.web_port = web_port or free_port()
         self.stderr_path = log_dir / "stderr.log"

@@ -18,13 +18,15 @@ REPLAYED = ("Idempotent-Replayed", "true when this answer replays the order firs
 
 
 @api_route(bp, "/v1/shoppers", "POST", summary="Start an anonymous shopper identity", auth="public",
-           status=201, response=ShopperCreated, tag="orders", secret=True)
+           status=201, response=ShopperCreated, errors=(429,), tag="orders", secret=True)
 def create_shopper(req: ApiRequest) -> ShopperCreated:
     """A new anonymous shopper and its signed token (valid 24 hours), to send as a bearer token on
-    shopper routes. The token is a credential: never cached."""
+    shopper routes. The token is a credential: never cached. One client address (as API Gateway
+    sees it; X-Forwarded-For is not read) gets at most 10 new shoppers every 600 seconds by default
+    (the `shopper_mint` rate rule), else 429 with Retry-After."""
     from datetime import datetime, timezone
 
-    shopper_id, token, expires = services().shoppers.register()
+    shopper_id, token, expires = services().shoppers.register(req.client_address)
     return ShopperCreated(shopper_id=shopper_id, token=token,
                           expires_at=to_iso(datetime.fromtimestamp(expires, tz=timezone.utc)))
 
@@ -71,7 +73,7 @@ def list_orders(req: ApiRequest) -> OrderPage:
 
 
 @api_route(bp, "/v1/orders/{order_id}/pay", "POST", summary="Pay a reserved order", auth="shopper",
-           request=PaymentIn, response=OrderPayment, errors=(402, 409, 502), tag="orders", secret=True)
+           request=PaymentIn, response=OrderPayment, errors=(402, 409, 429, 502), tag="orders", secret=True)
 def pay_order(req: ApiRequest) -> OrderPayment:
     """Authorise the order's total with the payment provider; the money is captured only once the
     order is written `paid`, so a reservation that is lost is never charged. With a `paymentToken`
@@ -80,7 +82,9 @@ def pay_order(req: ApiRequest) -> OrderPayment:
     becomes `paid` when Stripe reports the authorisation (webhook), when this request is made
     again, or by reconciliation. Asked again, it goes on with the same attempt: one intent, one
     charge. A `paying` order is never released by the expiry sweep: if it is not settled within
-    the paying window, reconciliation asks the provider and settles it."""
+    the paying window, reconciliation asks the provider and settles it. Against card testing, an
+    order takes at most 10 pay requests every 60 seconds by default (the `payment` rate rule),
+    else 429 with Retry-After."""
     payment = services().payments.pay(req.path["order_id"], req.shopper_id, req.body.payment_token)
     return OrderPayment.of_payment(payment)
 

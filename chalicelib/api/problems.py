@@ -9,6 +9,7 @@ from chalice import Response
 from pydantic import ValidationError
 
 from chalicelib.domain import errors as e
+from chalicelib.observability import count_refusal
 
 PROBLEM_BASE = "https://livedrop.dev/problems/"
 
@@ -84,7 +85,9 @@ def problem(status: int, code: str, title: str, detail: str, facts: dict[str, An
 
 
 def problem_response(error: e.DomainError) -> Response:
+    """Every domain error's answer is made here, so refusals are counted here (observability)."""
     status, code, title = problem_of(error)
+    count_refusal(status, code)
     return problem(status, code, title, error.detail, error.facts())
 
 

@@ -123,6 +123,13 @@ class ApiRequest:
     path: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def client_address(self) -> str | None:
+        """The client's address as API Gateway saw the connection (None where there is none).
+        Never X-Forwarded-For: any client writes that header as it likes."""
+        identity = (getattr(self.raw, "context", None) or {}).get("identity") or {}
+        return identity.get("sourceIp") or None
+
 
 def bearer_token(request) -> str | None:
     header = request.headers.get("authorization") or ""

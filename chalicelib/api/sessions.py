@@ -195,11 +195,13 @@ def delete_session(req: ApiRequest) -> SessionDeleted:
 
 @api_route(bp, "/v1/sessions/{session_id}/chat-token", "POST",
            summary="A token for the session's IVS Chat room, allowed to send messages", auth="shopper",
-           response=ChatTokenView, errors=(409,), tag="live", secret=True)
+           response=ChatTokenView, errors=(409, 429), tag="live", secret=True)
 def chat_token(req: ApiRequest) -> ChatTokenView:
     """A token for the IVS Chat client SDK that lets this shopper send messages in the session's
     room (409 once the chat is closed), and `messagingEndpoint`, the websocket to connect to with
-    it (null where no real room exists: a page hides its chat). The token is a credential: never cached."""
+    it (null where no real room exists: a page hides its chat). The token is a credential: never cached.
+    A shopper gets at most 5 tokens per session every 60 seconds by default (the `chat_token` rate
+    rule), else 429 with Retry-After."""
     token = services().live.chat_token(req.path["session_id"], req.shopper_id)
     return ChatTokenView(token=token.token, token_expires_at=to_iso(token.token_expires_at),
                          session_expires_at=to_iso(token.session_expires_at),
@@ -226,9 +228,10 @@ def disconnect_chat_user(req: ApiRequest) -> ModerationDone:
 
 
 @api_route(bp, "/v1/sessions/{session_id}/likes", "POST",
-           summary="Like the show (at most 5 per second per shopper)", auth="shopper", response=LikesView,
+           summary="Like the show (by default at most 5 a second per shopper)", auth="shopper", response=LikesView,
            errors=(409, 429), tag="live")
 def like_session(req: ApiRequest) -> LikesView:
-    """One like from this shopper (at most 5 per second, else 429 with Retry-After); the answer is
-    the session's like count."""
+    """One like from this shopper during the show (409 otherwise); the answer is the session's like
+    count. At most 5 likes per shopper and session in each clock second by default (the `like`
+    rate rule: a fixed window), else 429 with Retry-After."""
     return LikesView(likes=services().live.like(req.path["session_id"], req.shopper_id))

@@ -69,9 +69,9 @@ def plan_take(quantity: int, levels: Mapping[int, int | None], ceilings: Sequenc
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems
 
 
-# Items every checkout transaction holds besides its shards and counts: the order itself and the
-# shopper's open orders in the session (the hold cap).
-ORDER_ITEMS = 2
+# Items every checkout transaction holds besides its shards and counts: the order itself, the
+# shopper's open orders in the session (the hold cap) and the shopper's `order` rate window.
+ORDER_ITEMS = 3
 
 
 def transaction_items(shards_per_line: Sequence[int], counted_lines: int) -> int:

@@ -14,6 +14,7 @@ from typing import Any, Iterable, Mapping, Protocol
 from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import (
     Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
 )
@@ -160,6 +161,7 @@ class ReservationRefused(Exception):
     limit_reached: list[tuple[str, int]] = field(default_factory=list)  # (product id, units held)
     # The shopper's open orders as listed when the hold cap refused (some may have closed since).
     open_orders: tuple[str, ...] | None = None
+    rate_refused: bool = False  # the shopper's `order` rate window was full
 
 
 @dataclass(frozen=True)
@@ -180,11 +182,13 @@ class StockRepository(Protocol):
 
 class OrderRepository(Protocol):
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None,
+                rate: Window | None = None) -> None:
         """One all-or-nothing write. Each shard gives units only at the revision of its lineup item
         that the order was priced from (`revisions` by product id; a product not named: 0). The
         order joins its shopper's open orders in the session, of which there may be fewer than
-        `hold_cap` before it (None: no cap). Raises ReservationRefused (or Busy under contention)."""
+        `hold_cap` before it (None: no cap), and counts in the shopper's `rate` window if it has
+        room (None: not counted). Raises ReservationRefused (or Busy under contention)."""
         ...
 
     def forget_open(self, session_id: str, shopper_id: str, order_ids: Iterable[str]) -> None:
@@ -248,6 +252,15 @@ class OrderNotReleasable(Exception):
     closed_at: str | None = None
 
 
+class RateCounters(Protocol):
+    """The counters of rate windows (chalicelib/domain/rate_limits.py)."""
+
+    def hit(self, window: Window) -> bool:
+        """Count one request in the window if it has room (fewer than `window.limit` counted):
+        True if counted, False if full. One conditional write: atomic across containers."""
+        ...
+
+
 @dataclass(frozen=True)
 class AlreadyPaid(Exception):
     """Pay asked of an order that is paid: the paid order, to answer again."""
@@ -275,9 +288,8 @@ class LiveRepository(Protocol):
         """The newest `limit` entries, oldest first: what a late joiner needs, in one read."""
         ...
 
-    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
-        """Count a like unless the shopper liked `per_second` times in the last second: None if
-        counted, else the ms until the next like is allowed."""
+    def like(self, session_id: str, now_ms: int, shards: int) -> None:
+        """Count a like on one of the session's `shards` counters (the rate limit is checked before)."""
         ...
 
     def likes(self, session_id: str, shards: int) -> int: ...

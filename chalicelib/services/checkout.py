@@ -22,7 +22,9 @@ from chalicelib.domain.ports import (
     Clock, LineupRepository, OrderNotReleasable,
     OrderRepository, ReservationRefused, StockRepository,
 )
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import LineupItem, Order, OrderLine
+from chalicelib.services.rate_limits import RateLimiter
 
 MAX_PLANS = 8                  # plans one checkout may try as stock moves under it (conflicts are retried below)
 READ_AFTER_REFUSALS = 2        # after this many refused plans, read every shard before planning again
@@ -104,8 +106,9 @@ Admits = Callable[[str, str, str, str], bool]
 class Checkout:
     def __init__(self, orders: OrderRepository, stock: StockRepository, lineup: LineupRepository,
                  session_owner: Callable[[str, str], object], clock: Clock, hold_cap: int | None = None,
-                 admits: Admits | None = None) -> None:
+                 admits: Admits | None = None, limiter: RateLimiter | None = None) -> None:
         self.session_owner = session_owner  # raises NotFound unless the brand owns the session
+        self.limiter = limiter  # its `order` rule is counted inside the reservation's transaction
         self.hold_cap = hold_cap  # unpaid orders one shopper may hold per session (None: no cap)
         self.admits: Admits = admits or (lambda token, shopper, session, product: False)
         self.orders = orders
@@ -148,6 +151,8 @@ class Checkout:
         now = self.clock.now()
         now_iso = to_iso(now)
         drops: dict[str, LineupItem] | None = None
+        # The draw's own reservations are not the shopper's requests: not counted.
+        rate = self.limiter.window("order", shopper_id) if self.limiter and not buyer.won else None
         for attempt in range(MAX_PLANS):
             if drops is None:
                 # Priced from the lineup as this container knows it (no read when warm); a shard
@@ -168,9 +173,10 @@ class Checkout:
             try:
                 self.orders.reserve(order, {p: d.per_customer_limit for p, d in drops.items()}, now_iso,
                                     {p: d.revision for p, d in drops.items()},
-                                    hold_cap=None if buyer.won else self.hold_cap)  # a won unit is not hoarded
+                                    hold_cap=None if buyer.won else self.hold_cap,  # a won unit is not hoarded
+                                    rate=rate)
             except ReservationRefused as refusal:
-                if self._explain(refusal, drops, fingerprint, now_iso, order) == "stale":
+                if self._explain(refusal, drops, fingerprint, now_iso, order, rate) == "stale":
                     self.drops.forget(session_id)
                     drops = None
                 continue
@@ -278,7 +284,7 @@ class Checkout:
         return existing
 
     def _explain(self, refusal: ReservationRefused, drops: dict[str, LineupItem], fingerprint: str,
-                 now: str, order: Order) -> str | None:
+                 now: str, order: Order, rate: Window | None) -> str | None:
         """Turn a refusal into a replay or an answer (raised), or learn from it and return (try
         again): "stale" when a shard is at another revision than the item the order was priced
         from (the lineup changed: read it again before anything else is answered from it)."""
@@ -301,6 +307,8 @@ class Checkout:
             self.levels.note(drops[short.product_id], short.shard, short.left)
         if refusal.open_orders is not None:
             self._at_hold_cap(order, refusal.open_orders)
+        if refusal.rate_refused and rate is not None and self.limiter is not None:
+            raise self.limiter.refused("order", rate)
         return None
 
     def _at_hold_cap(self, order: Order, listed: tuple[str, ...]) -> None:

@@ -14,13 +14,13 @@ from chalicelib.domain.ports import (
 )
 from chalicelib.domain.records import LineupItem, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
-from chalicelib.domain.errors import ChatClosed, RateLimited, SessionNotLive
+from chalicelib.domain.errors import ChatClosed, SessionNotLive
 from chalicelib.observability import logger
+from chalicelib.services.rate_limits import RateLimiter
 from chalicelib.services.sessions import Sessions
 
 SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the state as queued
 LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
-LIKES_PER_SHOPPER_PER_SECOND = 5
 VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel and container
 TIMELINE_IN_LIVE = 100  # /live carries the newest entries of the timeline, for late joiners
 
@@ -44,8 +44,9 @@ class Chapter:
 
 class Live:
     def __init__(self, sessions: Sessions, repo: LiveRepository, stock: StockRepository, channels: Channels,
-                 chat: Chat, replay_base_url: str | None, clock: Clock,
+                 chat: Chat, replay_base_url: str | None, clock: Clock, limiter: RateLimiter,
                  stock_changes: Callable[[list[Any]], list[StockChange]] = lambda records: []) -> None:
+        self.limiter = limiter
         self.stock_changes = stock_changes
         self.chat = chat
         self._viewers: dict[str, tuple[int | None, float]] = {}
@@ -108,10 +109,8 @@ class Live:
         session = self.sessions.get_public(session_id)
         if session.status is not SessionStatus.LIVE:
             raise SessionNotLive("likes are counted during the show")
-        wait_ms = self.repo.like(session.id, shopper_id, self._now_ms(), LIKES_PER_SHOPPER_PER_SECOND, LIKE_SHARDS)
-        if wait_ms is not None:
-            raise RateLimited(f"at most {LIKES_PER_SHOPPER_PER_SECOND} likes in any one second per shopper",
-                              retry_after=max(1, -(-wait_ms // 1000)))
+        self.limiter.check("like", f"{session.id}#{shopper_id}")
+        self.repo.like(session.id, self._now_ms(), LIKE_SHARDS)
         return self.likes(session.id)
 
     def likes(self, session_id: str) -> int:
@@ -121,6 +120,7 @@ class Live:
         session = self.sessions.get_public(session_id)
         if session.status is SessionStatus.ENDED or not session.chat_room_arn:
             raise ChatClosed()
+        self.limiter.check("chat_token", f"{session.id}#{shopper_id}")
         return self.chat.token(session.chat_room_arn, shopper_id)
 
     def moderate(self, brand_id: str, session_id: str, message_id: str | None = None,

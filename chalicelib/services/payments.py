@@ -27,6 +27,7 @@ from chalicelib.domain.ports import AlreadyPaid, Clock, OrderRepository, Payment
 from chalicelib.domain.records import Order
 from chalicelib.domain.settlement import Step, next_step, payment_window_over
 from chalicelib.observability import logger
+from chalicelib.services.rate_limits import RateLimiter
 
 RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
 LAPSED_RECHECK_SECONDS = 24 * 3600  # a paid order whose authorisation lapsed: logged again daily
@@ -43,7 +44,9 @@ class Payment:
 
 class Payments:
     def __init__(self, orders: OrderRepository, gateway: PaymentGateway, clock: Clock,
-                 paying_window_seconds: int, cancel_reserved: Callable[[str, str], Order]) -> None:
+                 paying_window_seconds: int, cancel_reserved: Callable[[str, str], Order],
+                 limiter: RateLimiter) -> None:
+        self.limiter = limiter  # the `payment` rule: card testing, many cards tried on one order
         self.cancel_reserved = cancel_reserved  # Checkout.cancel: releases a reserved order
         self.orders = orders
         self.gateway = gateway
@@ -65,6 +68,7 @@ class Payments:
         if payment_method is None and not self.gateway.confirms_in_browser:
             raise InvalidInput(f"the {self.gateway.name} payment provider confirms here: send paymentToken",
                                [{"field": "paymentToken", "message": "required with this provider"}])
+        self.limiter.check("payment", order_id)
         now = self._now()
         try:
             order, _ = self.orders.begin_payment(order_id, shopper_id, now, self.gateway.name, now + self.window)

@@ -7,14 +7,22 @@ from chalicelib.domain import shopper_tokens
 from chalicelib.domain.clock import epoch_ms
 from chalicelib.domain.ports import Clock
 from chalicelib.domain.errors import Unauthorized
+from chalicelib.services.rate_limits import RateLimiter
+
+UNKNOWN_ADDRESS = "unknown"  # requests without a client address share one budget
 
 
 class Shoppers:
-    def __init__(self, secret: Callable[[], str], clock: Clock) -> None:
+    def __init__(self, secret: Callable[[], str], clock: Clock, limiter: RateLimiter) -> None:
         self._secret = secret
         self.clock = clock
+        self.limiter = limiter
 
-    def register(self) -> tuple[str, str, int]:
+    def register(self, address: str | None = None) -> tuple[str, str, int]:
+        """A new anonymous shopper, within the `shopper_mint` rule of the client's address (None:
+        not known). New identities are free, so without it any per-shopper limit is one request
+        from a reset."""
+        self.limiter.check("shopper_mint", address or UNKNOWN_ADDRESS)
         shopper_id = shopper_tokens.new_shopper_id()
         token, expires = shopper_tokens.issue(self._secret(), shopper_id, epoch_ms(self.clock.now()) // 1000)
         return shopper_id, token, expires

@@ -8,6 +8,8 @@ import re
 import shutil
 import signal
 import subprocess
+import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -18,7 +20,7 @@ from tests.makerun import EVERYTHING, STOP_LIMIT, MakeRun, listening_ports
 
 @pytest.fixture
 def make_run(tmp_path):
-    run = MakeRun(free_port(), tmp_path)
+    run = MakeRun(free_port(), tmp_path, rate_limits=None)  # as a user has it: the default rate limits
     yield run
     run.kill_what_is_left()
 
@@ -71,10 +73,30 @@ def test_make_run_serves_what_it_prints_and_stops_everything(make_run, stop):
         with urllib.request.urlopen(url, timeout=10) as page:
             assert page.status == 200 and page.headers.get_content_type() == "text/html", url
     ports.add(make_run.web_port)  # the pages' server must stop too
+    assert_a_bot_is_throttled(make_run)
 
     stop(make_run.process)
     assert make_run.process.wait(timeout=STOP_LIMIT) == 0, make_run.output()
     make_run.assert_everything_stopped(ports)
+
+
+def assert_a_bot_is_throttled(run: MakeRun) -> None:
+    """A script minting shoppers from one address gets 10 (20 if it straddles the edge of the
+    10-minute window), then 429 with Retry-After: `make run` has the default rate limits, as it says."""
+    assert "(at most 10 new shoppers every 600 seconds per client address;" in run.output()
+    started = time.time()
+    answers = []
+    for _ in range(25):
+        request = urllib.request.Request(f"http://{LOOPBACK}:{run.port}/v1/shoppers", method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                answers.append((answer.status, None))
+        except urllib.error.HTTPError as refused:
+            answers.append((refused.code, refused.headers["Retry-After"]))
+    windows = int(time.time() // 600) - int(started // 600) + 1
+    minted = sum(status == 201 for status, _ in answers)
+    assert 10 <= minted <= 10 * windows, answers
+    assert all(status == 429 and 1 <= int(retry) <= 600 for status, retry in answers if status != 201), answers
 
 
 def test_ctrl_c_while_starting_stops_everything(make_run):

@@ -119,7 +119,8 @@ def test_a_drop_paid_through_stripe_under_racing_webhooks_and_expiry(stripe_api,
         # Reconciliation past the paying window (its scheduled function, run here with a clock moved on).
         gateway = StripeGateway(lambda: SECRET_KEY, lambda: WEBHOOK_SECRET, None, fake.url)
         later = FakeClock(services().payments.clock.now() + timedelta(seconds=901))
-        Payments(services().payments.orders, gateway, later, 900, services().checkout.cancel).reconcile(limit=500)
+        Payments(services().payments.orders, gateway, later, 900, services().checkout.cancel,
+                 services().payments.limiter).reconcile(limit=500)
 
         deadline = time.monotonic() + SETTLED_WITHIN  # the sweeper releases what went back to reserved
         while time.monotonic() < deadline:

@@ -126,7 +126,7 @@ def test_chat_tokens_and_moderation(api, brand, other_brand):
     assert api.post(f"/v1/sessions/{session['id']}/chat-token", key=shopper["token"]).status_code == 409
 
 
-def test_likes_are_bounded_to_five_in_any_one_second_per_shopper(api, brand, clock):
+def test_likes_are_five_a_clock_second_per_shopper_in_a_session(api, brand, clock, default_rate_limits):
     from tests.conftest import make_shopper
 
     session, _ = live_drop(api, brand["apiKey"], quantity=1)
@@ -135,23 +135,37 @@ def test_likes_are_bounded_to_five_in_any_one_second_per_shopper(api, brand, clo
     def like(who):
         return api.post(f"/v1/sessions/{session['id']}/likes", key=who["token"])
 
-    # Five likes late in one clock second, then across the boundary: a fixed per-second window
-    # would let five more through at once; a sliding one refuses until the first is a second old.
     clock.advance(1.7 - clock.now().microsecond / 1e6)  # .700 of a clock second
     answers = []
     for _ in range(5):  # at .70, .75, .80, .85, .90
         answers.append(like(shopper).status_code)
         clock.advance(0.05)
     assert answers == [200] * 5
-    clock.advance(0.25)  # 1.20: a new clock second
-    refused = like(shopper)
+    refused = like(shopper)  # .95
     assert refused.status_code == 429 and refused.json["type"].endswith("/too_many_requests")
-    assert refused.headers["Retry-After"] == "1" and "any one second" in refused.json["detail"]
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.headers["Retry-After"] == "1" and refused.json["retryAfter"] == 1
+    assert refused.json["detail"] == "at most 5 likes a second per shopper in a session"
     assert like(other).status_code == 200  # per shopper
-    clock.advance(0.51)  # 1.71: the first of the five is a second old, the second is not
-    assert like(shopper).status_code == 200
-    assert like(shopper).status_code == 429
-    assert api.get(f"/v1/sessions/{session['id']}/live").json["likes"] == 7
+    clock.advance(0.05)  # a new clock second: a new window
+    assert [like(shopper).status_code for _ in range(6)] == [200] * 5 + [429]
+    assert api.get(f"/v1/sessions/{session['id']}/live").json["likes"] == 11
+
+
+def test_chat_tokens_are_five_a_minute_per_shopper_in_a_session(api, brand, clock, default_rate_limits):
+    from tests.conftest import make_shopper
+
+    session, _ = live_drop(api, brand["apiKey"], quantity=1)
+    shopper = make_shopper(api)
+    clock.advance(60 - clock.now().second - clock.now().microsecond / 1e6 + 20)  # 20 s into a minute
+    path = f"/v1/sessions/{session['id']}/chat-token"
+    assert [api.post(path, key=shopper["token"]).status_code for _ in range(5)] == [200] * 5
+    refused = api.post(path, key=shopper["token"])
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "40"
+    assert refused.json["detail"] == "at most 5 chat tokens every 60 seconds per shopper in a session"
+    assert api.post(path, key=make_shopper(api)["token"]).status_code == 200  # per shopper
+    clock.advance(40)
+    assert api.post(path, key=shopper["token"]).status_code == 200
 
 
 def test_deleting_a_session_removes_its_channel(api, brand):

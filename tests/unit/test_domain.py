@@ -56,7 +56,7 @@ def test_viewer_count_is_asked_of_ivs_at_most_every_ten_seconds():
 
     clock = FakeClock()
     channels = CountingChannels()
-    show = Live(None, None, None, channels, None, None, clock)
+    show = Live(None, None, None, channels, None, None, clock, None)
     session = Session("ses_1", "brd_1", "t", SessionStatus.LIVE, "s", "c", "s", None,
                       Channel("arn:channel", "https://p", "ingest"))
     assert [show.viewers(session) for _ in range(5)] == [42] * 5 and channels.calls == 1

@@ -8,11 +8,11 @@ import pytest
 
 from chalicelib.domain.drops import DropMode, OrderStatus
 from chalicelib.domain.errors import (
-    AdmissionRequired, DropByDraw, HoldLimitReached, InvalidInput, VerificationRequired,
+    AdmissionRequired, DropByDraw, HoldLimitReached, InvalidInput, RateLimited, VerificationRequired,
 )
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.sessions import SessionStatus
-from tests.fakes import add_drop, buy, conservation, new_show
+from tests.fakes import add_drop, buy, conservation, fake_services, new_show
 
 
 def reserves(ports) -> int:
@@ -151,3 +151,32 @@ def test_a_drop_holds_its_reservations_for_its_own_shorter_time(world, clock):
     assert both.expires_at == now + 60  # an order holds for its shortest drop's time
     clock.advance(61)
     assert services.checkout.release_expired() == 2
+
+
+def test_orders_per_shopper_per_second_are_counted_in_the_reservation_itself(clock):
+    services, ports = fake_services(clock, rate_limits="")  # the defaults: 2 orders a second
+    drops = live_show(services, drops=3)
+    session_id = drops[0].session_id
+    buy(services, "shp_fast", session_id, {drops[0].product_id: 1})
+    buy(services, "shp_fast", session_id, {drops[1].product_id: 1})
+    writes = reserves(ports)
+    with pytest.raises(RateLimited) as refused:
+        buy(services, "shp_fast", session_id, {drops[2].product_id: 1})
+    assert refused.value.retry_after == 1 and reserves(ports) - writes == 1  # refused by its own transaction
+    assert conservation(ports, drops[2]) == (10, 0)
+    buy(services, "shp_slow", session_id, {drops[2].product_id: 1})  # another shopper's window
+    clock.advance(1)
+    assert buy(services, "shp_fast", session_id, {drops[2].product_id: 1})[0].status is OrderStatus.RESERVED
+
+
+def test_a_draws_reservations_are_not_counted_against_the_winners_rate(clock):
+    services, ports = fake_services(clock, rate_limits="")
+    brand_id, session_id = new_show(services)
+    opens = to_iso(clock.now() + timedelta(minutes=5))
+    draws = [add_drop(services, brand_id, session_id, quantity=5, opens_at=opens, mode=DropMode.DRAW,
+                      title=f"D{n}") for n in range(3)]
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    clock.advance(301)
+    for draw in draws:  # three won units in the same second, past the cap and the rate
+        assert services.checkout.reserve_for_winner("shp_lucky", session_id, draw.product_id)[0].status \
+            is OrderStatus.RESERVED

@@ -145,24 +145,43 @@ def test_a_timed_drop_is_announced_once_on_a_long_timeline(world, clock):
 # --- likes ---------------------------------------------------------------------------------------
 
 
-def test_five_likes_in_any_one_second_per_shopper_across_a_second_boundary(clock):
-    clock.advance(0.9)  # 20:00:00.900
-    services, _ = fake_services(clock)
+def test_five_likes_a_clock_second_per_shopper_in_a_session(clock):
+    clock.advance(0.5)  # 20:00:00.500
+    services, ports = fake_services(clock, rate_limits="")  # the default rules: 5 likes a second
     _, session_id, _ = show_with(services, 1)
+    _, other_session, _ = show_with(services, 1)
     fan, other = services.shoppers.register()[0], services.shoppers.register()[0]
     for _ in range(5):
         services.live.like(session_id, fan)
-    clock.advance(0.2)  # 20:00:01.100: a new calendar second, but the same sliding second
     with pytest.raises(RateLimited) as limited:
         services.live.like(session_id, fan)
     assert limited.value.retry_after == 1
+    assert limited.value.detail == "at most 5 likes a second per shopper in a session"
     assert services.live.like(session_id, other) == 6  # per shopper
-    clock.advance(0.799)  # 01.899: the first five are 999 ms old
+    assert services.live.like(other_session, fan) == 1  # per session
+    clock.advance(0.499)  # 00.999: the same window
     with pytest.raises(RateLimited):
         services.live.like(session_id, fan)
-    clock.advance(0.001)  # 01.900: the oldest is a second old
+    clock.advance(0.001)  # 01.000: the next one
     assert services.live.like(session_id, fan) == 7
-    assert services.live.likes(session_id) == 7
+    assert services.live.likes(session_id) == 7  # refused likes were not counted
+
+
+def test_a_fixed_window_lets_twice_the_limit_through_across_its_edge(clock):
+    """The README's caveat: five likes at the end of one clock second and five at the start of
+    the next all count, ten within 200 ms."""
+    clock.advance(0.9)  # 20:00:00.900
+    services, _ = fake_services(clock, rate_limits="")
+    _, session_id, _ = show_with(services, 1)
+    fan = services.shoppers.register()[0]
+    for _ in range(5):
+        services.live.like(session_id, fan)
+    clock.advance(0.2)  # 01.100
+    for _ in range(5):
+        services.live.like(session_id, fan)
+    assert services.live.likes(session_id) == 10
+    with pytest.raises(RateLimited):
+        services.live.like(session_id, fan)
 
 
 def test_likes_are_counted_only_during_the_show(world):

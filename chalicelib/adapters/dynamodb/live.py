@@ -1,5 +1,6 @@
 """What a live show puts on top of the video: the timeline, the per-channel send slot that keeps
-timed metadata within IVS's 5 requests per second, the stock ticker's slot, and likes."""
+timed metadata within IVS's 5 requests per second, the stock ticker's slot, and the like counters
+(the like rate is the rate limiter's: services/rate_limits.py)."""
 from __future__ import annotations
 
 import random
@@ -10,8 +11,6 @@ from chalicelib.adapters.dynamodb.support import ConditionFailed, update_or_old
 from chalicelib.domain.errors import Busy
 from chalicelib.domain.money import Money
 from chalicelib.domain.records import TimelineEntry
-
-WINDOW_TTL_SECONDS = 60
 
 
 def _entry(row: TimelineModel) -> TimelineEntry:
@@ -27,8 +26,6 @@ def _expiry(now_ms: int, seconds: int) -> datetime:
 class LiveRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
-        self._likes_seen: dict[str, int] = {}  # per window item: its count as last seen (a guess)
-        self._likes_seen_max = 10_000  # a guess can be forgotten: a wrong one costs one more write
 
     def claim_send_slot(self, session_id: str, now_ms: int, min_interval_ms: int) -> tuple[bool, int]:
         """(claimed, ms to wait if not). The slot is an item of its own, so hosts waiting for it
@@ -84,43 +81,9 @@ class LiveRepository:
         newest = TimelineModel.query(session_id, scan_index_forward=False, limit=limit, page_size=limit)
         return [_entry(row) for row in newest][::-1]
 
-    def like(self, session_id: str, shopper_id: str, now_ms: int, per_second: int, shards: int) -> int | None:
-        """A sliding window: the shopper's last `per_second` like times in a ring, `count` likes so
-        far. Like number n goes into slot n % per_second, which holds the like `per_second` likes
-        ago: allowed only if that one is at least a second old, so no second ever holds more.
-
-        One conditional write when this container knows the count; a wrong guess is corrected
-        from the item as it was (ALL_OLD) and tried once more. Returns None when counted, else
-        the ms until the shopper may like again."""
-        key = f"likerate#{session_id}#{shopper_id}"
-        for _ in range(3):
-            count = self._likes_seen.get(key, 0)
-            slot = CounterModel.recent[count % per_second]  # type: ignore[index]
-            if count == 0:  # a new window (or one DynamoDB's TTL removed): the ring starts
-                condition, record = CounterModel.count.does_not_exist(), CounterModel.recent.set([now_ms])
-            else:
-                condition = (CounterModel.count == count) & (slot.does_not_exist() | (slot <= now_ms - 1000))
-                record = slot.set(now_ms)
-            try:
-                update_or_old(CounterModel, key,
-                              actions=[CounterModel.count.set(count + 1), record,
-                                       CounterModel.expires_at.set(_expiry(now_ms, WINDOW_TTL_SECONDS))],
-                              condition=condition)
-            except ConditionFailed as failure:
-                old = failure.old
-                actual = int(old.count) if old is not None and old.count is not None else 0
-                if actual != count:
-                    self._likes_seen[key] = actual
-                    continue
-                oldest = int((old.recent or [])[count % per_second]) if old is not None else now_ms
-                return max(1, oldest + 1000 - now_ms)
-            if len(self._likes_seen) >= self._likes_seen_max:
-                self._likes_seen.clear()
-            self._likes_seen[key] = count + 1
-            CounterModel(counter_key=f"likes#{session_id}#{random.randrange(shards)}").update(
-                actions=[CounterModel.count.add(1), CounterModel.last_at.set(now_ms)])
-            return None
-        raise Busy("too many likes at once; try again")
+    def like(self, session_id: str, now_ms: int, shards: int) -> None:
+        CounterModel(counter_key=f"likes#{session_id}#{random.randrange(shards)}").update(
+            actions=[CounterModel.count.add(1), CounterModel.last_at.set(now_ms)])
 
     def likes(self, session_id: str, shards: int) -> int:
         keys = [f"likes#{session_id}#{shard}" for shard in range(shards)]

@@ -243,9 +243,18 @@ class CounterModel(Model):
     counter_key = UnicodeAttribute(hash_key=True, attr_name="counterKey")
     count = NumberAttribute(default=0)
     expires_at = TTLAttribute(attr_name="expiresAt", null=True)
-    recent = ListAttribute(of=NumberAttribute, null=True)  # a rate window: the last N event times (ms)
     # A like shard: epoch ms of its last like, so its stream records say in which minute it counted.
     last_at = NumberAttribute(attr_name="lastAt", null=True)
+
+
+class RateWindowModel(Model):
+    """One subject's count in one window of one rate rule (key `rate#<rule>#<subject>#<index>`)."""
+    class Meta:
+        table_name = "unbound"
+
+    key = UnicodeAttribute(hash_key=True)
+    n = NumberAttribute(null=True)
+    expires_at = TTLAttribute(attr_name="expiresAt", null=True)
 
 
 class AnalyticsModel(Model):
@@ -380,6 +389,7 @@ MODELS: dict[str, type[Model]] = {
     "analytics": AnalyticsModel,
     "webhooks": WebhookEndpointModel,
     "deliveries": WebhookDeliveryModel,
+    "limits": RateWindowModel,
 }
 
 # Other kinds of item kept in a table of MODELS (same key schema, other attributes).

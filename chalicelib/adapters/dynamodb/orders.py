@@ -7,6 +7,7 @@ Checkout is one TransactWriteItems request, all or nothing:
                             AND revision = the lineup item's the order was priced from
     Update purchase counts  no count yet OR bought <= limit - q
     Update open orders      ADD the order id, if fewer than the hold cap are listed
+    Update rate window      ADD 1 to the shopper's `order` window, if it has room (rate_limits.py)
 
 Each item asks for ALL_OLD on a failed condition, so a refusal explains itself (the existing
 order for a replay, a shard's level, a shopper's count) without a second read.
@@ -30,6 +31,7 @@ from pynamodb.expressions.condition import size
 from chalicelib.adapters.dynamodb.models import (
     HOLD_SHARDS, Db, OpenOrdersModel, OrderModel, PurchaseCountModel, StockShardModel,
 )
+from chalicelib.adapters.dynamodb.rate_limits import window_update
 from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
 )
@@ -39,6 +41,7 @@ from chalicelib.domain.money import Money
 from chalicelib.domain.ports import (
     AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal, StockChange,
 )
+from chalicelib.domain.rate_limits import Window
 from chalicelib.domain.records import LineupItem, Order, OrderLine
 
 # Every write of an order after its reservation (version 1) raises its version: what a webhook
@@ -117,7 +120,8 @@ class OrderRepository:
         self.db = db
 
     def reserve(self, order: Order, limits: dict[str, int | None], now: str,
-                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None) -> None:
+                revisions: Mapping[str, int] | None = None, hold_cap: int | None = None,
+                rate: Window | None = None) -> None:
         """Take every line's units from its planned shards (each at the revision of the lineup
         item the order was priced from), count them against the shopper's limits, list the order
         among the shopper's open ones (under the hold cap), and store the order: one transaction.
@@ -153,6 +157,8 @@ class OrderRepository:
                   actions=[OpenOrdersModel.orders.add({order.id})],
                   condition=None if hold_cap is None else (OpenOrdersModel.orders.does_not_exist()
                                                            | (size(OpenOrdersModel.orders) < hold_cap)))
+        if rate is not None:
+            tx.update("rate", *window_update(rate))
         try:
             transact(self.db.client, tx)
         except Cancelled as cancelled:
@@ -319,6 +325,8 @@ def _refusal(cancelled: Cancelled) -> ReservationRefused:
         old = item.old
         if label == "order":
             refusal.existing_order = _order(old) if old is not None else None  # type: ignore[arg-type]
+        elif label == "rate":
+            refusal.rate_refused = True
         elif label == "open":
             refusal.open_orders = tuple(sorted(old.orders or ())) if old is not None else ()  # type: ignore[union-attr]
         elif label[0] == "shard":  # type: ignore[index]
