@@ -25,6 +25,7 @@ from chalicelib.api.problems import PayloadTooLarge, UnsupportedMediaType, error
 from chalicelib.bootstrap import is_transient, services
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.records import Brand
+from chalicelib.domain.shopper_tokens import is_shopper_token
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
@@ -117,6 +118,7 @@ class ApiRequest:
     raw: Any
     brand: Brand | None = None
     shopper_id: str | None = None
+    shopper_verified: bool = False  # the shopper's token is a verified one (`shv.`): one person
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)
@@ -157,6 +159,11 @@ def check_path_ids(path_params: dict[str, str]) -> None:
             raise NotFound(kind, "", field=to_camel(name), detail=f"no {kind} has this id")
 
 
+def _authenticate_shopper(req: ApiRequest, token: str | None) -> None:
+    shopper = services().shoppers.authenticate(token)
+    req.shopper_id, req.shopper_verified = shopper.id, shopper.verified
+
+
 def authenticate(req: ApiRequest, auth: Auth) -> None:
     token = bearer_token(req.raw)
     if auth == "operator":
@@ -166,12 +173,12 @@ def authenticate(req: ApiRequest, auth: Auth) -> None:
         if token is not None and token.startswith("ldk."):
             req.brand = services().brands.authenticate(token)
         else:
-            req.shopper_id = services().shoppers.authenticate(token)
+            _authenticate_shopper(req, token)
     elif auth == "shopper":
-        req.shopper_id = services().shoppers.authenticate(token)
+        _authenticate_shopper(req, token)
     elif auth == "optional-brand":
-        # A shopper's token says nothing to a brand route: the shopper sees the public view.
-        if req.raw.headers.get("authorization") and not (token or "").startswith("shp."):
+        # A shopper's token (of either kind) says nothing to a brand route: the shopper sees the public view.
+        if req.raw.headers.get("authorization") and not is_shopper_token(token):
             req.brand = services().brands.authenticate(token)
     elif auth == "brand":
         req.brand = services().brands.authenticate(token)

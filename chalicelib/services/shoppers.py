@@ -7,6 +7,7 @@ from chalicelib.domain import shopper_tokens
 from chalicelib.domain.clock import epoch_ms
 from chalicelib.domain.ports import Clock
 from chalicelib.domain.errors import Unauthorized
+from chalicelib.domain.shopper_tokens import Shopper
 
 
 class Shoppers:
@@ -19,8 +20,8 @@ class Shoppers:
         token, expires = shopper_tokens.issue(self._secret(), shopper_id, epoch_ms(self.clock.now()) // 1000)
         return shopper_id, token, expires
 
-    def authenticate(self, token: str | None) -> str:
-        shopper_id = shopper_tokens.verify(self._secret(), token or "", epoch_ms(self.clock.now()) // 1000)
-        if shopper_id is None:
+    def authenticate(self, token: str | None) -> Shopper:
+        shopper = shopper_tokens.verify(self._secret(), token or "", epoch_ms(self.clock.now()) // 1000)
+        if shopper is None:
             raise Unauthorized("a valid shopper token is required")
-        return shopper_id
+        return shopper
