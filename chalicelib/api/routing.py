@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
-from chalice import Response
+from chalice import CognitoUserPoolAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -29,7 +30,8 @@ from chalicelib.domain.shopper_tokens import is_shopper_token
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
-Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
+# "id-token": the identity provider's ID token (a JWT), which the route itself verifies and exchanges.
+Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand", "id-token"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 
@@ -43,6 +45,7 @@ AUDIENCES: dict[str, frozenset[str]] = {
     "public": frozenset({"shop"}), "shopper": frozenset({"shop"}),
     "operator": frozenset({"console"}), "brand": frozenset({"console"}),
     "optional-brand": frozenset({"shop", "console"}), "shopper-or-brand": frozenset({"shop", "console"}),
+    "id-token": frozenset({"shop"}),
 }
 ERROR_CACHE_CONTROL = "no-store"  # a refusal is about one request at one moment
 DEFAULT_MAX_AGE = 5
@@ -165,6 +168,8 @@ def _authenticate_shopper(req: ApiRequest, token: str | None) -> None:
 
 
 def authenticate(req: ApiRequest, auth: Auth) -> None:
+    """Who calls, from the bearer credential the route's auth kind takes. An "id-token" route is
+    left to its handler: verifying the ID token is what the route does (Shoppers.register_verified)."""
     token = bearer_token(req.raw)
     if auth == "operator":
         services().brands.authorize_operator(token)
@@ -184,15 +189,33 @@ def authenticate(req: ApiRequest, auth: Auth) -> None:
         req.brand = services().brands.authenticate(token)
 
 
+USER_POOL_ARN = re.compile(r"arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9A-Za-z]+")
+
+
+def user_pool_authorizer(env: Mapping[str, str] = os.environ) -> CognitoUserPoolAuthorizer | None:
+    """API Gateway's check of the user pool's tokens, when LIVEDROP_COGNITO_USER_POOL_ARN is set
+    where the app is imported to be deployed (as the stream ARNs in app.py are); else None. It
+    refuses bad tokens before the function runs; the function verifies them all the same, since
+    `chalice local` and the test client run no Cognito authorizer."""
+    arn = env.get("LIVEDROP_COGNITO_USER_POOL_ARN")
+    if not arn:
+        return None
+    if not USER_POOL_ARN.fullmatch(arn):
+        raise ValueError(f"LIVEDROP_COGNITO_USER_POOL_ARN={arn!r} is not a Cognito user pool ARN")
+    return CognitoUserPoolAuthorizer("shoppers", provider_arns=[arn])
+
+
 def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: int = 200,
               request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
               headers: tuple[HeaderSpec, ...] = (), secret: bool = False, max_age: int = DEFAULT_MAX_AGE,
-              response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = ()):
+              response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = (),
+              authorizer: Any = None):
     """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`.
 
     The handler's docstring is the operation's description. `secret=True`: the answer carries a
-    credential (never stored by any cache); `max_age`: how long a cache may serve a public read."""
+    credential (never stored by any cache); `max_age`: how long a cache may serve a public read.
+    `authorizer`: a Chalice authorizer API Gateway runs before the function (deployed only)."""
     implied = {400} if request or query or headers else set()
     implied |= {401} if auth != "public" else set()
     implied |= {404} if "{" in path else set()
@@ -229,7 +252,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
             return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
         # Media types are checked above, so that a wrong one gets problem+json, not Chalice's own 415.
-        app.route(path, methods=[method], content_types=["*/*"])(view)
+        app.route(path, methods=[method], content_types=["*/*"], authorizer=authorizer)(view)
         return handler
 
     return register
