@@ -38,6 +38,7 @@ class LocalUserPool:
         self.fetches = 0
         self.answer_status = 200  # what the JWKS endpoint answers (503: the provider is down)
         self.extra_jwks: list[dict[str, Any]] = []  # published beside the signing keys
+        self.raw_answer: bytes | None = None  # answered instead of the JWKS (a misconfigured URL)
         pool = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +51,7 @@ class LocalUserPool:
                     self.send_error(pool.answer_status)
                     return
                 keys = [public_jwk(key, kid) for kid, key in pool.keys.items()] + pool.extra_jwks
-                body = json.dumps({"keys": keys}).encode()
+                body = pool.raw_answer or json.dumps({"keys": keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))

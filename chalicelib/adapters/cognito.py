@@ -42,19 +42,21 @@ class CognitoIdTokens:
 
         try:
             key = self._keys().get_signing_key_from_jwt(id_token)
-            if key.key_type != "RSA":
-                raise Unauthorized(REFUSED)
+        except jwt.PyJWKClientConnectionError as error:
+            logger.warning("identity provider keys unavailable", extra={"error": str(error)})
+            raise Busy("the identity provider's keys can not be fetched; retry") from None
+        except ValueError as error:  # the keys' URL answered something that is not JSON
+            logger.warning("identity provider keys unreadable", extra={"error": str(error)})
+            raise Busy("the identity provider's keys can not be read; retry") from None
+        except jwt.PyJWTError:  # not a JWT, or no key of the set has its kid
+            raise Unauthorized(REFUSED) from None
+        try:
+            # A key of the set is bound to its own algorithm: PyJWT refuses a token whose `alg` differs.
             claims = jwt.decode(
                 id_token, key, algorithms=ALGORITHMS, audience=list(self.client_ids), issuer=self.issuer,
                 # Times are checked below against `now`; PyJWT would read the system clock.
                 options={"require": ["iss", "aud", "sub", "exp", "token_use"],
                          "verify_exp": False, "verify_iat": False, "verify_nbf": False})
-        except jwt.PyJWKClientConnectionError as error:
-            logger.warning("identity provider keys unavailable", extra={"error": str(error)})
-            raise Busy("the identity provider's keys can not be fetched; retry") from None
-        except ValueError as error:  # the JWKS endpoint answered something that is not JSON
-            logger.warning("identity provider keys unreadable", extra={"error": str(error)})
-            raise Busy("the identity provider's keys can not be read; retry") from None
         except jwt.PyJWTError:
             raise Unauthorized(REFUSED) from None
         return identity_of(claims, now)
