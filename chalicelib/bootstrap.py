@@ -79,7 +79,18 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
         "rate_counters": RateCounters(),
+        "identity_tokens": identity_tokens(settings),
     }
+
+
+def identity_tokens(settings: Settings) -> Any:
+    """The user pool's ID tokens, or None where no identity provider is configured (verified
+    shoppers answer 404 there)."""
+    if settings.cognito_issuer is None:
+        return None
+    from chalicelib.adapters.cognito import CognitoIdTokens
+
+    return CognitoIdTokens(settings.cognito_issuer, settings.cognito_client_ids, settings.cognito_keys_url)
 
 
 def payment_gateway(settings: Settings) -> Any:
@@ -115,7 +126,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
         sessions=sessions,
         live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
                   settings.replay_base_url, clock, limiter, ports["stock_changes"]),
-        shoppers=Shoppers(ports["shopper_token_secret"], clock, limiter),
+        shoppers=Shoppers(ports["shopper_token_secret"], clock, limiter, ports["identity_tokens"]),
         checkout=checkout,
         payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900,
                           cancel_reserved=checkout.cancel, limiter=limiter),
@@ -130,7 +141,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records", "rate_counters"})
+                   "webhook_records", "rate_counters", "identity_tokens"})
 
 
 _overrides: dict[str, Any] = {}

@@ -26,6 +26,7 @@ IVS_MODES = frozenset({"aws", "embedded"})
 PAYMENT_PROVIDERS = frozenset({"test", "stripe"})
 CHANNEL_TYPES = frozenset({"BASIC", "STANDARD", "ADVANCED_SD", "ADVANCED_HD"})
 LATENCY_MODES = frozenset({"LOW", "NORMAL"})
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def table_env_name(table: str) -> str:
@@ -79,6 +80,12 @@ class Settings:
     # some, as `name=count/seconds,...`.
     rate_limits: Mapping[str, Rule] = field(default_factory=lambda: dict(DEFAULT_RULES))
     rate_limits_problem: str | None = None  # why the configured rate limits were refused
+    # Verified shoppers (POST /v1/shoppers/verified): the Cognito user pool's issuer URL, the app
+    # clients whose ID tokens are taken (comma separated), and where its keys are published
+    # (default `<issuer>/.well-known/jwks.json`). No issuer: the route answers 404.
+    cognito_issuer: str | None = None
+    cognito_client_ids: tuple[str, ...] = ()
+    cognito_jwks_url: str | None = None
 
     @property
     def local_mode(self) -> bool:
@@ -86,7 +93,7 @@ class Settings:
         Only then may webhooks go to plain-http loopback receivers; a deployment, whatever its
         stage or variables, has no loopback DynamoDB."""
         host = urlsplit(self.dynamodb_endpoint or "").hostname
-        return host in ("127.0.0.1", "localhost", "::1")
+        return host in LOOPBACK_HOSTS
 
     def __post_init__(self) -> None:
         """A typo in configuration fails at start, loudly, naming the variable: not a silent
@@ -128,12 +135,42 @@ class Settings:
             problems.append("LIVEDROP_PAYING_WINDOW_SECONDS must be a whole number of seconds from 60 to 86400")
         if self.max_open_orders is None or not 1 <= self.max_open_orders <= 50:
             problems.append("LIVEDROP_MAX_OPEN_ORDERS must be a whole number from 1 to 50")
+        problems += self._cognito_problems()
         if self.webhook_schedule_problem:
             problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
         if self.rate_limits_problem:
             problems.append(f"LIVEDROP_RATE_LIMITS: {self.rate_limits_problem}")
         if problems:
             raise ValueError("invalid configuration: " + "; ".join(problems))
+
+    def _cognito_problems(self) -> list[str]:
+        problems = []
+        for variable, url in (("LIVEDROP_COGNITO_ISSUER", self.cognito_issuer),
+                              ("LIVEDROP_COGNITO_JWKS_URL", self.cognito_jwks_url)):
+            if url is None:
+                continue
+            # Plain http only on this machine (the tests' key server, `make run`): keys fetched over
+            # http from elsewhere could be anyone's.
+            if not (re.fullmatch(r"https://[^\s/]+(/\S*)?", url)
+                    or (re.fullmatch(r"http://[^\s/]+(/\S*)?", url) and urlsplit(url).hostname in LOOPBACK_HOSTS)):
+                problems.append(f"{variable}={url!r} is not an https URL (http only on 127.0.0.1 or localhost)")
+        if self.cognito_issuer is not None and self.cognito_issuer.endswith("/"):
+            problems.append("LIVEDROP_COGNITO_ISSUER must not end with a slash (it is compared with `iss` as written)")
+        if self.cognito_issuer is None and (self.cognito_client_ids or self.cognito_jwks_url):
+            problems.append("LIVEDROP_COGNITO_CLIENT_IDS and LIVEDROP_COGNITO_JWKS_URL need LIVEDROP_COGNITO_ISSUER")
+        if self.cognito_issuer is not None and not self.cognito_client_ids:
+            problems.append("LIVEDROP_COGNITO_ISSUER needs LIVEDROP_COGNITO_CLIENT_IDS (the app clients, comma separated)")
+        for client_id in self.cognito_client_ids:
+            if not re.fullmatch(r"[\w+]{1,128}", client_id):
+                problems.append(f"LIVEDROP_COGNITO_CLIENT_IDS: {client_id!r} is not an app client id")
+        return problems
+
+    @property
+    def cognito_keys_url(self) -> str | None:
+        """Where the user pool's keys are (Cognito publishes them under the issuer)."""
+        if self.cognito_issuer is None:
+            return None
+        return self.cognito_jwks_url or self.cognito_issuer + "/.well-known/jwks.json"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> "Settings":
@@ -192,6 +229,10 @@ class Settings:
             max_open_orders=ms("LIVEDROP_MAX_OPEN_ORDERS", 3),
             rate_limits=rate_limits,
             rate_limits_problem=rate_limits_problem,
+            cognito_issuer=env.get("LIVEDROP_COGNITO_ISSUER") or None,
+            cognito_client_ids=tuple(c.strip() for c in env.get("LIVEDROP_COGNITO_CLIENT_IDS", "").split(",")
+                                     if c.strip()),
+            cognito_jwks_url=env.get("LIVEDROP_COGNITO_JWKS_URL") or None,
         )
 
 

@@ -190,15 +190,26 @@ class Api:
 
 
 @pytest.fixture(scope="session")
-def base_url(aws_stack, tmp_path_factory):
+def user_pool():
+    """A Cognito user pool stand-in on 127.0.0.1 (tests/identity_provider.py): its JWKS served, its
+    ID tokens signed by the test. The served API takes its tokens (POST /v1/shoppers/verified)."""
+    from tests.identity_provider import LocalUserPool
+
+    pool = LocalUserPool().start()
+    yield pool
+    pool.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(aws_stack, user_pool, tmp_path_factory):
     """Real HTTP: `chalice local` (what `make run` serves) on a free loopback port, on the same
-    AWS stack, one per run for the e2e and contract tiers."""
+    AWS stack, one per run for the e2e and contract tiers, with the user pool stand-in configured."""
     from devstack.run import start_api, stop_api, wait_for_api
     from devstack.stack import LOOPBACK, free_port
 
     port = free_port()
     log = tmp_path_factory.mktemp("chalice-local") / "chalice-local.log"
-    process = start_api({**os.environ, **aws_stack}, port, log_path=log)
+    process = start_api({**os.environ, **aws_stack, **user_pool.env}, port, log_path=log)
     url = f"http://{LOOPBACK}:{port}"
     try:
         wait_for_api(url + "/v1/openapi.json", process)

@@ -1168,6 +1168,29 @@ class PassThroughWebhookRecords:
         return list(records)
 
 
+class FakeIdentityTokens:
+    """An identity provider whose ID tokens are opaque strings it handed out (`issue`); any other
+    string, or one past its expiry, is refused as the Cognito adapter refuses it."""
+
+    def __init__(self, issuer: str = "https://idp.example/pool") -> None:
+        self.issuer = issuer
+        self.tokens: dict[str, tuple[str, int]] = {}
+
+    def issue(self, subject: str, expires: int) -> str:
+        token = "idt_" + secrets.token_hex(8)
+        self.tokens[token] = (subject, expires)
+        return token
+
+    def verify(self, id_token: str, now: int) -> Any:
+        from chalicelib.domain.errors import Unauthorized
+        from chalicelib.domain.ports import VerifiedIdentity
+
+        subject, expires = self.tokens.get(id_token, ("", 0))
+        if not subject or expires <= now:
+            raise Unauthorized("not a valid ID token")
+        return VerifiedIdentity(self.issuer, subject)
+
+
 # --- wiring ------------------------------------------------------------------------------------
 
 
@@ -1196,6 +1219,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
         webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
         webhook_records=PassThroughWebhookRecords(), rate_counters=FakeRateCounters(store),
+        identity_tokens=FakeIdentityTokens(),
     )
 
 

@@ -35,14 +35,16 @@ STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 40
                422: "Idempotency-Key reused", 429: "Too many requests", 503: "Busy; retry"}
 SECURITY = {"operator": [{"operatorKey": []}], "brand": [{"brandKey": []}],
             "optional-brand": [{}, {"brandKey": []}], "public": [],
-            "shopper": [{"shopperToken": []}], "shopper-or-brand": [{"shopperToken": []}, {"brandKey": []}]}
+            "shopper": [{"shopperToken": []}], "shopper-or-brand": [{"shopperToken": []}, {"brandKey": []}],
+            "id-token": [{"cognitoIdToken": []}]}
 WHO = {"public": "Anyone, without a credential.",
        "operator": "The operator key.",
        "brand": "A brand's API key. Another brand's resource answers 404, as a missing one does.",
        "optional-brand": "Anyone. With the owner brand's key, the owner's view; without a key, or with a "
                          "shopper token, the public view.",
        "shopper": "A shopper token from POST /v1/shoppers.",
-       "shopper-or-brand": "The order's shopper (shopper token) or the selling brand (API key)."}
+       "shopper-or-brand": "The order's shopper (shopper token) or the selling brand (API key).",
+       "id-token": "A person signed in to the deployment's Cognito user pool, with its ID token."}
 TAGS = [
     {"name": "brands", "description": "Onboarding brands (operator)."},
     {"name": "products", "description": "A brand's catalogue, and the public view of a product."},
@@ -314,7 +316,11 @@ def openapi_document() -> dict[str, Any]:
             "securitySchemes": {
                 "operatorKey": {"type": "http", "scheme": "bearer", "description": "The operator key"},
                 "brandKey": {"type": "http", "scheme": "bearer", "description": "A brand's API key"},
-                "shopperToken": {"type": "http", "scheme": "bearer", "description": "A token from POST /v1/shoppers"},
+                "shopperToken": {"type": "http", "scheme": "bearer",
+                                 "description": "A token from POST /v1/shoppers or POST /v1/shoppers/verified"},
+                "cognitoIdToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                   "description": "An ID token (not an access token) of the deployment's Cognito "
+                                                  "user pool, issued to one of its allowed app clients"},
             },
         },
     }

@@ -1,7 +1,7 @@
 """Shopper and order routes: identity, checkout, payment, cancellation, and the brand's view and refunds."""
 from chalice import Blueprint, Response
 
-from chalicelib.api.routing import ApiRequest, HeaderSpec, api_route
+from chalicelib.api.routing import ApiRequest, HeaderSpec, api_route, bearer_token, user_pool_authorizer
 from chalicelib.api.schemas import (
     OrderCreate, OrderListQuery, OrderPage, OrderPayment, OrderView, PaymentIn, RefundIn, ShopperCreated,
 )
@@ -28,6 +28,24 @@ def create_shopper(req: ApiRequest) -> ShopperCreated:
 
     shopper_id, token, expires = services().shoppers.register(req.client_address)
     return ShopperCreated(shopper_id=shopper_id, token=token,
+                          expires_at=to_iso(datetime.fromtimestamp(expires, tz=timezone.utc)))
+
+
+@api_route(bp, "/v1/shoppers/verified", "POST", summary="Exchange a Cognito ID token for a verified shopper token",
+           auth="id-token", status=201, response=ShopperCreated, errors=(404,), tag="orders", secret=True,
+           authorizer=user_pool_authorizer())
+def create_verified_shopper(req: ApiRequest) -> ShopperCreated:
+    """A verified shopper's token (`verified: true`, valid 24 hours) for a Cognito ID token of the
+    deployment's user pool, sent as `Authorization: Bearer <JWT>`: its signature (RS256, a key of
+    the pool's JWKS), issuer, audience (one of the deployment's app clients), `token_use: id` and
+    expiry are checked. The shopper id is derived from the pool and the person's `sub`, so the
+    same person gets the same shopper id at every exchange, and per-customer limits count people.
+    Any other token (an access token, an expired one, another pool's or app's): 401. A deployment
+    without a user pool configured answers 404. The token is a credential: never cached."""
+    from datetime import datetime, timezone
+
+    shopper, token, expires = services().shoppers.register_verified(bearer_token(req.raw))
+    return ShopperCreated(shopper_id=shopper.id, token=token, verified=shopper.verified,
                           expires_at=to_iso(datetime.fromtimestamp(expires, tz=timezone.utc)))
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Literal, Mapping
 
-from chalice import Response
+from chalice import CognitoUserPoolAuthorizer, Response
 from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 
@@ -25,10 +26,12 @@ from chalicelib.api.problems import PayloadTooLarge, UnsupportedMediaType, error
 from chalicelib.bootstrap import is_transient, services
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.records import Brand
+from chalicelib.domain.shopper_tokens import is_shopper_token
 from chalicelib.observability import logger
 from chalicelib.settings import get_settings
 
-Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand"]
+# "id-token": the identity provider's ID token (a JWT), which the route itself verifies and exchanges.
+Auth = Literal["public", "operator", "brand", "optional-brand", "shopper", "shopper-or-brand", "id-token"]
 MAX_BODY_BYTES = 64 * 1024
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 
@@ -42,6 +45,7 @@ AUDIENCES: dict[str, frozenset[str]] = {
     "public": frozenset({"shop"}), "shopper": frozenset({"shop"}),
     "operator": frozenset({"console"}), "brand": frozenset({"console"}),
     "optional-brand": frozenset({"shop", "console"}), "shopper-or-brand": frozenset({"shop", "console"}),
+    "id-token": frozenset({"shop"}),
 }
 ERROR_CACHE_CONTROL = "no-store"  # a refusal is about one request at one moment
 DEFAULT_MAX_AGE = 5
@@ -117,7 +121,7 @@ class ApiRequest:
     raw: Any
     brand: Brand | None = None
     shopper_id: str | None = None
-    shopper_verified: bool = False  # the shopper's token says a verified identity (Cognito) minted it
+    shopper_verified: bool = False  # the shopper's token is a verified one (`shv.`): one person
     body: Any = None
     query: Any = None
     path: dict[str, str] = field(default_factory=dict)
@@ -165,7 +169,14 @@ def check_path_ids(path_params: dict[str, str]) -> None:
             raise NotFound(kind, "", field=to_camel(name), detail=f"no {kind} has this id")
 
 
+def _authenticate_shopper(req: ApiRequest, token: str | None) -> None:
+    shopper = services().shoppers.authenticate(token)
+    req.shopper_id, req.shopper_verified = shopper.id, shopper.verified
+
+
 def authenticate(req: ApiRequest, auth: Auth) -> None:
+    """Who calls, from the bearer credential the route's auth kind takes. An "id-token" route is
+    left to its handler: verifying the ID token is what the route does (Shoppers.register_verified)."""
     token = bearer_token(req.raw)
     if auth == "operator":
         services().brands.authorize_operator(token)
@@ -174,26 +185,44 @@ def authenticate(req: ApiRequest, auth: Auth) -> None:
         if token is not None and token.startswith("ldk."):
             req.brand = services().brands.authenticate(token)
         else:
-            req.shopper_id = services().shoppers.authenticate(token)
+            _authenticate_shopper(req, token)
     elif auth == "shopper":
-        req.shopper_id = services().shoppers.authenticate(token)
+        _authenticate_shopper(req, token)
     elif auth == "optional-brand":
-        # A shopper's token says nothing to a brand route: the shopper sees the public view.
-        if req.raw.headers.get("authorization") and not (token or "").startswith("shp."):
+        # A shopper's token (of either kind) says nothing to a brand route: the shopper sees the public view.
+        if req.raw.headers.get("authorization") and not is_shopper_token(token):
             req.brand = services().brands.authenticate(token)
     elif auth == "brand":
         req.brand = services().brands.authenticate(token)
+
+
+USER_POOL_ARN = re.compile(r"arn:aws[\w-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9A-Za-z]+")
+
+
+def user_pool_authorizer(env: Mapping[str, str] = os.environ) -> CognitoUserPoolAuthorizer | None:
+    """API Gateway's check of the user pool's tokens, when LIVEDROP_COGNITO_USER_POOL_ARN is set
+    where the app is imported to be deployed (as the stream ARNs in app.py are); else None. It
+    refuses bad tokens before the function runs; the function verifies them all the same, since
+    `chalice local` and the test client run no Cognito authorizer."""
+    arn = env.get("LIVEDROP_COGNITO_USER_POOL_ARN")
+    if not arn:
+        return None
+    if not USER_POOL_ARN.fullmatch(arn):
+        raise ValueError(f"LIVEDROP_COGNITO_USER_POOL_ARN={arn!r} is not a Cognito user pool ARN")
+    return CognitoUserPoolAuthorizer("shoppers", provider_arns=[arn])
 
 
 def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: int = 200,
               request: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
               headers: tuple[HeaderSpec, ...] = (), secret: bool = False, max_age: int = DEFAULT_MAX_AGE,
-              response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = ()):
+              response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = (),
+              authorizer: Any = None):
     """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`.
 
     The handler's docstring is the operation's description. `secret=True`: the answer carries a
-    credential (never stored by any cache); `max_age`: how long a cache may serve a public read."""
+    credential (never stored by any cache); `max_age`: how long a cache may serve a public read.
+    `authorizer`: a Chalice authorizer API Gateway runs before the function (deployed only)."""
     implied = {400} if request or query or headers else set()
     implied |= {401} if auth != "public" else set()
     implied |= {404} if "{" in path else set()
@@ -230,7 +259,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
             return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
         # Media types are checked above, so that a wrong one gets problem+json, not Chalice's own 415.
-        app.route(path, methods=[method], content_types=["*/*"])(view)
+        app.route(path, methods=[method], content_types=["*/*"], authorizer=authorizer)(view)
         return handler
 
     return register

@@ -444,9 +444,13 @@ class IngestView(ResponseModel):
 
 
 class ShopperCreated(ResponseModel):
+    # `verified` is always sent: the document says so, default or not.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
     shopper_id: str
     token: str = Field(description="Send as `Authorization: Bearer <token>` on shopper routes")
     expires_at: Timestamp
+    verified: bool = Field(False, description="true for a verified shopper (POST /v1/shoppers/verified): the "
+                                              "shopper id is the signed-in person's, the same at every sign-in")
 
 
 class OrderItemIn(RequestModel):

@@ -609,3 +609,23 @@ class EventViews(Protocol):
     def drop(self, session_id: str, item: LineupItem, product: Product | None, left: int) -> dict[str, Any]: ...
 
     def pin(self, entry: TimelineEntry, product: Product | None) -> dict[str, Any]: ...
+
+
+# --- verified shoppers ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifiedIdentity:
+    """Who the identity provider says signed in: its issuer, and the person's `sub` there."""
+    issuer: str
+    subject: str
+
+
+class IdentityTokens(Protocol):
+    """The identity provider's ID tokens (Cognito's: chalicelib/adapters/cognito.py)."""
+
+    def verify(self, id_token: str, now: int) -> VerifiedIdentity:
+        """The identity of a genuine ID token, unexpired at `now` (epoch seconds), issued by the
+        configured provider to one of the allowed app clients. Raises Unauthorized for any other
+        token, and Busy when the provider's keys can not be fetched."""
+        ...

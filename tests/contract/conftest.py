@@ -8,6 +8,7 @@ need to get past authentication and 404s.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class ContractWorld:
     operator_key: str = field(repr=False)  # credentials stay out of failure reports
     brand_key: str = field(repr=False)
     shopper_token: str = field(repr=False)
+    id_token: str = field(repr=False)  # of the user pool stand-in (tests/identity_provider.py)
     product_id: str
     scheduled_session_id: str  # with the product in its lineup, not started
     live_session_id: str  # started, with the product in its lineup: orders can be reserved
@@ -56,7 +58,7 @@ def _call(url: str, method: str, path: str, body=None, key: str | None = None, h
 
 
 @pytest.fixture(scope="session")
-def contract_world(base_url, aws_stack) -> ContractWorld:
+def contract_world(base_url, aws_stack, user_pool) -> ContractWorld:
     operator_key = aws_stack["LIVEDROP_OPERATOR_KEY"]
     brand = _call(base_url, "POST", "/v1/brands", {"name": "Contract"}, key=operator_key)
     key = brand["apiKey"]
@@ -76,6 +78,8 @@ def contract_world(base_url, aws_stack) -> ContractWorld:
     webhook = _call(base_url, "POST", "/v1/webhooks", {"url": "http://127.0.0.1:9/hooks", "events": ["order.paid"]},
                     key=key)
     ping = _call(base_url, "POST", f"/v1/webhooks/{webhook['id']}/test", key=key)
+    id_token = user_pool.id_token("contract", exp=int(time.time()) + 6 * 3600)  # outlives the tier's run
     return ContractWorld(url=base_url, operator_key=operator_key, brand_key=key, shopper_token=shopper["token"],
+                         id_token=id_token,
                          product_id=product["id"], scheduled_session_id=sessions[0], live_session_id=sessions[1],
                          order_id=order["id"], webhook_id=webhook["id"], delivery_id=ping["id"])

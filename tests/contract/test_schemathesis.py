@@ -44,7 +44,8 @@ def config_data(world: ContractWorld) -> dict:
         # One credential per security scheme; schemathesis sends the one each operation's `security` names.
         "auth": {"openapi": {"operatorKey": {"bearer": world.operator_key},
                              "brandKey": {"bearer": world.brand_key},
-                             "shopperToken": {"bearer": world.shopper_token}}},
+                             "shopperToken": {"bearer": world.shopper_token},
+                             "cognitoIdToken": {"bearer": world.id_token}}},
         "dictionaries": {"products": {"values": [world.product_id]},
                          "sessions": {"values": [world.scheduled_session_id, world.live_session_id]},
                          "orders": {"values": [world.order_id]},
@@ -90,7 +91,7 @@ def is_opaque_refusal(world: ContractWorld, failure, response) -> bool:
     if isinstance(failure, RejectedPositiveData):
         # An unknown id (404), a bearer token that is none of the world's credentials (401), an unknown
         # payment method (402 `invalid_payment_method`).
-        ours = {f"Bearer {key}" for key in (world.operator_key, world.brand_key, world.shopper_token)}
+        ours = {f"Bearer {key}" for key in (world.operator_key, world.brand_key, world.shopper_token, world.id_token)}
         return (code == "not_found"
                 or (code == "unauthorized" and response.request.headers.get("Authorization") not in ours)
                 or (code == "payment_declined" and problem.get("reason") == "invalid_payment_method"))

@@ -74,3 +74,27 @@ def test_a_cancelled_order_frees_its_place_under_the_cap(base_url, operator_key,
     assert order(products[0]).status_code == 201  # the paid one no longer counts
     for product in products:
         assert sum(conservation(session_id, product, 10)) == 10
+
+
+def test_a_verified_only_drop_refuses_anonymous_shoppers_and_sells_to_a_signed_in_person(
+        base_url, operator_key, user_pool):
+    session_id, (product,) = show_with_drops(base_url, brand_key(base_url, operator_key), drops=1, quantity=5,
+                                             verifiedOnly=True, perCustomerLimit=1)
+    anonymous = requests.post(f"{base_url}/v1/shoppers").json()
+    assert anonymous["verified"] is False
+    signed_in = requests.post(f"{base_url}/v1/shoppers/verified",
+                              headers={"Authorization": f"Bearer {user_pool.id_token('ada')}"}).json()
+    assert signed_in["verified"] is True
+
+    def buy(token):
+        return requests.post(f"{base_url}/v1/orders", headers={"Authorization": f"Bearer {token}",
+                                                                "Idempotency-Key": secrets.token_hex(8)},
+                             json={"sessionId": session_id, "items": [{"productId": product, "quantity": 1}]})
+
+    refused = buy(anonymous["token"])
+    assert refused.status_code == 403 and refused.json()["type"].endswith("/verification_required")
+    assert refused.json()["productId"] == product
+    assert buy(signed_in["token"]).status_code == 201
+    assert conservation(session_id, product, 5) == (4, 1)
+    listed = requests.get(f"{base_url}/v1/sessions/{session_id}").json()["lineup"][0]
+    assert listed["verifiedOnly"] is True  # the viewer can say so before the shopper tries

@@ -47,7 +47,8 @@ def test_errors_are_not_stored(api, brand):
 def test_every_route_has_a_stated_rule():
     rules = {(spec.method, spec.path): spec.cache_control for spec in ROUTES}
     assert rules[("GET", "/v1/sessions/{session_id}/live")] == "public, max-age=2"
-    secrets = [("POST", "/v1/brands"), ("POST", "/v1/shoppers"), ("GET", "/v1/sessions/{session_id}/ingest"),
+    secrets = [("POST", "/v1/brands"), ("POST", "/v1/shoppers"), ("POST", "/v1/shoppers/verified"),
+               ("GET", "/v1/sessions/{session_id}/ingest"),
                ("POST", "/v1/sessions/{session_id}/chat-token"), ("POST", "/v1/webhooks"),
                ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"), ("POST", "/v1/orders/{order_id}/pay")]
     for secret in secrets:

@@ -18,7 +18,9 @@ def test_chalice_package_builds_the_prod_deployment(tmp_path):
 
     stream = arn("stock")
     analytics_streams = {variable: arn(table) for table, variable in ANALYTICS_STREAMS.items()}
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "LIVEDROP_STOCK_STREAM_ARN": stream, **analytics_streams}
+    pool = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_AbC123"
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "LIVEDROP_STOCK_STREAM_ARN": stream, **analytics_streams,
+           "LIVEDROP_COGNITO_USER_POOL_ARN": pool}
     result = subprocess.run([str(chalice), "package", "--stage", "prod", str(tmp_path)], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -48,6 +50,13 @@ def test_chalice_package_builds_the_prod_deployment(tmp_path):
     for path in {spec.path for spec in ROUTES}:
         integration = paths[path]["options"]["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy", path
+    # API Gateway checks the pool's tokens on the exchange (its POST only, not its preflight), and nowhere else.
+    secured = {(path, method) for path, methods in paths.items() for method, operation in methods.items()
+               if isinstance(operation, dict) and operation.get("security")}
+    assert secured == {("/v1/shoppers/verified", "post")}
+    assert pool in json.dumps(template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]["securityDefinitions"])
+    # PyJWT and its RSA (cryptography, built for Lambda's Linux) go with the function.
+    assert any(name.startswith("jwt/") for name in names) and any(name.startswith("cryptography/") for name in names)
     variables = function["Environment"]["Variables"]
     assert variables["LIVEDROP_CORS_ORIGINS"] == "https://shop.example.com"
     assert "*" not in variables["LIVEDROP_CONSOLE_CORS_ORIGINS"]
