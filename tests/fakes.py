@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from chalicelib.domain.analytics import Aggregates, Attribution
-from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
+from chalicelib.domain.draws import Draw
+from chalicelib.domain.drops import DropMode, OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
     OrderNotPayable, OrderNotRefundable, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
@@ -203,6 +204,9 @@ class FakeStore:
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
         self.like_windows: dict[str, LikeWindow] = {}
+        self.draws: dict[tuple[str, str], Draw] = {}  # the `#draw` items
+        self.draw_pages: dict[tuple[str, int], list[str]] = {}  # (draw id, page) -> shopper ids
+        self.draws_finished: set[tuple[str, str]] = set()  # drops off the draws-due index
 
 
 class DuplicateItem(Exception):
@@ -636,6 +640,50 @@ class FakeOrderRepository(FakeRepository):
         due = sorted((r for r in self.store.orders.values() if r.hold_until is not None and r.hold_until <= now_epoch),
                      key=lambda r: r.hold_until)  # type: ignore[arg-type, return-value]
         return [r.order for r in due[:limit]]
+
+
+# --- draws -------------------------------------------------------------------------------------
+
+
+class FakeDrawRepository(FakeRepository):
+    """The `#draw` items and pages of adapters/dynamodb/draws.py; the draws due are the store's
+    draw drops by opensAt, as the lineup's sparse index holds them."""
+
+    @port_call
+    def get(self, session_id: str, product_id: str) -> Draw | None:
+        return self.store.draws.get((session_id, product_id))
+
+    @port_call
+    def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
+        for number, page in enumerate(pages):
+            self.store.draw_pages[(draw.id, number)] = list(page)
+        key = (draw.session_id, draw.product_id)
+        if key in self.store.draws:  # the conditional put fails: this run's pages go
+            for number in range(len(pages)):
+                del self.store.draw_pages[(draw.id, number)]
+        return self.store.draws.setdefault(key, draw)
+
+    @port_call
+    def entrants_page(self, draw: Draw, page: int) -> list[str]:
+        return list(self.store.draw_pages.get((draw.id, page), []))
+
+    @port_call
+    def mark_allocated(self, draw: Draw, allocated: int) -> None:
+        key = (draw.session_id, draw.product_id)
+        stored = self.store.draws[key]
+        if stored.allocated < allocated:
+            self.store.draws[key] = replace(stored, allocated=allocated)
+
+    @port_call
+    def finish(self, session_id: str, product_id: str) -> None:
+        self.store.draws_finished.add((session_id, product_id))
+
+    @port_call
+    def due(self, now: str, limit: int) -> list[tuple[str, str]]:
+        due = sorted((item.opens_at, key) for key, item in self.store.lineup.items()
+                     if item.mode is DropMode.DRAW and item.opens_at is not None and item.opens_at <= now
+                     and key not in self.store.draws_finished)
+        return [key for _, key in due[:limit]]
 
 
 # --- the live layer ----------------------------------------------------------------------------
@@ -1175,7 +1223,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
     return Ports(
         clock=clock, store=store,
         brands=FakeBrandRepository(store), products=FakeProductRepository(store),
-        sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store),
+        sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store), draws=FakeDrawRepository(store),
         stock=FakeStockRepository(store), orders=FakeOrderRepository(store), live=FakeLiveRepository(store),
         channels=FakeChannels(clock), chat=FakeChat(), payment_gateway=FakePaymentGateway(),
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",

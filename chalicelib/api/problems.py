@@ -44,6 +44,7 @@ PROBLEMS: dict[type[e.DomainError], tuple[int, str, str]] = {
     e.DropNotOpen: (409, "drop_not_open", "Drop not open"),
     e.DropClosed: (409, "drop_closed", "Drop closed"),
     e.DropOpened: (409, "drop_opened", "Drop already opened"),
+    e.DrawNotDue: (409, "draw_not_due", "Draw not due yet"),
     e.OrderNotPayable: (409, "order_not_payable", "Order not payable"),
     e.OrderExpired: (409, "order_expired", "Order expired"),
     e.PaymentInProgress: (409, "payment_in_progress", "Payment in progress"),

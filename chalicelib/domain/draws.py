@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Iterable
 
 # A draw records its winners in one DynamoDB item (400 KB): at most this many units per draw
@@ -32,6 +33,27 @@ from typing import Iterable
 MAX_DRAW_UNITS = 5000
 # The published list of entrants is kept in pages of this many shopper ids, one item each.
 ENTRANTS_PER_PAGE = 5000
+
+
+@dataclass(frozen=True)
+class Draw:
+    """A draw as it was made: written once, before any unit is reserved, so what it says can not
+    change with what happens after (a reservation refused, a crash). `id` names this draw's
+    pages of entrants (a run that lost the race to record its draw leaves its pages unused)."""
+    id: str
+    session_id: str
+    product_id: str
+    seed: str
+    units: int                 # the drop's quantity: at most this many winners
+    entrant_count: int
+    entrant_pages: int
+    winners: tuple[str, ...]   # in rank order
+    drawn_at: str
+    allocated: int = 0         # winners, in rank order, whose reservation is made (or refused for good)
+
+    @property
+    def allocated_all(self) -> bool:
+        return self.allocated >= len(self.winners)
 
 
 def new_seed() -> str:

@@ -182,6 +182,14 @@ class DropClosed(DomainError):
         super().__init__(detail, productId=product_id, closesAt=closes_at)
 
 
+class DrawNotDue(DomainError):
+    """A draw is made once entries close, at its drop's opensAt: not before."""
+
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        super().__init__(f"entries are taken until {opens_at}; the draw is made then", productId=product_id,
+                         opensAt=opens_at)
+
+
 class OrderTooLarge(DomainError):
     """More than one DynamoDB transaction can carry, or a total above the money bound."""
 

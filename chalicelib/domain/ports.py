@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Protocol
 
 from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
+from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
 from chalicelib.domain.records import (
@@ -129,6 +130,35 @@ class LineupRepository(Protocol):
         nothing sold or held) and not open by `now`, the session as for update_before_opening; its
         lineup count goes down by one (`lineup_size`, as read, for sessions stored before drops
         were counted). Raises NotFound (productId), SessionChanged or DropOpened."""
+        ...
+
+
+class DrawRepository(Protocol):
+    """Draws as made (domain/draws.py): the `#draw` item of a drop in the entries table, its pages
+    of entrants, and the list of draw drops still to draw or allocate."""
+
+    def get(self, session_id: str, product_id: str) -> Draw | None:
+        """The draw, read consistently; None before it is made."""
+        ...
+
+    def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
+        """Write the draw's pages of entrants, then the draw, once (a conditional put): the draw
+        that stands is returned, this one or one another run recorded first."""
+        ...
+
+    def entrants_page(self, draw: Draw, page: int) -> list[str]: ...
+
+    def mark_allocated(self, draw: Draw, allocated: int) -> None:
+        """Raise the draw's allocation progress to `allocated` (never lower it)."""
+        ...
+
+    def finish(self, session_id: str, product_id: str) -> None:
+        """Every winner allocated: the drop leaves the list of draws due."""
+        ...
+
+    def due(self, now: str, limit: int) -> list[tuple[str, str]]:
+        """(session id, product id) of draw drops whose opensAt is at or before `now`, not yet
+        finished: soonest first."""
         ...
 
 
