@@ -39,6 +39,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters import dynamodb
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.analytics import AnalyticsRecords, AnalyticsRepository
+    from chalicelib.adapters.dynamodb.entries import EntryRepository
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
     from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
@@ -76,6 +77,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "secret_box": KmsSecretBox(settings.webhook_secrets_key),
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
+        "entries": EntryRepository(db),
     }
 
 
@@ -125,7 +127,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records"})
+                   "webhook_records", "entries"})
 
 
 _overrides: dict[str, Any] = {}

@@ -196,6 +196,19 @@ TABLES: dict[str, dict[str, Any]] = {
             }
         ],
     },
+    # Queue and draw drops (chalicelib/adapters/dynamodb/entries.py): one partition per drop
+    # (dropKey = sessionId#productId); an entry per shopper (entryKey = the shopper id) and the
+    # drop's own state under entryKeys starting with "#" (#queue, #pos#<k>, #draw).
+    "entries": {
+        "KeySchema": [
+            {"AttributeName": "dropKey", "KeyType": "HASH"},
+            {"AttributeName": "entryKey", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "dropKey", "AttributeType": "S"},
+            {"AttributeName": "entryKey", "AttributeType": "S"},
+        ],
+    },
     # The built-in test payment provider's intents (adapters/payments.py); unused with Stripe.
     "payments": {
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],

@@ -39,7 +39,8 @@ from chalicelib.domain.ports import (
     AlreadyPaid, AppliedChange, ChatToken, Delivery, DropStock, LikeCount,
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
-from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
+from chalicelib.domain.queues import position_of
+from chalicelib.domain.records import Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
 from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS  # the DynamoDB adapter enforces it before sending
@@ -207,6 +208,8 @@ class FakeStore:
         self.draws: dict[tuple[str, str], Draw] = {}  # the `#draw` items
         self.draw_pages: dict[tuple[str, int], list[str]] = {}  # (draw id, page) -> shopper ids
         self.draws_finished: set[tuple[str, str]] = set()  # drops off the draws-due index
+        self.entries: dict[tuple[str, str], dict[str, Entry]] = defaultdict(dict)  # drop -> shopper -> entry
+        self.position_counters: dict[tuple[str, str, int], int] = {}  # (session, product, counter) -> n
 
 
 class DuplicateItem(Exception):
@@ -750,6 +753,30 @@ class FakeLiveRepository(FakeRepository):
         return sum(self.store.counters.get(f"likes#{session_id}#{shard}", 0) for shard in range(shards))
 
 
+# --- queue and draw entries -------------------------------------------------------------------
+
+
+class FakeEntryRepository(FakeRepository):
+    @port_call
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+        entries = self.store.entries[(session_id, product_id)]
+        if shopper_id in entries:
+            return entries[shopper_id], False
+        counter = random.randrange(shards)
+        key = (session_id, product_id, counter)
+        count = self.store.position_counters[key] = self.store.position_counters.get(key, 0) + 1
+        entries[shopper_id] = Entry(session_id, product_id, shopper_id, position_of(count, counter, shards), now)
+        return entries[shopper_id], True
+
+    @port_call
+    def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None:
+        return self.store.entries[(session_id, product_id)].get(shopper_id)
+
+    @port_call
+    def entrants(self, session_id: str, product_id: str) -> list[str]:
+        return list(self.store.entries[(session_id, product_id)])
+
+
 # --- video, chat, payments ---------------------------------------------------------------------
 
 
@@ -1230,7 +1257,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         stock_changes=lambda records: list(records),  # a fake stream carries StockChange values already
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
         webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
-        webhook_records=PassThroughWebhookRecords(),
+        webhook_records=PassThroughWebhookRecords(), entries=FakeEntryRepository(store),
     )
 
 

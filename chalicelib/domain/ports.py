@@ -16,7 +16,7 @@ from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
 from chalicelib.domain.records import (
-    Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
+    Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry,
 )
 from chalicelib.domain.sessions import SessionStatus
 
@@ -275,6 +275,23 @@ class OrderNotReleasable(Exception):
 class AlreadyPaid(Exception):
     """Pay asked of an order that is paid: the paid order, to answer again."""
     order: Order
+
+
+class EntryRepository(Protocol):
+    """Entries of queue and draw drops: one per shopper and drop, numbered by the drop's position
+    counters; and each drop's own state beside them (the queue's admission steps)."""
+
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+        """(the shopper's entry, True if made now). A new entry takes the next number of one of the
+        drop's `shards` position counters, picked at random; a shopper who has an entry (or whose
+        concurrent join won) gets that one, and a number taken by a lost race is not reused."""
+        ...
+
+    def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None: ...
+
+    def entrants(self, session_id: str, product_id: str) -> list[str]:
+        """Every entrant's shopper id (all pages), in no particular order."""
+        ...
 
 
 class LiveRepository(Protocol):

@@ -128,3 +128,13 @@ class TimelineEntry:
     delivery: str = "pending"
     sent_at: int | None = None
 
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A shopper's place in a queue or draw drop: one per shopper and drop."""
+    session_id: str
+    product_id: str
+    shopper_id: str
+    position: int   # from the drop's position counters: in join order per counter (domain/queues.py)
+    joined_at: str

@@ -846,3 +846,62 @@ def test_the_like_window_holds_across_containers(repos):
     assert second.like(session_id, fan, t + 1000, 5, 10) is None
     assert first.like(session_id, fan, t + 1000, 5, 10) == 1
     assert first.likes(session_id, 10) == second.likes(session_id, 10) == 6
+
+
+# --- queue and draw entries ----------------------------------------------------------------------
+
+
+def a_shopper() -> str:
+    return "shp_" + secrets.token_hex(11)
+
+
+def test_joins_are_numbered_1_2_3_in_order_and_a_second_join_answers_the_first_entry(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    shoppers = [a_shopper() for _ in range(4)]
+    joined = [entries.join(session_id, product_id, shopper, 1, NOW) for shopper in shoppers]
+    assert [(entry.position, created) for entry, created in joined] == [(1, True), (2, True), (3, True), (4, True)]
+    first = joined[0][0]
+    assert first.session_id == session_id and first.product_id == product_id and first.shopper_id == shoppers[0]
+    assert first.joined_at == NOW
+    assert entries.join(session_id, product_id, shoppers[0], 1, LATER) == (first, False)
+    assert entries.get(session_id, product_id, shoppers[0]) == first
+    assert entries.get(session_id, product_id, a_shopper()) is None
+    assert entries.get(session_id, new_id("prd"), shoppers[0]) is None  # another drop
+    assert entries.join(session_id, product_id, a_shopper(), 1, NOW)[0].position == 5  # no number was used twice
+
+
+def test_positions_over_several_counters_are_unique_and_each_counter_keeps_its_own_residue(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    positions = [entries.join(session_id, product_id, a_shopper(), 3, NOW)[0].position for _ in range(30)]
+    assert len(set(positions)) == 30 and min(positions) >= 1
+    by_counter: dict[int, list[int]] = {}
+    for position in positions:
+        by_counter.setdefault((position - 1) % 3, []).append(position)
+    for counter, numbers in by_counter.items():  # in join order per counter, none skipped
+        assert numbers == [counter + 1 + 3 * n for n in range(len(numbers))]
+
+
+def test_entrants_are_every_shopper_and_none_of_the_drops_own_items(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    shoppers = {a_shopper() for _ in range(25)}
+    for shopper in shoppers:
+        entries.join(session_id, product_id, shopper, 4, NOW)  # counters #pos#0..3 live in the same partition
+    entries.join(session_id, new_id("prd"), a_shopper(), 1, NOW)
+    assert sorted(entries.entrants(session_id, product_id)) == sorted(shoppers)
+    assert entries.entrants(session_id, new_id("prd")) == []
+    assert entries.get(session_id, product_id, "#pos#0") is None  # a state item is no entry
+
+
+def test_a_join_that_loses_the_race_to_the_same_shoppers_other_join_answers_the_winners_entry(repos):
+    entries, session_id, product_id, shopper = repos["entries"], new_id("ses"), new_id("prd"), a_shopper()
+    if not hasattr(entries, "db"):
+        pytest.skip("the fake joins atomically: there is no race to lose")
+    won, _ = entries.join(session_id, product_id, shopper, 1, NOW)
+    original_get = entries.get
+    entries.get = lambda *args: None  # this join read before the other one wrote
+    try:
+        assert entries.join(session_id, product_id, shopper, 1, LATER) == (won, False)
+    finally:
+        entries.get = original_get
+    assert entries.entrants(session_id, product_id) == [shopper]
+    assert entries.join(session_id, product_id, a_shopper(), 1, NOW)[0].position == 3  # the lost number stays used

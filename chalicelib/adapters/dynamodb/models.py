@@ -339,6 +339,23 @@ class WebhookDeliveryModel(Model):
     due = DeliveriesDue()
 
 
+class EntryModel(Model):
+    """A queue or draw drop's partition (dropKey = sessionId#productId): an entry per shopper
+    (entryKey = the shopper id) and the drop's own state items, whose entryKeys start with "#"
+    (domain ids never do): `#pos#<k>` position counters (`n`), `#queue` (the admission steps),
+    `#draw`."""
+    class Meta:
+        table_name = "unbound"
+
+    drop_key = UnicodeAttribute(hash_key=True, attr_name="dropKey")
+    entry_key = UnicodeAttribute(range_key=True, attr_name="entryKey")
+    # an entry
+    position = NumberAttribute(null=True)
+    joined_at = UnicodeAttribute(attr_name="joinedAt", null=True)
+    # a position counter
+    n = NumberAttribute(null=True)
+
+
 class TestIntentModel(Model):
     """The built-in test payment provider's intents (adapters/payments.py)."""
     class Meta:
@@ -369,6 +386,7 @@ MODELS: dict[str, type[Model]] = {
     "analytics": AnalyticsModel,
     "webhooks": WebhookEndpointModel,
     "deliveries": WebhookDeliveryModel,
+    "entries": EntryModel,
 }
 
 
