@@ -13,6 +13,7 @@ from chalicelib.services.analytics import Analytics
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
+from chalicelib.services.draws import Draws
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
 from chalicelib.services.shoppers import Shoppers
@@ -32,6 +33,7 @@ class Services:
     live: Live
     analytics: Analytics
     webhooks: Webhooks
+    draws: Draws
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -39,6 +41,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters import dynamodb
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.analytics import AnalyticsRecords, AnalyticsRepository
+    from chalicelib.adapters.dynamodb.draws import DrawRepository
     from chalicelib.adapters.dynamodb.entries import EntryRepository
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
@@ -78,6 +81,7 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "webhook_sender": HttpWebhookSender(local_mode=settings.local_mode),
         "webhook_records": WebhookRecords(),
         "entries": EntryRepository(db),
+        "draws": DrawRepository(),
     }
 
 
@@ -121,13 +125,15 @@ def build(settings: Settings, **overrides: Any) -> Services:
                             settings.feature_grace_ms),
         webhooks=Webhooks(ports["webhooks"], ports["secret_box"], ports["webhook_sender"], ports["webhook_records"],
                           sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
+        draws=Draws(ports["draws"], ports["entries"], ports["lineup"], checkout.reserve_for_winner,
+                    session_owner=sessions.get_owned, clock=clock),
     )
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records", "entries"})
+                   "webhook_records", "entries", "draws"})
 
 
 _overrides: dict[str, Any] = {}

@@ -74,6 +74,20 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [
             {"AttributeName": "sessionId", "AttributeType": "S"},
             {"AttributeName": "productId", "AttributeType": "S"},
+            {"AttributeName": "drawDue", "AttributeType": "S"},
+            {"AttributeName": "opensAt", "AttributeType": "S"},
+        ],
+        # Sparse: only draw drops still to draw or allocate carry drawDue; the draws' sweeper
+        # reads what is due by opensAt, never the whole lineup.
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "drawsDue",
+                "KeySchema": [
+                    {"AttributeName": "drawDue", "KeyType": "HASH"},
+                    {"AttributeName": "opensAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
         ],
         "StreamSpecification": STREAM,
     },

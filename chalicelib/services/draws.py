@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Callable
 
 from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
@@ -20,17 +20,13 @@ from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import DropMode
 from chalicelib.domain.errors import DrawNotDue, DropClosed, InvalidInput, NotFound, SoldOut
 from chalicelib.domain.ownership import well_formed
-from chalicelib.domain.ports import Clock, DrawRepository, LineupRepository
+from chalicelib.domain.ports import Clock, DrawRepository, EntryRepository, LineupRepository
 from chalicelib.domain.records import LineupItem, Order
 from chalicelib.observability import logger
 
 PROGRESS_EVERY = 25       # reservations between two writes of the progress: what a crash may redo
 GET_BUDGET_SECONDS = 2.0  # a public read that makes the draw reserves for this long; the sweeper the rest
 RUN_BUDGET_SECONDS = 20.0
-
-
-class Entrants(Protocol):
-    def entrants(self, session_id: str, product_id: str) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -47,7 +43,7 @@ class DrawView:
 
 
 class Draws:
-    def __init__(self, repo: DrawRepository, entries: Entrants, lineup: LineupRepository,
+    def __init__(self, repo: DrawRepository, entries: EntryRepository, lineup: LineupRepository,
                  reserve_for_winner: Callable[[str, str, str], tuple[Order, bool]],
                  session_owner: Callable[[str, str], object], clock: Clock) -> None:
         self.repo = repo
