@@ -1,7 +1,7 @@
 """The things Livedrop keeps, as plain values. Repositories load and store them; views show them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.domain.money import Money
 from chalicelib.domain.drops import DropMode, OrderStatus
@@ -79,8 +79,8 @@ class LineupItem:
     verified_only: bool = False   # only shoppers with a verified identity may buy or enter
     entry_shards: int = 1         # queue position counters (domain/drops.py entry_shards_for)
     # A draw's secret seed, committed to by its hash when the drop is added, revealed after the
-    # draw (domain/draws.py). Never in a view before then.
-    draw_seed: str | None = None
+    # draw (domain/draws.py). Never in a view before then, nor in the item's repr (a log line).
+    draw_seed: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
