@@ -15,6 +15,7 @@ from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
+from chalicelib.services.queues import Queues
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -32,6 +33,7 @@ class Services:
     live: Live
     analytics: Analytics
     webhooks: Webhooks
+    queues: Queues
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -121,6 +123,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
                             settings.feature_grace_ms),
         webhooks=Webhooks(ports["webhooks"], ports["secret_box"], ports["webhook_sender"], ports["webhook_records"],
                           sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
+        queues=Queues(ports["entries"], ports["lineup"], ports["stock"], ports["shopper_token_secret"], clock),
     )
 
 
