@@ -3,7 +3,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import analytics, brands, meta, orders, payments, products, sessions, webhooks
+from chalicelib.api import analytics, brands, drops, meta, orders, payments, products, sessions, webhooks
 from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.api.routing import install_edge
 from chalicelib.observability import observe_event, observe_http
@@ -12,7 +12,7 @@ app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
-for module in (brands, products, sessions, orders, payments, analytics, webhooks, meta):
+for module in (brands, products, sessions, drops, orders, payments, analytics, webhooks, meta):
     app.register_blueprint(module.bp)
 
 

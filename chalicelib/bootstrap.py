@@ -16,6 +16,7 @@ from chalicelib.services.checkout import Checkout
 from chalicelib.services.draws import Draws
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
+from chalicelib.services.queues import Queues
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -34,6 +35,7 @@ class Services:
     analytics: Analytics
     webhooks: Webhooks
     draws: Draws
+    queues: Queues
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -127,6 +129,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
                           sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
         draws=Draws(ports["draws"], ports["entries"], ports["lineup"], checkout.reserve_for_winner,
                     session_owner=sessions.get_owned, clock=clock),
+        queues=Queues(ports["entries"], ports["lineup"], ports["stock"], ports["shopper_token_secret"], clock),
     )
 
 

@@ -39,7 +39,7 @@ from chalicelib.domain.ports import (
     AlreadyPaid, AppliedChange, ChatToken, Delivery, DropStock, LikeCount,
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
-from chalicelib.domain.queues import position_of
+from chalicelib.domain.queues import STEP_MS, QueueState, highest_position, position_of
 from chalicelib.domain.records import Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
@@ -210,6 +210,7 @@ class FakeStore:
         self.draws_finished: set[tuple[str, str]] = set()  # drops off the draws-due index
         self.entries: dict[tuple[str, str], dict[str, Entry]] = defaultdict(dict)  # drop -> shopper -> entry
         self.position_counters: dict[tuple[str, str, int], int] = {}  # (session, product, counter) -> n
+        self.queues: dict[tuple[str, str], QueueState] = {}  # as stored: without `issued`
 
 
 class DuplicateItem(Exception):
@@ -775,6 +776,22 @@ class FakeEntryRepository(FakeRepository):
     @port_call
     def entrants(self, session_id: str, product_id: str) -> list[str]:
         return list(self.store.entries[(session_id, product_id)])
+
+    @port_call
+    def read(self, session_id: str, product_id: str, shopper_id: str, shards: int) -> tuple[Entry | None, QueueState]:
+        counts = {k: self.store.position_counters.get((session_id, product_id, k), 0) for k in range(shards)}
+        stored = self.store.queues.get((session_id, product_id), QueueState())
+        return (self.store.entries[(session_id, product_id)].get(shopper_id),
+                replace(stored, issued=highest_position(counts, shards)))
+
+    @port_call
+    def record_step(self, session_id: str, product_id: str, before: QueueState, after: QueueState) -> QueueState:
+        stored = self.store.queues.get((session_id, product_id), QueueState())
+        if stored.last_step_ms != before.last_step_ms or (
+                stored.last_step_ms is not None and stored.last_step_ms > after.last_step_ms - STEP_MS):
+            return replace(stored, issued=after.issued)
+        self.store.queues[(session_id, product_id)] = replace(after, issued=0)
+        return after
 
 
 # --- video, chat, payments ---------------------------------------------------------------------

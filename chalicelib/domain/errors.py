@@ -190,6 +190,29 @@ class DrawNotDue(DomainError):
                          opensAt=opens_at)
 
 
+class NotAQueue(DomainError):
+    """Entries are for queue and draw drops; an open drop is bought directly."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is first come, first served: there is no queue or draw to enter; order it",
+                         productId=product_id)
+
+
+class VerificationRequired(DomainError):
+    """A verified-only drop, and the shopper's token is an anonymous one."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is for verified shoppers only: sign in for a verified shopper token",
+                         productId=product_id)
+
+
+class EntriesClosed(DomainError):
+    """A draw takes entries until its opensAt (the draw's time)."""
+
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        super().__init__(f"entries to this draw closed at {opens_at}", productId=product_id, opensAt=opens_at)
+
+
 class OrderTooLarge(DomainError):
     """More than one DynamoDB transaction can carry, or a total above the money bound."""
 

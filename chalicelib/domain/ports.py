@@ -15,6 +15,7 @@ from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChan
 from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
+from chalicelib.domain.queues import QueueState
 from chalicelib.domain.records import (
     Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry,
 )
@@ -291,6 +292,17 @@ class EntryRepository(Protocol):
 
     def entrants(self, session_id: str, product_id: str) -> list[str]:
         """Every entrant's shopper id (all pages), in no particular order."""
+        ...
+
+    def read(self, session_id: str, product_id: str, shopper_id: str, shards: int) -> tuple[Entry | None, QueueState]:
+        """The shopper's entry and the drop's queue (its `issued` from the `shards` counters), in
+        one read; an empty QueueState when no step was taken yet."""
+        ...
+
+    def record_step(self, session_id: str, product_id: str, before: QueueState, after: QueueState) -> QueueState:
+        """Store `after` only if the queue's last step is still `before`'s and at least a second
+        before `after`'s (one step a second per drop, whoever takes it); else the queue as another
+        reader stored it. Either way with `after.issued`."""
         ...
 
 

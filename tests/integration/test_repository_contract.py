@@ -21,6 +21,7 @@ from chalicelib.domain.errors import (
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
+from chalicelib.domain.queues import QueueState, Step
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, OrderLine, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import TRANSITIONS, SessionStatus
 from tests.fakes import DuplicateItem, fake_ports
@@ -905,3 +906,33 @@ def test_a_join_that_loses_the_race_to_the_same_shoppers_other_join_answers_the_
         entries.get = original_get
     assert entries.entrants(session_id, product_id) == [shopper]
     assert entries.join(session_id, product_id, a_shopper(), 1, NOW)[0].position == 3  # the lost number stays used
+
+
+def test_read_gives_the_entry_and_the_queue_with_the_highest_position_handed_out(repos):
+    entries, session_id, product_id, shopper = repos["entries"], new_id("ses"), new_id("prd"), a_shopper()
+    assert entries.read(session_id, product_id, shopper, 2) == (None, QueueState())
+    positions = [entries.join(session_id, product_id, a_shopper(), 2, NOW)[0].position for _ in range(5)]
+    mine, _ = entries.join(session_id, product_id, shopper, 2, NOW)
+    entry, queue = entries.read(session_id, product_id, shopper, 2)
+    assert entry == mine and queue == QueueState(issued=max(positions + [mine.position]))
+    assert entries.read(session_id, product_id, "#queue", 2)[0] is None
+
+
+def test_a_step_is_recorded_once_a_second_by_whoever_comes_first(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    t = 1_800_000_000_000
+    first = QueueState(steps=(Step(t, 10, 10),), last_step_ms=t, left=10, last_admission_ms=t, issued=12)
+    assert entries.record_step(session_id, product_id, QueueState(issued=12), first) == first
+    rival = replace(first, steps=(Step(t, 3, 10),), issued=12)
+    assert entries.record_step(session_id, product_id, QueueState(issued=12), rival) == first  # lost: the winner's
+    too_soon = replace(first, last_step_ms=t + 999, left=4)
+    assert entries.record_step(session_id, product_id, first, too_soon) == first
+    later = QueueState(steps=(Step(t, 10, 10), Step(t + 1000, 14, 4)), lapsed_through=0, last_step_ms=t + 1000,
+                       left=4, last_admission_ms=t + 1000, issued=20)
+    assert entries.record_step(session_id, product_id, first, later) == later
+    stale = replace(first, last_step_ms=t + 5000)
+    assert entries.record_step(session_id, product_id, first, stale) == replace(later, issued=stale.issued)
+    closed = QueueState(lapsed_through=14, last_step_ms=t + 90_000, left=None, last_admission_ms=None, closed=True,
+                        issued=20)
+    assert entries.record_step(session_id, product_id, later, closed) == closed
+    assert entries.read(session_id, product_id, a_shopper(), 1) == (None, replace(closed, issued=0))

@@ -370,6 +370,13 @@ class EntryModel(Model):
     joined_at = UnicodeAttribute(attr_name="joinedAt", null=True)
     # a position counter
     n = NumberAttribute(null=True)
+    # the queue (#queue): domain/queues.py QueueState
+    steps = ListAttribute(null=True)  # [[atMs, upTo, left], ...]
+    lapsed_through = NumberAttribute(attr_name="lapsedThrough", null=True)
+    last_step_ms = NumberAttribute(attr_name="lastStepMs", null=True)
+    left = NumberAttribute(null=True)
+    last_admission_ms = NumberAttribute(attr_name="lastAdmissionMs", null=True)
+    closed = BooleanAttribute(null=True)
 
 
 class DrawModel(Model):
