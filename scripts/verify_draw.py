@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Check a Livedrop draw from what its API publishes, with nothing of Livedrop's code.
 
-    python3 scripts/verify_draw.py <api base url> <session id> <product id>
+    python3 scripts/verify_draw.py <api base url> <session id> <product id> [--entrant <shopper id>]...
 
 Fetches GET /v1/sessions/<session>/drops/<product>/draw (every page of entrants), then checks:
 the seed revealed hashes (SHA-256 of its text, hex) to the seedHash published before the draw;
-the entrants are sorted, each once, as many as the draw counted; and the winners are the first
+the entrants are sorted, each once, as many as the draw counted; the winners are the first
 `units` entrants ranked by HMAC-SHA256(key = seed text, message = shopper id) in hex, ties by
-shopper id. Prints what it found; exits 0 when everything matches, 1 on any mismatch, 2 when the
-draw can not be checked (not drawn yet, or the API could not be read).
+shopper id; and each `--entrant` is listed (leaving out an entrant who would not have won changes
+no winner: only that shopper can tell, so an entrant checks their own id). Prints what it found;
+exits 0 when everything matches, 1 on any mismatch, 2 when the draw can not be checked (not drawn
+yet, or the API could not be read).
 
 Standard library only, on purpose: it is an independent second implementation of the rule in
 chalicelib/domain/draws.py (README: "Draw drops").
@@ -50,9 +52,10 @@ def read_draw(base: str, session_id: str, product_id: str, fetch: Fetch) -> tupl
     return first, entrants
 
 
-def check(draw: dict, entrants: list[str]) -> list[str]:
+def check(draw: dict, entrants: list[str], expected_entrants: list[str] = ()) -> list[str]:
     """Every mismatch found, in words; none when the draw is what its seed and entrants make."""
-    problems = []
+    problems = [f"{shopper_id} entered but is not among the entrants"
+                for shopper_id in expected_entrants if shopper_id not in set(entrants)]
     seed, seed_hash = draw.get("seed"), draw.get("seedHash")
     if not isinstance(seed, str) or hashlib.sha256(seed.encode("ascii")).hexdigest() != seed_hash:
         problems.append(f"SHA-256 of the revealed seed is not the published seedHash {seed_hash}")
@@ -72,10 +75,17 @@ def check(draw: dict, entrants: list[str]) -> list[str]:
 
 
 def main(argv: list[str], fetch: Fetch = fetch_json, out: Any = sys.stdout) -> int:
-    if len(argv) != 3:
+    positional, expected_entrants = [], []
+    arguments = iter(argv)
+    for argument in arguments:
+        if argument == "--entrant":
+            expected_entrants.append(next(arguments, ""))
+        else:
+            positional.append(argument)
+    if len(positional) != 3 or "" in expected_entrants:
         print(__doc__, file=out)
         return 2
-    base, session_id, product_id = argv
+    base, session_id, product_id = positional
     try:
         draw, entrants = read_draw(base, session_id, product_id, fetch)
     except Exception as error:  # any failure to read is "can not check", never "verified"
@@ -84,7 +94,7 @@ def main(argv: list[str], fetch: Fetch = fetch_json, out: Any = sys.stdout) -> i
     if draw.get("state") != "drawn":
         print(f"not drawn yet (state {draw.get('state')!r}); seedHash {draw.get('seedHash')}", file=out)
         return 2
-    problems = check(draw, entrants)
+    problems = check(draw, entrants, expected_entrants)
     print(f"draw of {product_id} in {session_id}: {len(entrants)} entrants, {draw.get('units')} units, "
           f"{len(draw.get('winners') or [])} winners, drawn at {draw.get('drawnAt')}", file=out)
     print(f"seed {draw.get('seed')}\nseedHash {draw.get('seedHash')}", file=out)

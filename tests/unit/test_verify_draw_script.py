@@ -32,9 +32,9 @@ def published(units=7, entrants=23, per_page=10):
     return answers
 
 
-def run(answers):
+def run(answers, *extra):
     out = io.StringIO()
-    code = verify_draw.main([BASE, "ses_1", "prd_1"], fetch=answers.__getitem__, out=out)
+    code = verify_draw.main([BASE, "ses_1", "prd_1", *extra], fetch=answers.__getitem__, out=out)
     return code, out.getvalue()
 
 
@@ -70,3 +70,11 @@ def test_a_draw_not_made_yet_or_unreadable_can_not_be_verified():
     open_draw = {BASE + PATH: {"productId": "prd_1", "state": "open", "seedHash": "ab" * 32, "seed": None}}
     assert run(open_draw)[0] == 2
     assert run({})[0] == 2  # every fetch fails
+
+
+def test_an_entrant_checks_they_are_listed():
+    answers = published(units=2, entrants=5)
+    assert run(answers, "--entrant", "shp_003")[0] == 0
+    code, output = run(answers, "--entrant", "shp_003", "--entrant", "shp_777")
+    assert code == 1 and "shp_777 entered but is not among the entrants" in output
+    assert run(answers, "--entrant")[0] == 2  # no id given: usage
