@@ -25,8 +25,10 @@ from chalicelib.domain.records import LineupItem, Order
 from chalicelib.observability import logger
 
 PROGRESS_EVERY = 25       # reservations between two writes of the progress: what a crash may redo
-GET_BUDGET_SECONDS = 2.0  # a public read that makes the draw reserves for this long; the sweeper the rest
-RUN_BUDGET_SECONDS = 20.0
+# How long a run reserves for winners before it leaves the rest to the next run: a public read
+# that makes the draw briefly, the brand's POST within the API's 15 s Lambda timeout.
+GET_BUDGET_SECONDS = 2.0
+RUN_BUDGET_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
