@@ -28,6 +28,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Iterable
 
+from chalicelib.domain.drops import order_id_for
+
 # A draw records its winners in one DynamoDB item (400 KB): at most this many units per draw
 # drop keeps the list well inside it.
 MAX_DRAW_UNITS = 5000
@@ -54,6 +56,33 @@ class Draw:
     @property
     def allocated_all(self) -> bool:
         return self.allocated >= len(self.winners)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Where one entrant stands: `entered` until the draw, then `won` (with the order holding the
+    unit once it is reserved) or `not_won`."""
+    state: str
+    order_id: str | None = None
+
+
+def outcome(draw: Draw | None, shopper_id: str) -> Outcome:
+    if draw is None:
+        return Outcome("entered")
+    if shopper_id not in draw.winners:
+        return Outcome("not_won")
+    reserved = draw.winners.index(shopper_id) < draw.allocated
+    return Outcome("won", winner_order_id(shopper_id, draw.session_id, draw.product_id) if reserved else None)
+
+
+def winner_key(session_id: str, product_id: str) -> str:
+    """The Idempotency-Key of a winner's reservation: one order per winner, however often the
+    allocation runs (services/checkout.py reserve_for_winner uses the same)."""
+    return f"draw:{session_id}:{product_id}"
+
+
+def winner_order_id(shopper_id: str, session_id: str, product_id: str) -> str:
+    return order_id_for(shopper_id, winner_key(session_id, product_id))
 
 
 def new_seed() -> str:

@@ -54,6 +54,7 @@ class Draws:
         self.reserve_for_winner = reserve_for_winner
         self.session_owner = session_owner  # raises NotFound unless the brand owns the session
         self.clock = clock
+        self._finished: dict[tuple[str, str], Draw] = {}  # allocated draws no longer change: kept per container
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -65,6 +66,18 @@ class Draws:
         if draw is None and draws.due(to_iso(self.clock.now()), drop.opens_at):
             draw = self._run(drop, None, GET_BUDGET_SECONDS)
         return self._view(drop, draw, page)
+
+    def outcome(self, drop: LineupItem, shopper_id: str) -> draws.Outcome:
+        """Where an entrant of a draw drop stands (a shopper's `entries/me` polls): `entered`
+        before opensAt without a read, then as the draw says. A finished draw is kept by the
+        container, so polls after it cost no read."""
+        if not draws.due(to_iso(self.clock.now()), drop.opens_at):
+            return draws.Outcome("entered")
+        key = (drop.session_id, drop.product_id)
+        draw = self._finished.get(key) or self.repo.get(*key)
+        if draw is not None and draw.allocated_all:
+            self._finished[key] = draw
+        return draws.outcome(draw, shopper_id)
 
     def run_now(self, brand_id: str, session_id: str, product_id: str, page: int = 0) -> DrawView:
         """The owner brand's draw: made at once once opensAt has passed (409 before)."""

@@ -19,7 +19,6 @@ import pytest
 
 from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.drops import order_id_for
 from chalicelib.observability import logger
 from tests.conftest import conservation, make_product, make_session, make_shopper
 
@@ -58,7 +57,7 @@ def stored_seed(session_id, product_id):
 
 
 def winner_order(api, shopper, session_id, product_id):
-    return api.get(f"/v1/orders/{order_id_for(shopper['shopperId'], f'draw:{session_id}:{product_id}')}",
+    return api.get(f"/v1/orders/{draws.winner_order_id(shopper['shopperId'], session_id, product_id)}",
                    key=shopper["token"])
 
 

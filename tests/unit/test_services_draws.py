@@ -9,7 +9,7 @@ import pytest
 
 from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
-from chalicelib.domain.drops import DropMode, OrderStatus, order_id_for
+from chalicelib.domain.drops import DropMode, OrderStatus
 from chalicelib.domain.errors import DrawNotDue, InvalidInput, NotFound, SoldOut
 from chalicelib.domain.money import Money
 from chalicelib.services.draws import PROGRESS_EVERY, Draws
@@ -58,7 +58,7 @@ def assert_allocated(ports, drop: Drop, winners) -> None:
     assert set(orders) == set(winners)
     for winner in winners:
         (order,) = orders[winner]
-        assert order.id == order_id_for(winner, f"draw:{drop.session_id}:{drop.product_id}")
+        assert order.id == draws.winner_order_id(winner, drop.session_id, drop.product_id)
         assert order.status is OrderStatus.RESERVED and [line.quantity for line in order.lines] == [1]
     assert conservation(ports, drop) == (drop.quantity - len(winners), len(winners))
 
@@ -243,3 +243,42 @@ def test_a_draw_drop_has_at_most_max_draw_units(world, clock):
     item, _ = services.sessions.add_to_lineup(brand_id, session_id, product.id, None, draws.MAX_DRAW_UNITS, None,
                                               opens_at=opens_in(clock, HOUR), mode=DropMode.DRAW)
     assert item.quantity == draws.MAX_DRAW_UNITS
+
+
+def test_an_entrants_outcome_entered_then_won_with_the_order_or_not_won(world, clock):
+    services, ports = world
+    made = draw_drop(services, ports, clock, units=2, entrants=5)
+    drop = made.drop
+    item = ports.lineup.list_for_session(drop.session_id)[0]
+    everyone = entrants_of(ports, drop)
+    reads = ports.draws.calls["get"]
+    assert {services.draws.outcome(item, s) for s in everyone} == {draws.Outcome("entered")}
+    assert ports.draws.calls["get"] == reads  # before opensAt: no read
+    clock.advance(HOUR)
+    assert services.draws.outcome(item, everyone[0]) == draws.Outcome("entered")  # due, not made yet
+    draw = services.draws.run(drop.session_id, drop.product_id)
+    orders = orders_of(ports, drop)
+    for shopper in everyone:
+        if shopper in draw.winners:
+            assert services.draws.outcome(item, shopper) == draws.Outcome("won", orders[shopper][0].id)
+        else:
+            assert services.draws.outcome(item, shopper) == draws.Outcome("not_won")
+    reads = ports.draws.calls["get"]
+    services.draws.outcome(item, everyone[0])
+    assert ports.draws.calls["get"] == reads  # a finished draw is kept
+
+
+def test_a_winner_not_reserved_yet_has_no_order_id():
+    draw = draws.Draw(id="d", session_id="ses_1", product_id="prd_1", seed="s", units=2, entrant_count=3,
+                      entrant_pages=1, winners=("shp_b", "shp_a"), drawn_at="2026-11-22T20:00:00.000Z", allocated=1)
+    assert draws.outcome(draw, "shp_b") == draws.Outcome("won", draws.winner_order_id("shp_b", "ses_1", "prd_1"))
+    assert draws.outcome(draw, "shp_a") == draws.Outcome("won", None)
+    assert draws.outcome(draw, "shp_c") == draws.Outcome("not_won")
+
+
+def test_checkout_reserves_a_winner_under_the_draws_order_id(world, clock):
+    services, ports = world
+    drop = draw_drop(services, ports, clock, units=1, entrants=0).drop
+    clock.advance(HOUR)
+    order, _ = services.checkout.reserve_for_winner("shp_someone", drop.session_id, drop.product_id)
+    assert order.id == draws.winner_order_id("shp_someone", drop.session_id, drop.product_id)
