@@ -208,6 +208,7 @@ class FakeStore:
         self.draws: dict[tuple[str, str], Draw] = {}  # the `#draw` items
         self.draw_pages: dict[tuple[str, int], list[str]] = {}  # (draw id, page) -> shopper ids
         self.draws_finished: set[tuple[str, str]] = set()  # drops off the draws-due index
+        self.entries_closed: dict[tuple[str, str], str] = {}  # the `#closed` items
         self.entries: dict[tuple[str, str], dict[str, Entry]] = defaultdict(dict)  # drop -> shopper -> entry
         self.position_counters: dict[tuple[str, str, int], int] = {}  # (session, product, counter) -> n
         self.queues: dict[tuple[str, str], QueueState] = {}  # as stored: without `issued`
@@ -656,6 +657,10 @@ class FakeDrawRepository(FakeRepository):
     @port_call
     def get(self, session_id: str, product_id: str) -> Draw | None:
         return self.store.draws.get((session_id, product_id))
+
+    @port_call
+    def close_entries(self, session_id: str, product_id: str, at: str) -> None:
+        self.store.entries_closed[(session_id, product_id)] = at
 
     @port_call
     def record(self, draw: Draw, pages: list[list[str]]) -> Draw:

@@ -142,6 +142,11 @@ class DrawRepository(Protocol):
         """The draw, read consistently; None before it is made."""
         ...
 
+    def close_entries(self, session_id: str, product_id: str, at: str) -> None:
+        """Mark the drop's entries closed (`#closed`), before its entrants are read: a join still
+        in flight that checks the mark in its own write is then either read by the draw or refused."""
+        ...
+
     def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
         """Write the draw's pages of entrants, then the draw, once (a conditional put): the draw
         that stands is returned, this one or one another run recorded first."""

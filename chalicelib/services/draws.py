@@ -148,11 +148,13 @@ class Draws:
 
     def _draw(self, drop: LineupItem) -> Draw:
         seed = drop.draw_seed or ""
+        now = to_iso(self.clock.now())
+        self.repo.close_entries(drop.session_id, drop.product_id, now)  # before the read: no entry slips between
         entrants = self.entries.entrants(drop.session_id, drop.product_id)
         pages = draws.pages(entrants)
         made = Draw(id=secrets.token_hex(8), session_id=drop.session_id, product_id=drop.product_id, seed=seed,
                     units=drop.quantity, entrant_count=sum(map(len, pages)), entrant_pages=len(pages),
-                    winners=tuple(draws.winners(seed, entrants, drop.quantity)), drawn_at=to_iso(self.clock.now()))
+                    winners=tuple(draws.winners(seed, entrants, drop.quantity)), drawn_at=now)
         draw = self.repo.record(made, pages)
         if draw.id == made.id:
             logger.info("draw made", extra={"session_id": drop.session_id, "product_id": drop.product_id,

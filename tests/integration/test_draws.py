@@ -96,6 +96,10 @@ def test_a_draw_from_entries_to_reservations(api, brand, clock, log_buffer):
     assert drawn["entrants"] == everyone and drawn["entrantCount"] == 12 and drawn["entrantsPages"] == 1
     assert drawn["winners"] == draws.winners(seed, everyone, 4) and drawn["units"] == 4 and drawn["allocated"]
     assert drawn["drawnAt"] == to_iso(clock.now())
+    from chalicelib.adapters.dynamodb.models import DrawModel
+
+    closed = DrawModel.get(f"{session['id']}#{product['id']}", "#closed", consistent_read=True)
+    assert closed.closed_at == drawn["drawnAt"]  # entries were marked closed before they were read
 
     winners = {s["shopperId"]: s for s in shoppers if s["shopperId"] in drawn["winners"]}
     for shopper in shoppers:

@@ -81,7 +81,11 @@ def test_the_draw_follows_the_rule_and_each_winner_gets_one_unit(world, clock):
     made = draw_drop(services, ports, clock, units=5, entrants=12)
     drop = made.drop
     clock.advance(HOUR)
+    closed_first = []
+    ports.entries.before_next("entrants", lambda: closed_first.append(
+        ports.store.entries_closed.get((drop.session_id, drop.product_id))))
     draw = services.draws.run(drop.session_id, drop.product_id)
+    assert closed_first == [to_iso(clock.now())]  # entries marked closed before they were read
     everyone = entrants_of(ports, drop)
     assert list(draw.winners) == draws.winners(made.seed, everyone, 5) and len(draw.winners) == 5
     assert draw.seed == made.seed and draw.entrant_count == 12 and draw.units == 5 and draw.allocated_all

@@ -1,7 +1,10 @@
 """Draws in DynamoDB: each drop's record in its own entries partition, and the draws due.
 
     dropKey = <sessionId>#<productId>
-    entryKey = #draw                     the draw: drawId, seed, units, entrantCount,
+    entryKey = #closed                   entries closed (closedAt): written before the entrants
+                                         are read; a join conditioned on its absence is either
+                                         in the draw or refused
+               #draw                     the draw: drawId, seed, units, entrantCount,
                                          entrantPages, winners, drawnAt, allocated
                #draw#<drawId>#<page>     a page of entrants (domain/draws.py ENTRANTS_PER_PAGE)
 
@@ -23,6 +26,7 @@ from chalicelib.adapters.dynamodb.support import ConditionFailed, put_or_old, up
 from chalicelib.domain.draws import Draw
 
 DRAW_KEY = "#draw"
+CLOSED_KEY = "#closed"
 
 
 def page_key(draw_id: str, page: int) -> str:
@@ -43,6 +47,10 @@ class DrawRepository:
         except DoesNotExist:
             return None
         return _draw(session_id, product_id, row)
+
+    def close_entries(self, session_id: str, product_id: str, at: str) -> None:
+        # Unconditional: racing runs may both write it; the first time stands for nothing more.
+        DrawModel(drop_key(session_id, product_id), CLOSED_KEY, closed_at=at).save()
 
     def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
         key = drop_key(draw.session_id, draw.product_id)

@@ -382,7 +382,8 @@ class EntryModel(Model):
 class DrawModel(Model):
     """A draw drop's record in its entries partition (adapters/dynamodb/draws.py): `#draw`, written
     once (seed revealed, entrants counted, winners in rank order, drawnAt), then only its
-    allocation progress; and its pages of entrants, `#draw#<draw id>#<page>`, written before it."""
+    allocation progress; its pages of entrants, `#draw#<draw id>#<page>`, written before it; and
+    `#closed`, written before the entrants are read."""
     class Meta:
         table_name = "unbound"
 
@@ -399,6 +400,8 @@ class DrawModel(Model):
     allocated = NumberAttribute(null=True)
     # a page of entrants, in shopper id order
     entrants = ListAttribute[str](of=UnicodeAttribute, null=True)
+    # `#closed`: entries closed, written before the entrants are read
+    closed_at = UnicodeAttribute(attr_name="closedAt", null=True)
 
 
 class TestIntentModel(Model):
