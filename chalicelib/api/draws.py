@@ -17,7 +17,7 @@ def get_draw(req: ApiRequest) -> DrawView:
     string order (`page` by page) and the winners in rank order, so anyone can check that the seed
     is the one committed to and recompute the winners (README "Draw drops", scripts/verify_draw.py).
     Read after opensAt before a run made the draw, the read makes it. A product that is not a
-    draw drop of the session answers 404 naming `productId`; a page past the last, 400 naming `page`."""
+    draw drop of the session answers 404 naming `productId`; a page past the last has no entrants."""
     return DrawView.of(services().draws.view(req.path["session_id"], req.path["product_id"], req.query.page))
 
 

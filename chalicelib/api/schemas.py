@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from chalicelib.domain.clock import iso_of_ms, to_iso
+from chalicelib.domain.draws import MAX_DRAW_UNITS
 from chalicelib.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money, is_currency
 from chalicelib.domain.records import Entry, LineupItem, Session, Product
 
@@ -300,7 +301,9 @@ class LineupAdd(RequestModel):
     mode: Literal["open", "queue", "draw"] = Field(
         "open", description="open: first come, first served; queue: shoppers join before it opens and buy "
                             "when admitted, in order; draw: shoppers enter until opensAt (required), then a "
-                            "seeded draw reserves one unit for each winner")
+                            "seeded draw reserves one unit for each winner (at most "
+                            f"{MAX_DRAW_UNITS:,} units: a larger quantity, or a stock above it when quantity "
+                            "is absent, is refused naming quantity)")
     verified_only: bool = Field(False, description="Only shoppers with a verified identity may buy or enter")
     hold_seconds: Annotated[int, Field(ge=30, le=86400), WHOLE] | None = Field(
         None, description="How long this drop's reservations hold their units: at most the session's "

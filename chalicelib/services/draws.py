@@ -18,7 +18,7 @@ from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
 from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import DropMode
-from chalicelib.domain.errors import DrawNotDue, DropClosed, InvalidInput, NotFound, SoldOut
+from chalicelib.domain.errors import DrawNotDue, DropClosed, NotFound, SoldOut
 from chalicelib.domain.ownership import well_formed
 from chalicelib.domain.ports import Clock, DrawRepository, EntryRepository, LineupRepository
 from chalicelib.domain.records import LineupItem, Order
@@ -90,9 +90,8 @@ class Draws:
     def _view(self, drop: LineupItem, draw: Draw | None, page: int) -> DrawView:
         if draw is None:
             return DrawView(drop, None, None, 0)
-        if page >= draw.entrant_pages:
-            raise InvalidInput.of("page", f"the entrants fill {draw.entrant_pages} page(s), from 0")
-        return DrawView(drop, draw, self.repo.entrants_page(draw, page), page)
+        # A page past the last is empty, as a listing read past its end.
+        return DrawView(drop, draw, self.repo.entrants_page(draw, page) if page < draw.entrant_pages else [], page)
 
     def _draw_drop(self, session_id: str, product_id: str) -> LineupItem:
         item = None

@@ -262,7 +262,9 @@ def test_no_draw_for_an_open_drop_or_a_stranger(api, brand, clock):
     drawn_session, drawn_product, _ = add_draw_drop(api, brand["apiKey"], clock)
     clock.advance(HOUR)
     page = api.get(draw_path(drawn_session["id"], drawn_product["id"]) + "?page=1")
-    assert page.status_code == 400 and page.json["field"] == "page", page.body
+    assert page.status_code == 200 and page.json["entrants"] == [] and page.json["entrantsPage"] == 1, page.body
+    bad = api.get(draw_path(drawn_session["id"], drawn_product["id"]) + "?page=-1")
+    assert bad.status_code == 400 and bad.json["field"] == "page", bad.body
 
 
 # --- scripts/verify_draw.py on a real draw ------------------------------------------------------------

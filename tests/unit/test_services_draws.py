@@ -226,13 +226,13 @@ def test_only_draw_drops_have_a_draw_and_only_the_owner_runs_it(world, clock):
     assert ports.draws.calls["record"] == 0
 
 
-def test_a_page_beyond_the_entrants_is_invalid_input(world, clock):
+def test_a_page_past_the_last_has_no_entrants(world, clock):
     services, ports = world
     drop = draw_drop(services, ports, clock).drop
     clock.advance(HOUR)
-    with pytest.raises(InvalidInput) as refused:
-        services.draws.view(drop.session_id, drop.product_id, page=1)
-    assert refused.value.errors[0]["field"] == "page"
+    view = services.draws.view(drop.session_id, drop.product_id, page=1)
+    assert view.draw is not None and view.entrants == [] and view.page == 1
+    assert services.draws.view(drop.session_id, drop.product_id, page=0).entrants == sorted(entrants_of(ports, drop))
 
 
 def test_a_draw_drop_has_at_most_max_draw_units(world, clock):
