@@ -91,13 +91,12 @@ class EntryRepository:
     def read(self, session_id: str, product_id: str, shopper_id: str, shards: int) -> tuple[Entry | None, QueueState]:
         """One BatchGetItem: the entry, `#queue` and the position counters."""
         key = drop_key(session_id, product_id)
-        wanted = [QUEUE] + [counter_key(k) for k in range(shards)]
-        if not shopper_id.startswith(STATE_PREFIX):
-            wanted.append(shopper_id)
+        is_shopper = not shopper_id.startswith(STATE_PREFIX)
+        wanted = [QUEUE] + [counter_key(k) for k in range(shards)] + ([shopper_id] if is_shopper else [])
         rows = {row.entry_key: row for row in EntryModel.batch_get([(key, sk) for sk in wanted], consistent_read=True)}
         counts = {k: int(rows[counter_key(k)].n or 0) for k in range(shards) if counter_key(k) in rows}
-        entry = rows.get(shopper_id)
-        return (None if entry is None or shopper_id.startswith(STATE_PREFIX) else _entry(session_id, product_id, entry),
+        entry = rows.get(shopper_id) if is_shopper else None
+        return (None if entry is None else _entry(session_id, product_id, entry),
                 _queue(rows.get(QUEUE), highest_position(counts, shards)))
 
     def record_step(self, session_id: str, product_id: str, before: QueueState, after: QueueState) -> QueueState:
