@@ -64,7 +64,12 @@ class Draws:
         drop = self._draw_drop(session_id, product_id)
         draw = self.repo.get(session_id, product_id)
         if draw is None and draws.due(to_iso(self.clock.now()), drop.opens_at):
-            draw = self._run(drop, None, GET_BUDGET_SECONDS)
+            draw = self._draw(drop)
+            try:
+                draw = self._allocated(draw, GET_BUDGET_SECONDS)
+            except Exception:  # the draw stands and is shown; the next run reserves for its winners
+                logger.exception("a draw's reservations failed; the next run goes on",
+                                 extra={"session_id": session_id, "product_id": product_id})
         return self._view(drop, draw, page)
 
     def outcome(self, drop: LineupItem, shopper_id: str) -> draws.Outcome:
@@ -138,11 +143,13 @@ class Draws:
 
     def _run(self, drop: LineupItem, draw: Draw | None, budget_seconds: float) -> Draw:
         """The draw as read (None: not made yet) made if need be, then allocated."""
-        draw = draw or self._draw(drop)
+        return self._allocated(draw or self._draw(drop), budget_seconds)
+
+    def _allocated(self, draw: Draw, budget_seconds: float) -> Draw:
         if not draw.allocated_all:
             draw = self._allocate(draw, budget_seconds)
         if draw.allocated_all:
-            self.repo.finish(drop.session_id, drop.product_id)
+            self.repo.finish(draw.session_id, draw.product_id)
         return draw
 
     def _draw(self, drop: LineupItem) -> Draw:

@@ -286,3 +286,15 @@ def test_checkout_reserves_a_winner_under_the_draws_order_id(world, clock):
     clock.advance(HOUR)
     order, _ = services.checkout.reserve_for_winner("shp_someone", drop.session_id, drop.product_id)
     assert order.id == draws.winner_order_id("shp_someone", drop.session_id, drop.product_id)
+
+
+def test_a_read_that_makes_the_draw_shows_it_even_when_its_reservations_fail(world, clock):
+    services, ports = world
+    drop = draw_drop(services, ports, clock, units=2, entrants=4).drop
+    clock.advance(HOUR)
+    ports.orders.fail_next("reserve", RuntimeError("DynamoDB hiccup"))
+    view = services.draws.view(drop.session_id, drop.product_id)
+    assert view.draw is not None and len(view.draw.winners) == 2 and not view.draw.allocated_all
+    assert not orders_of(ports, drop)
+    assert services.draws.run_due() == 1  # the next run reserves them
+    assert_allocated(ports, drop, view.draw.winners)
