@@ -85,7 +85,7 @@ class Draws:
         return draws.outcome(draw, shopper_id)
 
     def run_now(self, brand_id: str, session_id: str, product_id: str, page: int = 0) -> DrawView:
-        """The owner brand's draw: made at once once opensAt has passed (409 before)."""
+        """The owner brand's draw, made now if opensAt has passed (DrawNotDue before), then allocated."""
         self.session_owner(brand_id, session_id)
         drop = self._draw_drop(session_id, product_id)
         if not draws.due(to_iso(self.clock.now()), drop.opens_at):
