@@ -3,7 +3,7 @@ import os
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import analytics, brands, meta, orders, payments, products, sessions, webhooks
+from chalicelib.api import analytics, brands, draws, drops, meta, orders, payments, products, sessions, webhooks
 from chalicelib.api.problems import chalice_errors_as_problems
 from chalicelib.api.routing import install_edge
 from chalicelib.observability import observe_event, observe_http
@@ -12,7 +12,7 @@ app = Chalice(app_name="livedrop")
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")
-for module in (brands, products, sessions, orders, payments, analytics, webhooks, meta):
+for module in (brands, products, sessions, drops, draws, orders, payments, analytics, webhooks, meta):
     app.register_blueprint(module.bp)
 
 
@@ -165,6 +165,20 @@ def release_expired_reservations(event):
     from chalicelib.bootstrap import services
 
     return {"released": services().checkout.release_expired(limit=500)}
+
+
+# A draw reads its entrants and reserves for its winners one by one: the run stops reserving after
+# this many seconds (its Lambda timeout, in .chalice/config.json, is longer) and the next goes on.
+DRAW_SECONDS = 45
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+@observe_event
+def run_draws(event):
+    """Draw drops whose opensAt has passed: the draw made (once) and a unit reserved for each winner."""
+    from chalicelib.bootstrap import services
+
+    return {"finished": services().draws.run_due(limit=50, budget_seconds=DRAW_SECONDS)}
 
 
 # Each order may take a few calls to the provider: the run stops taking orders after this many

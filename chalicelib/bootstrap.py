@@ -13,9 +13,12 @@ from chalicelib.services.analytics import Analytics
 from chalicelib.services.brands import Brands
 from chalicelib.services.catalog import Catalog
 from chalicelib.services.checkout import Checkout
+from chalicelib.services.draws import Draws
 from chalicelib.services.live import Live
 from chalicelib.services.payments import Payments
 from chalicelib.services.rate_limits import RateLimiter
+from chalicelib.services.queues import EntryStatus, Queues
+from chalicelib.domain.records import Entry, LineupItem
 from chalicelib.services.shoppers import Shoppers
 from chalicelib.services.sessions import ChannelDefaults, Sessions
 from chalicelib.services.webhooks import Webhooks
@@ -33,6 +36,8 @@ class Services:
     live: Live
     analytics: Analytics
     webhooks: Webhooks
+    draws: Draws
+    queues: Queues
 
 
 def adapters(settings: Settings) -> dict[str, Any]:
@@ -40,6 +45,8 @@ def adapters(settings: Settings) -> dict[str, Any]:
     from chalicelib.adapters import dynamodb
     from chalicelib.adapters.clock import SystemClock
     from chalicelib.adapters.dynamodb.analytics import AnalyticsRecords, AnalyticsRepository
+    from chalicelib.adapters.dynamodb.draws import DrawRepository
+    from chalicelib.adapters.dynamodb.entries import EntryRepository
     from chalicelib.adapters.dynamodb.live import LiveRepository
     from chalicelib.adapters.dynamodb.models import Db
     from chalicelib.adapters.dynamodb.orders import OrderRepository, StockRepository, stock_changes
@@ -80,6 +87,8 @@ def adapters(settings: Settings) -> dict[str, Any]:
         "webhook_records": WebhookRecords(),
         "rate_counters": RateCounters(),
         "identity_tokens": identity_tokens(settings),
+        "entries": EntryRepository(db),
+        "draws": DrawRepository(),
     }
 
 
@@ -118,8 +127,16 @@ def build(settings: Settings, **overrides: Any) -> Services:
                                settings.ivs_recording_configuration_arn)
     sessions = Sessions(ports["sessions"], ports["lineup"], ports["products"], ports["stock"],
                         ports["channels"], ports["chat"], defaults, clock)
+    def draw_status(entry: Entry, drop: LineupItem) -> EntryStatus:
+        outcome = draws.outcome(drop, entry.shopper_id)  # `draws` is built below, before any call
+        return EntryStatus(entry, drop, outcome.state, order_id=outcome.order_id)
+
+    queues = Queues(ports["entries"], ports["lineup"], ports["stock"], ports["shopper_token_secret"], clock,
+                    draw_status=draw_status)
     checkout = Checkout(ports["orders"], ports["stock"], ports["lineup"], session_owner=sessions.get_owned, clock=clock,
-                        hold_cap=settings.max_open_orders, limiter=limiter)
+                        hold_cap=settings.max_open_orders, limiter=limiter, admits=queues.admits)
+    draws = Draws(ports["draws"], ports["entries"], ports["lineup"], checkout.reserve_for_winner,
+                  session_owner=sessions.get_owned, clock=clock)
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),
@@ -135,13 +152,15 @@ def build(settings: Settings, **overrides: Any) -> Services:
                             settings.feature_grace_ms),
         webhooks=Webhooks(ports["webhooks"], ports["secret_box"], ports["webhook_sender"], ports["webhook_records"],
                           sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
+        draws=draws,
+        queues=queues,
     )
 
 
 PORTS = frozenset({"clock", "brands", "products", "sessions", "lineup", "stock", "orders", "live", "channels",
                    "chat", "payment_gateway", "operator_key", "shopper_token_secret", "stock_changes",
                    "analytics", "analytics_records", "webhooks", "secret_box", "webhook_sender",
-                   "webhook_records", "rate_counters", "identity_tokens"})
+                   "webhook_records", "rate_counters", "identity_tokens", "entries", "draws"})
 
 
 _overrides: dict[str, Any] = {}

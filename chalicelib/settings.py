@@ -19,7 +19,7 @@ from chalicelib.domain.webhooks import DEFAULT_RETRY_SCHEDULE, parse_schedule
 
 # The logical tables; infra/tables.py defines each one, and a test holds the two lists equal.
 TABLE_KEYS = ("brands", "products", "sessions", "lineup", "stock", "purchases", "orders", "payments", "timeline", "counters",
-              "analytics", "webhooks", "deliveries", "limits")
+              "analytics", "webhooks", "deliveries", "limits", "entries")
 
 
 IVS_MODES = frozenset({"aws", "embedded"})

@@ -133,8 +133,8 @@ SWEEP_EVERY_SECONDS = 5
 
 def start_sweeper(stop: threading.Event) -> None:
     """`chalice local` runs no scheduled functions: release expired reservations, reconcile
-    payments and announce timed drops from here, as the deployed functions do every minute (more
-    often, for short holds)."""
+    payments, announce timed drops and run due draws from here, as the deployed functions do
+    every minute (more often, for short holds)."""
     from chalicelib.bootstrap import services
     from chalicelib.observability import logger
 
@@ -146,6 +146,8 @@ def start_sweeper(stop: threading.Event) -> None:
                     logger.info("released expired reservations", extra={"released": released})
                 services().payments.reconcile(limit=200)
                 services().live.announce_timed_openings()
+                if drawn := services().draws.run_due(limit=50):
+                    logger.info("draws made and allocated", extra={"draws": drawn})
             except Exception:
                 logger.exception("sweeper failed; trying again")
 

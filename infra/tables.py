@@ -75,6 +75,20 @@ TABLES: dict[str, dict[str, Any]] = {
         "AttributeDefinitions": [
             {"AttributeName": "sessionId", "AttributeType": "S"},
             {"AttributeName": "productId", "AttributeType": "S"},
+            {"AttributeName": "drawDue", "AttributeType": "S"},
+            {"AttributeName": "opensAt", "AttributeType": "S"},
+        ],
+        # Sparse: only draw drops still to draw or allocate carry drawDue; the draws' sweeper
+        # reads what is due by opensAt, never the whole lineup.
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "drawsDue",
+                "KeySchema": [
+                    {"AttributeName": "drawDue", "KeyType": "HASH"},
+                    {"AttributeName": "opensAt", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            }
         ],
         "StreamSpecification": STREAM,
     },
@@ -202,6 +216,19 @@ TABLES: dict[str, dict[str, Any]] = {
     "limits": {
         "KeySchema": [{"AttributeName": "key", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "key", "AttributeType": "S"}],
+    },
+    # Queue and draw drops (chalicelib/adapters/dynamodb/entries.py): one partition per drop
+    # (dropKey = sessionId#productId); an entry per shopper (entryKey = the shopper id) and the
+    # drop's own state under entryKeys starting with "#" (#queue, #pos#<k>, #draw).
+    "entries": {
+        "KeySchema": [
+            {"AttributeName": "dropKey", "KeyType": "HASH"},
+            {"AttributeName": "entryKey", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "dropKey", "AttributeType": "S"},
+            {"AttributeName": "entryKey", "AttributeType": "S"},
+        ],
     },
     # The built-in test payment provider's intents (adapters/payments.py); unused with Stripe.
     "payments": {

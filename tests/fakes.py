@@ -25,7 +25,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterable, Mapping
 
 from chalicelib.domain.analytics import Aggregates, Attribution
-from chalicelib.domain.drops import OrderStatus, changeable, count_key, shard_key, split
+from chalicelib.domain.draws import Draw
+from chalicelib.domain.drops import DropMode, OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
     AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
     OrderNotPayable, OrderNotRefundable, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
@@ -39,7 +40,8 @@ from chalicelib.domain.ports import (
     OrderNotReleasable, OwnedSession, ReservationRefused, ShardRefusal,
 )
 from chalicelib.domain.rate_limits import Window
-from chalicelib.domain.records import Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry
+from chalicelib.domain.queues import STEP_MS, QueueState, highest_position, position_of
+from chalicelib.domain.records import Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus, list_key
 
 from chalicelib.domain.drops import MAX_TRANSACTION_ITEMS  # the DynamoDB adapter enforces it before sending
@@ -200,6 +202,13 @@ class FakeStore:
         self.timeline: dict[str, dict[int, TimelineEntry]] = defaultdict(dict)
         self.counters: dict[str, int] = {}
         self.rate_windows: dict[str, int] = {}  # window key -> requests counted
+        self.draws: dict[tuple[str, str], Draw] = {}  # the `#draw` items
+        self.draw_pages: dict[tuple[str, int], list[str]] = {}  # (draw id, page) -> shopper ids
+        self.draws_finished: set[tuple[str, str]] = set()  # drops off the draws-due index
+        self.entries_closed: dict[tuple[str, str], str] = {}  # the `#closed` items
+        self.entries: dict[tuple[str, str], dict[str, Entry]] = defaultdict(dict)  # drop -> shopper -> entry
+        self.position_counters: dict[tuple[str, str, int], int] = {}  # (session, product, counter) -> n
+        self.queues: dict[tuple[str, str], QueueState] = {}  # as stored: without `issued`
 
 
 class DuplicateItem(Exception):
@@ -650,6 +659,54 @@ class FakeOrderRepository(FakeRepository):
         return [r.order for r in due[:limit]]
 
 
+# --- draws -------------------------------------------------------------------------------------
+
+
+class FakeDrawRepository(FakeRepository):
+    """The `#draw` items and pages of adapters/dynamodb/draws.py; the draws due are the store's
+    draw drops by opensAt, as the lineup's sparse index holds them."""
+
+    @port_call
+    def get(self, session_id: str, product_id: str) -> Draw | None:
+        return self.store.draws.get((session_id, product_id))
+
+    @port_call
+    def close_entries(self, session_id: str, product_id: str, at: str) -> None:
+        self.store.entries_closed[(session_id, product_id)] = at
+
+    @port_call
+    def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
+        for number, page in enumerate(pages):
+            self.store.draw_pages[(draw.id, number)] = list(page)
+        key = (draw.session_id, draw.product_id)
+        if key in self.store.draws:  # the conditional put fails: this run's pages go
+            for number in range(len(pages)):
+                del self.store.draw_pages[(draw.id, number)]
+        return self.store.draws.setdefault(key, draw)
+
+    @port_call
+    def entrants_page(self, draw: Draw, page: int) -> list[str]:
+        return list(self.store.draw_pages.get((draw.id, page), []))
+
+    @port_call
+    def mark_allocated(self, draw: Draw, allocated: int) -> None:
+        key = (draw.session_id, draw.product_id)
+        stored = self.store.draws[key]
+        if stored.allocated < allocated:
+            self.store.draws[key] = replace(stored, allocated=allocated)
+
+    @port_call
+    def finish(self, session_id: str, product_id: str) -> None:
+        self.store.draws_finished.add((session_id, product_id))
+
+    @port_call
+    def due(self, now: str, limit: int) -> list[tuple[str, str]]:
+        due = sorted((item.opens_at, key) for key, item in self.store.lineup.items()
+                     if item.mode is DropMode.DRAW and item.opens_at is not None and item.opens_at <= now
+                     and key not in self.store.draws_finished)
+        return [key for _, key in due[:limit]]
+
+
 # --- the live layer ----------------------------------------------------------------------------
 
 
@@ -713,6 +770,46 @@ class FakeRateCounters(FakeRepository):
             return False
         self.store.rate_windows[window.key] = counted + 1
         return True
+
+
+# --- queue and draw entries -------------------------------------------------------------------
+
+
+class FakeEntryRepository(FakeRepository):
+    @port_call
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+        entries = self.store.entries[(session_id, product_id)]
+        if shopper_id in entries:
+            return entries[shopper_id], False
+        counter = random.randrange(shards)
+        key = (session_id, product_id, counter)
+        count = self.store.position_counters[key] = self.store.position_counters.get(key, 0) + 1
+        entries[shopper_id] = Entry(session_id, product_id, shopper_id, position_of(count, counter, shards), now)
+        return entries[shopper_id], True
+
+    @port_call
+    def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None:
+        return self.store.entries[(session_id, product_id)].get(shopper_id)
+
+    @port_call
+    def entrants(self, session_id: str, product_id: str) -> list[str]:
+        return list(self.store.entries[(session_id, product_id)])
+
+    @port_call
+    def read(self, session_id: str, product_id: str, shopper_id: str, shards: int) -> tuple[Entry | None, QueueState]:
+        counts = {k: self.store.position_counters.get((session_id, product_id, k), 0) for k in range(shards)}
+        stored = self.store.queues.get((session_id, product_id), QueueState())
+        return (self.store.entries[(session_id, product_id)].get(shopper_id),
+                replace(stored, issued=highest_position(counts, shards)))
+
+    @port_call
+    def record_step(self, session_id: str, product_id: str, before: QueueState, after: QueueState) -> QueueState:
+        stored = self.store.queues.get((session_id, product_id), QueueState())
+        if stored.last_step_ms != before.last_step_ms or (
+                stored.last_step_ms is not None and stored.last_step_ms > after.last_step_ms - STEP_MS):
+            return replace(stored, issued=after.issued)
+        self.store.queues[(session_id, product_id)] = replace(after, issued=0)
+        return after
 
 
 # --- video, chat, payments ---------------------------------------------------------------------
@@ -1211,7 +1308,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
     return Ports(
         clock=clock, store=store,
         brands=FakeBrandRepository(store), products=FakeProductRepository(store),
-        sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store),
+        sessions=FakeSessionRepository(store), lineup=FakeLineupRepository(store), draws=FakeDrawRepository(store),
         stock=FakeStockRepository(store), orders=FakeOrderRepository(store), live=FakeLiveRepository(store),
         channels=FakeChannels(clock), chat=FakeChat(), payment_gateway=FakePaymentGateway(),
         operator_key=lambda: "op", shopper_token_secret=lambda: "fake-shopper-secret",
@@ -1219,7 +1316,7 @@ def fake_ports(clock: FakeClock | None = None) -> Ports:
         analytics=FakeAnalyticsRepository(), analytics_records=PassThroughRecords(),
         webhooks=FakeWebhookRepository(), secret_box=FakeSecretBox(), webhook_sender=FakeWebhookSender(),
         webhook_records=PassThroughWebhookRecords(), rate_counters=FakeRateCounters(store),
-        identity_tokens=FakeIdentityTokens(),
+        identity_tokens=FakeIdentityTokens(), entries=FakeEntryRepository(store),
     )
 
 

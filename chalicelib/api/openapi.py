@@ -28,7 +28,7 @@ from chalicelib.api.webhook_schemas import EVENT_MODELS
 
 REF = "#/components/schemas/{model}"
 STATUS_TEXT = {200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Invalid input",
-               401: "Missing or invalid credentials", 402: "Payment declined", 403: "Refused for this shopper",
+               401: "Missing or invalid credentials", 402: "Payment declined", 403: "Forbidden",
                404: "Not found",
                405: "Method not allowed",
                409: "Conflict", 413: "Payload too large", 415: "Unsupported media type",
@@ -51,6 +51,7 @@ TAGS = [
     {"name": "sessions", "description": "Live sessions: scheduling, lineup of drops, status; the public listing."},
     {"name": "live", "description": "During the show: pins as timed metadata, chat, likes, and the replay."},
     {"name": "orders", "description": "Shoppers, checkout (reservations), payment, cancellation and refunds."},
+    {"name": "drops", "description": "Queue and draw drops: joining one, and where the shopper's entry stands."},
     {"name": "payments", "description": "The payment provider's webhooks (Stripe)."},
     {"name": "analytics", "description": "What a show sold, minute by minute, and what featuring a product did."},
     {"name": "webhooks", "description": "Signed events to the brand's own systems, retried, with a delivery log "
@@ -228,6 +229,8 @@ def _operation(spec: RouteSpec, codes_by_status: dict[int, list[str]]) -> dict[s
     if links := _links(spec):
         success["links"] = links
     operation["responses"][str(spec.status)] = success
+    for status in spec.also_status:
+        operation["responses"][str(status)] = {**success, "description": STATUS_TEXT.get(status, "OK")}
     for status in spec.errors:
         operation["responses"][str(status)] = _error_response(spec, status, codes_by_status.get(status, []))
     return operation

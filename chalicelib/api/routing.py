@@ -102,6 +102,7 @@ class RouteSpec:
     cache_control: str = "no-store"  # of a success (see cache_rule); errors are ERROR_CACHE_CONTROL
     response_headers: tuple[tuple, ...] = ()  # a success's own: (name, description, JSON schema[, required])
     also_as: tuple[tuple[str, dict], ...] = ()  # other media types of a success: (type, JSON schema)
+    also_status: tuple[int, ...] = ()  # other success statuses, with the same answer (an idempotent create's 200)
 
     @property
     def path_params(self) -> list[str]:
@@ -217,7 +218,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
               query: type[BaseModel] | None = None, errors: tuple[int, ...] = (), tag: str = "",
               headers: tuple[HeaderSpec, ...] = (), secret: bool = False, max_age: int = DEFAULT_MAX_AGE,
               response_headers: tuple[tuple, ...] = (), also_as: tuple[tuple[str, dict], ...] = (),
-              authorizer: Any = None):
+              authorizer: Any = None, also_status: tuple[int, ...] = ()):
     """Register `handler(req: ApiRequest) -> BaseModel | Response | None` at `method path`.
 
     The handler's docstring is the operation's description. `secret=True`: the answer carries a
@@ -235,7 +236,7 @@ def api_route(app, path: str, method: str, *, summary: str, auth: Auth, status: 
             raise TypeError(f"{handler.__name__}: its docstring is the OpenAPI description; write one")
         spec = RouteSpec(method, path, summary, description, auth, status, request, response, query,
                          tuple(sorted(implied | set(errors))), tag, headers, cache_rule(auth, method, secret, max_age),
-                         response_headers, also_as)
+                         response_headers, also_as, also_status)
         ROUTES.append(spec)
 
         @functools.wraps(handler)

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Callable, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from chalicelib.domain.clock import to_iso
+from chalicelib.domain.clock import iso_of_ms, to_iso
+from chalicelib.domain.draws import MAX_DRAW_UNITS
 from chalicelib.domain.money import CURRENCY_EXPONENTS, MAX_AMOUNT, Money, is_currency
-from chalicelib.domain.records import LineupItem, Session, Product
+from chalicelib.domain.records import Entry, LineupItem, Session, Product
+
+if TYPE_CHECKING:
+    from chalicelib.services.queues import EntryStatus
 
 MAX_UNITS = 1_000_000_000
 
@@ -297,7 +301,9 @@ class LineupAdd(RequestModel):
     mode: Literal["open", "queue", "draw"] = Field(
         "open", description="open: first come, first served; queue: shoppers join before it opens and buy "
                             "when admitted, in order; draw: shoppers enter until opensAt (required), then a "
-                            "seeded draw reserves one unit for each winner")
+                            "seeded draw reserves one unit for each winner (at most "
+                            f"{MAX_DRAW_UNITS:,} units: a larger quantity, or a stock above it when quantity "
+                            "is absent, is refused naming quantity)")
     verified_only: bool = Field(False, description="Only shoppers with a verified identity may buy or enter")
     hold_seconds: Annotated[int, Field(ge=30, le=86400), WHOLE] | None = Field(
         None, description="How long this drop's reservations hold their units: at most the session's "
@@ -683,3 +689,45 @@ class SessionDeleted(ResponseModel):
     record_deleted: bool = Field(description="False when the session had drops: its record stays for orders and replay")
     channel_deleted: bool
     chat_room_deleted: bool
+
+
+# --- queue and draw entries ---------------------------------------------------------------------
+
+
+class EntryView(ResponseModel):
+    """A shopper's entry in a queue or draw drop."""
+    session_id: str
+    product_id: str
+    position: int = Field(description="Place in the queue, from 1: in join order (per position counter, when the "
+                                      "drop expects over 1,000 joins a second)")
+    joined_at: Timestamp
+
+    @classmethod
+    def fields_of(cls, entry: Entry) -> dict:
+        return dict(session_id=entry.session_id, product_id=entry.product_id, position=entry.position,
+                    joined_at=entry.joined_at)
+
+    @classmethod
+    def of(cls, entry: Entry) -> "EntryView":
+        return cls(**cls.fields_of(entry))
+
+
+class EntryStatusView(EntryView):
+    """Where the entry stands now."""
+    state: Literal["waiting", "admitted", "lapsed", "sold_out", "closed", "entered", "won", "not_won"] = Field(
+        description="Queues: waiting (see ahead), admitted (check out with `admission` before "
+                    "admissionExpiresAt), lapsed (the admission is over), sold_out (no unit left, none held), "
+                    "closed (the drop closed before this turn). Draws: entered until the draw, then won (see "
+                    "orderId) or not_won")
+    ahead: int | None = Field(description="While waiting: positions before this one not yet admitted (an "
+                                          "estimate); else null")
+    admission: str | None = Field(description="While admitted: the admission token to check out with; else null")
+    admission_expires_at: Timestamp | None = Field(description="While admitted: when the admission ends; else null")
+    order_id: str | None = Field(description="A draw's winner: the order the draw reserved for them, to pay "
+                                             "(null until it is made); else null")
+
+    @classmethod
+    def of_status(cls, status: EntryStatus) -> "EntryStatusView":
+        expires = status.admission_expires_ms
+        return cls(**cls.fields_of(status.entry), state=status.state, ahead=status.ahead, admission=status.admission,
+                   admission_expires_at=None if expires is None else iso_of_ms(expires), order_id=status.order_id)

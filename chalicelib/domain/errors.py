@@ -183,14 +183,6 @@ class AdmissionRequired(DomainError):
                          productId=product_id, field="admission")
 
 
-class VerificationRequired(DomainError):
-    """The drop is for shoppers with a verified identity (POST /v1/shoppers/verified)."""
-
-    def __init__(self, product_id: str) -> None:
-        super().__init__("this drop is for verified shoppers: sign in and use a verified shopper token",
-                         productId=product_id)
-
-
 class DropNotOpen(DomainError):
     def __init__(self, product_id: str, opens_at: str | None) -> None:
         detail = f"this drop opens at {opens_at}" if opens_at else "this drop is not open yet"
@@ -212,6 +204,37 @@ class DropClosed(DomainError):
     def __init__(self, product_id: str, closes_at: str | None) -> None:
         detail = f"this drop closed at {closes_at}" if closes_at else "this drop has closed"
         super().__init__(detail, productId=product_id, closesAt=closes_at)
+
+
+class DrawNotDue(DomainError):
+    """A draw is made once entries close, at its drop's opensAt: not before."""
+
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        super().__init__(f"entries are taken until {opens_at}; the draw is made then", productId=product_id,
+                         opensAt=opens_at)
+
+
+class NotAQueue(DomainError):
+    """Entries are for queue and draw drops; an open drop is bought directly."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is first come, first served: there is no queue or draw to enter; order it",
+                         productId=product_id)
+
+
+class VerificationRequired(DomainError):
+    """A verified-only drop, and the shopper's token is an anonymous one."""
+
+    def __init__(self, product_id: str) -> None:
+        super().__init__("this drop is for verified shoppers only: sign in for a verified shopper token",
+                         productId=product_id)
+
+
+class EntriesClosed(DomainError):
+    """A draw takes entries until its opensAt (the draw's time)."""
+
+    def __init__(self, product_id: str, opens_at: str | None) -> None:
+        super().__init__(f"entries to this draw closed at {opens_at}", productId=product_id, opensAt=opens_at)
 
 
 class OrderTooLarge(DomainError):

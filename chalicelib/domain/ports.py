@@ -12,11 +12,13 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping, Protocol
 
 from chalicelib.domain.analytics import Aggregates, Attribution, Cell, OrderChange
+from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import OrderStatus
 from chalicelib.domain.payments import Intent, ProviderEvent
 from chalicelib.domain.rate_limits import Window
+from chalicelib.domain.queues import QueueState
 from chalicelib.domain.records import (
-    Brand, Channel, LineupItem, Order, Product, Session, TimelineEntry,
+    Brand, Channel, Entry, LineupItem, Order, Product, Session, TimelineEntry,
 )
 from chalicelib.domain.sessions import SessionStatus
 
@@ -130,6 +132,40 @@ class LineupRepository(Protocol):
         nothing sold or held) and not open by `now`, the session as for update_before_opening; its
         lineup count goes down by one (`lineup_size`, as read, for sessions stored before drops
         were counted). Raises NotFound (productId), SessionChanged or DropOpened."""
+        ...
+
+
+class DrawRepository(Protocol):
+    """Draws as made (domain/draws.py): the `#draw` item of a drop in the entries table, its pages
+    of entrants, and the list of draw drops still to draw or allocate."""
+
+    def get(self, session_id: str, product_id: str) -> Draw | None:
+        """The draw, read consistently; None before it is made."""
+        ...
+
+    def close_entries(self, session_id: str, product_id: str, at: str) -> None:
+        """Mark the drop's entries closed (`#closed`), before its entrants are read: a join still
+        in flight that checks the mark in its own write is then either read by the draw or refused."""
+        ...
+
+    def record(self, draw: Draw, pages: list[list[str]]) -> Draw:
+        """Write the draw's pages of entrants, then the draw, once (a conditional put): the draw
+        that stands is returned, this one or one another run recorded first."""
+        ...
+
+    def entrants_page(self, draw: Draw, page: int) -> list[str]: ...
+
+    def mark_allocated(self, draw: Draw, allocated: int) -> None:
+        """Raise the draw's allocation progress to `allocated` (never lower it)."""
+        ...
+
+    def finish(self, session_id: str, product_id: str) -> None:
+        """Every winner allocated: the drop leaves the list of draws due."""
+        ...
+
+    def due(self, now: str, limit: int) -> list[tuple[str, str]]:
+        """(session id, product id) of draw drops whose opensAt is at or before `now`, not yet
+        finished: soonest first."""
         ...
 
 
@@ -265,6 +301,34 @@ class RateCounters(Protocol):
 class AlreadyPaid(Exception):
     """Pay asked of an order that is paid: the paid order, to answer again."""
     order: Order
+
+
+class EntryRepository(Protocol):
+    """Entries of queue and draw drops: one per shopper and drop, numbered by the drop's position
+    counters; and each drop's own state beside them (the queue's admission steps)."""
+
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+        """(the shopper's entry, True if made now). A new entry takes the next number of one of the
+        drop's `shards` position counters, picked at random; a shopper who has an entry (or whose
+        concurrent join won) gets that one, and a number taken by a lost race is not reused."""
+        ...
+
+    def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None: ...
+
+    def entrants(self, session_id: str, product_id: str) -> list[str]:
+        """Every entrant's shopper id (all pages), in no particular order."""
+        ...
+
+    def read(self, session_id: str, product_id: str, shopper_id: str, shards: int) -> tuple[Entry | None, QueueState]:
+        """The shopper's entry and the drop's queue (its `issued` from the `shards` counters), in
+        one read; an empty QueueState when no step was taken yet."""
+        ...
+
+    def record_step(self, session_id: str, product_id: str, before: QueueState, after: QueueState) -> QueueState:
+        """Store `after` only if the queue's last step is still `before`'s and at least a second
+        before `after`'s (one step a second per drop, whoever takes it); else the queue as another
+        reader stored it. Either way with `after.issued`."""
+        ...
 
 
 class LiveRepository(Protocol):

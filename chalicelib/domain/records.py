@@ -1,7 +1,7 @@
 """The things Livedrop keeps, as plain values. Repositories load and store them; views show them."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chalicelib.domain.money import Money
 from chalicelib.domain.drops import DropMode, OrderStatus
@@ -79,8 +79,8 @@ class LineupItem:
     verified_only: bool = False   # only shoppers with a verified identity may buy or enter
     entry_shards: int = 1         # queue position counters (domain/drops.py entry_shards_for)
     # A draw's secret seed, committed to by its hash when the drop is added, revealed after the
-    # draw (domain/draws.py). Never in a view before then.
-    draw_seed: str | None = None
+    # draw (domain/draws.py). Never in a view before then, nor in the item's repr (a log line).
+    draw_seed: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -128,3 +128,13 @@ class TimelineEntry:
     delivery: str = "pending"
     sent_at: int | None = None
 
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A shopper's place in a queue or draw drop: one per shopper and drop."""
+    session_id: str
+    product_id: str
+    shopper_id: str
+    position: int   # from the drop's position counters: in join order per counter (domain/queues.py)
+    joined_at: str

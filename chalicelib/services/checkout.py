@@ -8,6 +8,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from chalicelib.domain import draws
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import (
     MAX_TRANSACTION_ITEMS, OPEN, DropMode, OrderStatus, drop_state, is_order_id, order_id_for, plan_take,
@@ -142,7 +143,7 @@ class Checkout:
     def reserve_for_winner(self, shopper_id: str, session_id: str, product_id: str) -> tuple[Order, bool]:
         """One unit of a draw drop reserved for a winner: the same transaction as any order, under
         an idempotency key of the draw's own, so allocating again after a crash makes no second order."""
-        return self.reserve(Buyer(shopper_id, won=True), f"draw:{session_id}:{product_id}", session_id,
+        return self.reserve(Buyer(shopper_id, won=True), draws.winner_key(session_id, product_id), session_id,
                             [CheckoutLine(product_id, 1)], {"draw": product_id})
 
     def _reserve(self, order_id: str, fingerprint: str, buyer: Buyer, session_id: str,

@@ -105,6 +105,9 @@ class Sessions:
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
         allocated = product.stock if quantity is None else quantity
+        if mode is DropMode.DRAW and allocated > draws.MAX_DRAW_UNITS:
+            # The draw's record lists its winners in one item (domain/draws.py).
+            raise InvalidInput.of("quantity", f"a draw drop has at most {draws.MAX_DRAW_UNITS} units")
         now = self.clock.now()
         at = to_iso(now)
         if opens_at is None and session.status is SessionStatus.LIVE:

@@ -50,7 +50,8 @@ def test_every_route_has_a_stated_rule():
     secrets = [("POST", "/v1/brands"), ("POST", "/v1/shoppers"), ("POST", "/v1/shoppers/verified"),
                ("GET", "/v1/sessions/{session_id}/ingest"),
                ("POST", "/v1/sessions/{session_id}/chat-token"), ("POST", "/v1/webhooks"),
-               ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"), ("POST", "/v1/orders/{order_id}/pay")]
+               ("POST", "/v1/webhooks/{webhook_id}/rotate-secret"), ("POST", "/v1/orders/{order_id}/pay"),
+               ("GET", "/v1/sessions/{session_id}/drops/{product_id}/entries/me")]  # an admission token
     for secret in secrets:
         assert rules[secret] == "no-store"
     for spec in ROUTES:

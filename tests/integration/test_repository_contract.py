@@ -24,6 +24,7 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.money import Money
 from chalicelib.domain.ports import AlreadyPaid, DropStock, OrderNotReleasable, ReservationRefused, ShardRefusal
 from chalicelib.domain.rate_limits import Rule, Window, window
+from chalicelib.domain.queues import QueueState, Step
 from chalicelib.domain.records import Brand, Channel, LineupItem, Order, OrderLine, Product, Session, TimelineEntry
 from chalicelib.domain.sessions import TRANSITIONS, SessionStatus
 from tests.fakes import DuplicateItem, fake_ports
@@ -857,3 +858,92 @@ def test_twenty_at_once_against_a_limit_of_five_count_exactly_five(repos):
         outcomes = list(pool.map(hit, range(20)))
     assert outcomes.count(True) == 5 and outcomes.count(False) == 15
     assert not counters.hit(busy)
+
+
+# --- queue and draw entries ----------------------------------------------------------------------
+
+
+def a_shopper() -> str:
+    return "shp_" + secrets.token_hex(11)
+
+
+def test_joins_are_numbered_1_2_3_in_order_and_a_second_join_answers_the_first_entry(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    shoppers = [a_shopper() for _ in range(4)]
+    joined = [entries.join(session_id, product_id, shopper, 1, NOW) for shopper in shoppers]
+    assert [(entry.position, created) for entry, created in joined] == [(1, True), (2, True), (3, True), (4, True)]
+    first = joined[0][0]
+    assert first.session_id == session_id and first.product_id == product_id and first.shopper_id == shoppers[0]
+    assert first.joined_at == NOW
+    assert entries.join(session_id, product_id, shoppers[0], 1, LATER) == (first, False)
+    assert entries.get(session_id, product_id, shoppers[0]) == first
+    assert entries.get(session_id, product_id, a_shopper()) is None
+    assert entries.get(session_id, new_id("prd"), shoppers[0]) is None  # another drop
+    assert entries.join(session_id, product_id, a_shopper(), 1, NOW)[0].position == 5  # no number was used twice
+
+
+def test_positions_over_several_counters_are_unique_and_each_counter_keeps_its_own_residue(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    positions = [entries.join(session_id, product_id, a_shopper(), 3, NOW)[0].position for _ in range(30)]
+    assert len(set(positions)) == 30 and min(positions) >= 1
+    by_counter: dict[int, list[int]] = {}
+    for position in positions:
+        by_counter.setdefault((position - 1) % 3, []).append(position)
+    for counter, numbers in by_counter.items():  # in join order per counter, none skipped
+        assert numbers == [counter + 1 + 3 * n for n in range(len(numbers))]
+
+
+def test_entrants_are_every_shopper_and_none_of_the_drops_own_items(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    shoppers = {a_shopper() for _ in range(25)}
+    for shopper in shoppers:
+        entries.join(session_id, product_id, shopper, 4, NOW)  # counters #pos#0..3 live in the same partition
+    entries.join(session_id, new_id("prd"), a_shopper(), 1, NOW)
+    assert sorted(entries.entrants(session_id, product_id)) == sorted(shoppers)
+    assert entries.entrants(session_id, new_id("prd")) == []
+    assert entries.get(session_id, product_id, "#pos#0") is None  # a state item is no entry
+
+
+def test_a_join_that_loses_the_race_to_the_same_shoppers_other_join_answers_the_winners_entry(repos):
+    entries, session_id, product_id, shopper = repos["entries"], new_id("ses"), new_id("prd"), a_shopper()
+    if not hasattr(entries, "db"):
+        pytest.skip("the fake joins atomically: there is no race to lose")
+    won, _ = entries.join(session_id, product_id, shopper, 1, NOW)
+    original_get = entries.get
+    entries.get = lambda *args: None  # this join read before the other one wrote
+    try:
+        assert entries.join(session_id, product_id, shopper, 1, LATER) == (won, False)
+    finally:
+        entries.get = original_get
+    assert entries.entrants(session_id, product_id) == [shopper]
+    assert entries.join(session_id, product_id, a_shopper(), 1, NOW)[0].position == 3  # the lost number stays used
+
+
+def test_read_gives_the_entry_and_the_queue_with_the_highest_position_handed_out(repos):
+    entries, session_id, product_id, shopper = repos["entries"], new_id("ses"), new_id("prd"), a_shopper()
+    assert entries.read(session_id, product_id, shopper, 2) == (None, QueueState())
+    positions = [entries.join(session_id, product_id, a_shopper(), 2, NOW)[0].position for _ in range(5)]
+    mine, _ = entries.join(session_id, product_id, shopper, 2, NOW)
+    entry, queue = entries.read(session_id, product_id, shopper, 2)
+    assert entry == mine and queue == QueueState(issued=max(positions + [mine.position]))
+    assert entries.read(session_id, product_id, "#queue", 2)[0] is None
+
+
+def test_a_step_is_recorded_once_a_second_by_whoever_comes_first(repos):
+    entries, session_id, product_id = repos["entries"], new_id("ses"), new_id("prd")
+    t = 1_800_000_000_000
+    first = QueueState(steps=(Step(t, 10, 10),), last_step_ms=t, left=10, last_admission_ms=t, issued=12)
+    assert entries.record_step(session_id, product_id, QueueState(issued=12), first) == first
+    rival = replace(first, steps=(Step(t, 3, 10),), issued=12)
+    assert entries.record_step(session_id, product_id, QueueState(issued=12), rival) == first  # lost: the winner's
+    too_soon = replace(first, last_step_ms=t + 999, left=4)
+    assert entries.record_step(session_id, product_id, first, too_soon) == first
+    later = QueueState(steps=(Step(t, 10, 10), Step(t + 1000, 14, 4)), lapsed_through=0, last_step_ms=t + 1000,
+                       left=4, last_admission_ms=t + 1000, issued=20)
+    assert entries.record_step(session_id, product_id, first, later) == later
+    stale = replace(first, last_step_ms=t + 5000)
+    assert entries.record_step(session_id, product_id, first, stale) == replace(later, issued=stale.issued)
+    closed = QueueState(lapsed_through=14, last_step_ms=t + 90_000, left=None, last_admission_ms=None, closed=True,
+                        issued=20)
+    assert entries.record_step(session_id, product_id, later, closed) == closed
+    assert entries.read(session_id, product_id, a_shopper(), 1) == (None, replace(closed, issued=0))

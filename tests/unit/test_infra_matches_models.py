@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from chalicelib.adapters.dynamodb import MODELS
+from chalicelib.adapters.dynamodb.models import ITEM_MODELS
 from chalicelib.settings import TABLE_KEYS
 from infra.tables import TABLES, TIME_TO_LIVE, cloudformation_template
 
@@ -35,6 +36,12 @@ def test_model_keys_and_indexes_match_infra(key):
         infra_indexes = {i["IndexName"]: (key_schema(i["KeySchema"]), i["Projection"]["ProjectionType"])
                          for i in definition.get(infra_kind, [])}
         assert model_indexes == infra_indexes, infra_kind
+
+
+@pytest.mark.parametrize("key, model", [(key, model) for key, models in ITEM_MODELS.items() for model in models])
+def test_other_item_models_share_their_tables_keys(key, model):
+    assert key_schema(model._get_schema()["key_schema"]) == key_schema(TABLES[key]["KeySchema"])
+    assert model._ttl_attribute() is None and not model._get_schema().get("global_secondary_indexes")
 
 
 @pytest.mark.parametrize("key", sorted(MODELS))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from chalicelib.adapters.dynamodb.models import (
-    BrandModel, Db, LineupModel, ProductModel, SessionModel, SessionsByBrand, StockShardModel, TimelineModel,
+    DRAW_DUE, BrandModel, Db, LineupModel, ProductModel, SessionModel, SessionsByBrand, StockShardModel, TimelineModel,
 )
 from chalicelib.adapters.dynamodb.support import (
     Cancelled, ConditionFailed, Transaction, at_revision, page, transact, update_or_old,
@@ -313,6 +313,8 @@ class LineupRepository:
             closes_at=item.closes_at, shards=item.shards, hold_seconds=item.hold_seconds, revision=item.revision,
             mode=item.mode.value, verified_only=item.verified_only, entry_shards=item.entry_shards,
             draw_seed=item.draw_seed,
+            # On the draws-due index until its draw is made and allocated (adapters/dynamodb/draws.py).
+            draw_due=DRAW_DUE if item.mode is DropMode.DRAW else None,
         ), condition=LineupModel.product_id.does_not_exist())
         for shard, units in enumerate(split(item.quantity, item.shards)):
             tx.put(("shard", shard), StockShardModel(

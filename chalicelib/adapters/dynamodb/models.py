@@ -14,7 +14,7 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, LocalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.adapters.dynamodb.support import Cursors
@@ -112,6 +112,20 @@ class SessionModel(Model):
     by_brand = SessionsByBrand()
 
 
+DRAW_DUE = "pending"  # drawDue's one value: the index's one partition
+
+
+class DrawsDue(GlobalSecondaryIndex):
+    """Sparse: only draw drops not yet drawn and allocated carry drawDue, so the draws' sweeper
+    reads only those, by opensAt (adapters/dynamodb/draws.py). Draw drops are few: one partition."""
+    class Meta:
+        index_name = "drawsDue"
+        projection = KeysOnlyProjection()
+
+    draw_due = UnicodeAttribute(hash_key=True, attr_name="drawDue")
+    opens_at = UnicodeAttribute(range_key=True, attr_name="opensAt")
+
+
 class LineupModel(Model):
     class Meta:
         table_name = "unbound"
@@ -133,6 +147,8 @@ class LineupModel(Model):
     verified_only = BooleanAttribute(attr_name="verifiedOnly", null=True)
     entry_shards = NumberAttribute(attr_name="entryShards", null=True)
     draw_seed = UnicodeAttribute(attr_name="drawSeed", null=True)
+    draw_due = UnicodeAttribute(attr_name="drawDue", null=True)  # DRAW_DUE until the draw is allocated
+    draws_due = DrawsDue()
 
 
 class StockShardModel(Model):
@@ -359,6 +375,55 @@ class WebhookDeliveryModel(Model):
     due = DeliveriesDue()
 
 
+class EntryModel(Model):
+    """A queue or draw drop's partition (dropKey = sessionId#productId): an entry per shopper
+    (entryKey = the shopper id) and the drop's own state items, whose entryKeys start with "#"
+    (domain ids never do): `#pos#<k>` position counters (`n`), `#queue` (the admission steps),
+    `#draw`."""
+    class Meta:
+        table_name = "unbound"
+
+    drop_key = UnicodeAttribute(hash_key=True, attr_name="dropKey")
+    entry_key = UnicodeAttribute(range_key=True, attr_name="entryKey")
+    # an entry
+    position = NumberAttribute(null=True)
+    joined_at = UnicodeAttribute(attr_name="joinedAt", null=True)
+    # a position counter
+    n = NumberAttribute(null=True)
+    # the queue (#queue): domain/queues.py QueueState
+    steps = ListAttribute(null=True)  # [[atMs, upTo, left], ...]
+    lapsed_through = NumberAttribute(attr_name="lapsedThrough", null=True)
+    last_step_ms = NumberAttribute(attr_name="lastStepMs", null=True)
+    left = NumberAttribute(null=True)
+    last_admission_ms = NumberAttribute(attr_name="lastAdmissionMs", null=True)
+    closed = BooleanAttribute(null=True)
+
+
+class DrawModel(Model):
+    """A draw drop's record in its entries partition (adapters/dynamodb/draws.py): `#draw`, written
+    once (seed revealed, entrants counted, winners in rank order, drawnAt), then only its
+    allocation progress; its pages of entrants, `#draw#<draw id>#<page>`, written before it; and
+    `#closed`, written before the entrants are read."""
+    class Meta:
+        table_name = "unbound"
+
+    drop_key = UnicodeAttribute(hash_key=True, attr_name="dropKey")
+    entry_key = UnicodeAttribute(range_key=True, attr_name="entryKey")
+    # `#draw`
+    draw_id = UnicodeAttribute(attr_name="drawId", null=True)
+    seed = UnicodeAttribute(null=True)
+    units = NumberAttribute(null=True)
+    entrant_count = NumberAttribute(attr_name="entrantCount", null=True)
+    entrant_pages = NumberAttribute(attr_name="entrantPages", null=True)
+    winners = ListAttribute[str](of=UnicodeAttribute, null=True)
+    drawn_at = UnicodeAttribute(attr_name="drawnAt", null=True)
+    allocated = NumberAttribute(null=True)
+    # a page of entrants, in shopper id order
+    entrants = ListAttribute[str](of=UnicodeAttribute, null=True)
+    # `#closed`: entries closed, written before the entrants are read
+    closed_at = UnicodeAttribute(attr_name="closedAt", null=True)
+
+
 class TestIntentModel(Model):
     """The built-in test payment provider's intents (adapters/payments.py)."""
     class Meta:
@@ -390,15 +455,19 @@ MODELS: dict[str, type[Model]] = {
     "webhooks": WebhookEndpointModel,
     "deliveries": WebhookDeliveryModel,
     "limits": RateWindowModel,
+    "entries": EntryModel,
 }
-
-# Other kinds of item kept in a table of MODELS (same key schema, other attributes).
-ALSO_IN: dict[type[Model], str] = {OpenOrdersModel: "purchases"}
+# Models of other items of a table above (the same keys), bound with it.
+ITEM_MODELS: dict[str, tuple[type[Model], ...]] = {
+    "purchases": (OpenOrdersModel,),
+    "entries": (DrawModel,),
+}
 
 
 def bind(settings: Settings) -> None:
     """Point every model at its table and at the DynamoDB endpoint the environment names."""
-    for model, key in [(model, key) for key, model in MODELS.items()] + list(ALSO_IN.items()):
+    bound = [*MODELS.items(), *((key, model) for key, models in ITEM_MODELS.items() for model in models)]
+    for key, model in bound:
         model.Meta.table_name = settings.tables[key]
         model.Meta.host = settings.dynamodb_endpoint
         model.Meta.region = settings.region

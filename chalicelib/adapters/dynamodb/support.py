@@ -100,6 +100,17 @@ def update_or_old(model: type[M], hash_key: str, actions: list, condition: Any,
     return model.from_raw_data(response["Attributes"])
 
 
+def put_or_old(row: M, condition: Any) -> None:
+    """One conditional PutItem of `row`, or ConditionFailed with the item as it was (no second read)."""
+    request = row.get_save_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
+    client = row._get_connection().connection.client
+    try:
+        client.put_item(**request)
+    except client.exceptions.ConditionalCheckFailedException as error:
+        item = error.response.get("Item")
+        raise ConditionFailed(type(row).from_raw_data(item) if item else None) from None
+
+
 # --- transactions ----------------------------------------------------------------------------------
 # DynamoDB cancels a transaction that meets another one on the same item (TransactionConflict)
 # instead of queueing it. That is this package's business: `transact` backs off and sends the same
