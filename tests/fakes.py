@@ -28,7 +28,7 @@ from chalicelib.domain.analytics import Aggregates, Attribution
 from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import DropMode, OrderStatus, changeable, count_key, shard_key, split
 from chalicelib.domain.errors import (
-    AlreadyInLineup, Busy, DropOpened, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
+    AlreadyInLineup, Busy, DropOpened, EntriesClosed, InsufficientStock, InvalidInput, InvalidTransition, NotFound, OrderExpired,
     OrderNotPayable, OrderNotRefundable, SessionChanged, SessionEnded, SessionHasDrops, SessionLive,
 )
 from chalicelib.domain.money import Money
@@ -777,10 +777,13 @@ class FakeRateCounters(FakeRepository):
 
 class FakeEntryRepository(FakeRepository):
     @port_call
-    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str,
+             closable: bool = False) -> tuple[Entry, bool]:
         entries = self.store.entries[(session_id, product_id)]
         if shopper_id in entries:
             return entries[shopper_id], False
+        if closable and (session_id, product_id) in self.store.entries_closed:
+            raise EntriesClosed(product_id, None)
         counter = random.randrange(shards)
         key = (session_id, product_id, counter)
         count = self.store.position_counters[key] = self.store.position_counters.get(key, 0) + 1

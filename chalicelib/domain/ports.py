@@ -307,10 +307,13 @@ class EntryRepository(Protocol):
     """Entries of queue and draw drops: one per shopper and drop, numbered by the drop's position
     counters; and each drop's own state beside them (the queue's admission steps)."""
 
-    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str,
+             closable: bool = False) -> tuple[Entry, bool]:
         """(the shopper's entry, True if made now). A new entry takes the next number of one of the
         drop's `shards` position counters, picked at random; a shopper who has an entry (or whose
-        concurrent join won) gets that one, and a number taken by a lost race is not reused."""
+        concurrent join won) gets that one, and a number taken by a lost race is not reused.
+        `closable` (a draw): the entry is written only while the drop's entries are not closed,
+        else EntriesClosed."""
         ...
 
     def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None: ...

@@ -67,7 +67,11 @@ class Queues:
             if existing is None:
                 raise refusal
             return existing, False
-        return self.entries.join(session_id, product_id, shopper_id, drop.entry_shards, now)
+        try:
+            return self.entries.join(session_id, product_id, shopper_id, drop.entry_shards, now,
+                                     closable=drop.mode is DropMode.DRAW)
+        except EntriesClosed:  # the draw closed its entries between the check above and the write
+            raise EntriesClosed(product_id, drop.opens_at) from None
 
     def _refuse_late(self, drop: LineupItem, now: str) -> None:
         if drop.mode is DropMode.DRAW and drop.opens_at is not None and now >= drop.opens_at:

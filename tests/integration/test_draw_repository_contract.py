@@ -90,3 +90,20 @@ def test_a_draw_of_max_units_and_a_full_page_of_the_longest_ids_fit_their_items(
     assert store.record(draw, pages) == draw
     assert store.get(draw.session_id, draw.product_id).winners == draw.winners
     assert store.entrants_page(draw, 0) + store.entrants_page(draw, 1) == sorted(longest)
+
+
+def test_once_a_draw_closes_its_entries_a_closable_join_is_refused_and_other_joins_are_not(repos):
+    import pytest
+
+    from chalicelib.domain.errors import EntriesClosed
+
+    session_id, product_id = new_id("ses"), new_id("prd")
+    early, late, queued = (f"shp_{secrets.token_hex(11)}" for _ in range(3))
+    entry, created = repos["entries"].join(session_id, product_id, early, 1, NOW, closable=True)
+    assert created
+    repos["draws"].close_entries(session_id, product_id, T2)
+    with pytest.raises(EntriesClosed):
+        repos["entries"].join(session_id, product_id, late, 1, T3, closable=True)
+    assert repos["entries"].join(session_id, product_id, early, 1, T3, closable=True) == (entry, False)
+    assert sorted(repos["entries"].entrants(session_id, product_id)) == [early]  # the draw reads exactly these
+    assert repos["entries"].join(session_id, product_id, queued, 1, T3)[1]  # not closable (a queue): no mark asked

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.adapters.dynamodb.entries import drop_key
+from chalicelib.adapters.dynamodb.entries import CLOSED, drop_key
 from chalicelib.adapters.dynamodb.models import DRAW_DUE, DrawModel, LineupModel
 from chalicelib.adapters.dynamodb.support import ConditionFailed, put_or_old, update_or_old
 from chalicelib.domain.draws import Draw
 
 DRAW_KEY = "#draw"
-CLOSED_KEY = "#closed"
+CLOSED_KEY = CLOSED
 
 
 def page_key(draw_id: str, page: int) -> str:

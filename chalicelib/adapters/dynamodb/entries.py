@@ -17,13 +17,17 @@ from __future__ import annotations
 import random
 
 from chalicelib.adapters.dynamodb.models import Db, EntryModel
-from chalicelib.adapters.dynamodb.support import ConditionFailed, put_or_old, update_or_old
+from chalicelib.adapters.dynamodb.support import (
+    Cancelled, ConditionFailed, Transaction, put_or_old, transact, update_or_old,
+)
+from chalicelib.domain.errors import EntriesClosed
 from chalicelib.domain.queues import STEP_MS, QueueState, Step, highest_position, position_of
 from chalicelib.domain.records import Entry
 
 STATE_PREFIX = "#"  # entryKeys of the drop's own items; shopper ids never start with it
 AFTER_STATE = "$"   # the character after "#": entryKey >= "$" is every entry and no state item
 QUEUE = "#queue"
+CLOSED = "#closed"  # a draw's entries closed (adapters/dynamodb/draws.py writes it)
 
 
 def drop_key(session_id: str, product_id: str) -> str:
@@ -54,7 +58,8 @@ class EntryRepository:
     def __init__(self, db: Db) -> None:
         self.db = db
 
-    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str) -> tuple[Entry, bool]:
+    def join(self, session_id: str, product_id: str, shopper_id: str, shards: int, now: str,
+             closable: bool = False) -> tuple[Entry, bool]:
         existing = self.get(session_id, product_id, shopper_id)
         if existing is not None:
             return existing, False
@@ -64,13 +69,34 @@ class EntryRepository:
             key, range_key=counter_key(counter), actions=[EntryModel.n.add(1)], return_values="UPDATED_NEW")
         count = int(answer["Attributes"]["n"]["N"])
         entry = Entry(session_id, product_id, shopper_id, position_of(count, counter, shards), now)
+        row = EntryModel(key, shopper_id, position=entry.position, joined_at=now)
+        if closable:
+            return self._join_unless_closed(session_id, product_id, row, entry)
         try:
-            put_or_old(EntryModel(key, shopper_id, position=entry.position, joined_at=now),
-                       condition=EntryModel.entry_key.does_not_exist())
+            put_or_old(row, condition=EntryModel.entry_key.does_not_exist())
         except ConditionFailed as lost:  # the shopper's other join got there first
             if lost.old is None:
                 raise
             return _entry(session_id, product_id, lost.old), False
+        return entry, True
+
+    def _join_unless_closed(self, session_id: str, product_id: str, row: EntryModel,
+                            entry: Entry) -> tuple[Entry, bool]:
+        """A draw's entry is put only while its `#closed` mark is absent, in one transaction: the
+        draw writes the mark before it reads the entrants, so an entry is either in the draw or
+        refused, never written after the entrants were read."""
+        tx = Transaction()
+        tx.put("entry", row, condition=EntryModel.entry_key.does_not_exist())
+        tx.check("closed", EntryModel(row.drop_key, CLOSED), condition=EntryModel.entry_key.does_not_exist())
+        try:
+            transact(self.db.client, tx)
+        except Cancelled as cancelled:
+            if "closed" in cancelled:
+                raise EntriesClosed(product_id, None) from None
+            old = cancelled.old("entry")
+            if old is None:
+                raise
+            return _entry(session_id, product_id, old), False  # type: ignore[arg-type]
         return entry, True
 
     def get(self, session_id: str, product_id: str, shopper_id: str) -> Entry | None:
