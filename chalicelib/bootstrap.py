@@ -149,7 +149,7 @@ def build(settings: Settings, **overrides: Any) -> Services:
                           cancel_reserved=checkout.cancel, limiter=limiter),
         analytics=Analytics(sessions, ports["analytics"], ports["analytics_records"], ports["orders"], ports["live"],
                             ports["stock"], ports["channels"], clock, settings.feature_latency_ms,
-                            settings.feature_grace_ms),
+                            settings.feature_grace_ms, entries=ports["entries"], draws=ports["draws"]),
         webhooks=Webhooks(ports["webhooks"], ports["secret_box"], ports["webhook_sender"], ports["webhook_records"],
                           sessions, ports["stock"], clock, settings.webhook_retry_schedule, settings.local_mode),
         draws=draws,

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from chalicelib.api.schemas import Currency, Moment, PageQuery, ResponseModel, Timestamp, _known_currency
-from chalicelib.domain.analytics import CurrencyTotals, MinuteRow, ProductFigures, Report, Window
+from chalicelib.domain.analytics import CurrencyTotals, DropEntries, MinuteRow, ProductFigures, Report, Window
 from chalicelib.domain.clock import iso_of_ms, to_iso
 from chalicelib.domain.records import Session
 
@@ -112,6 +112,15 @@ class PinWindowView(ResponseModel):
                    window_end=None if window.end_ms is None else iso_of_ms(window.end_ms))
 
 
+class DropEntriesView(ResponseModel):
+    """A queue or draw drop's entrants."""
+    mode: Literal["queue", "draw"]
+    entries: int = Field(description="Positions handed out (a queue; a draw until it is drawn), or the draw's "
+                                     "entrants once drawn")
+    admitted: int | None = Field(description="A queue: positions admitted so far; else null")
+    winners: int | None = Field(description="A draw: its winners once drawn; else null")
+
+
 class ProductAnalyticsView(ResponseModel):
     product_id: str
     title: str | None
@@ -134,10 +143,14 @@ class ProductAnalyticsView(ResponseModel):
     feature_lift: float | None = Field(
         description="salesPerMinuteWhileFeatured / salesPerMinuteNotFeatured; null where either is null or the "
                     "second is 0")
+    entrants: DropEntriesView | None = Field(description="Queue and draw drops: who entered, and how many "
+                                                         "were admitted or won; null for an open drop")
 
     @classmethod
-    def of(cls, figures: ProductFigures) -> "ProductAnalyticsView":
-        return cls(product_id=figures.product_id, title=figures.title, currency=figures.currency,
+    def of(cls, figures: ProductFigures, entries: DropEntries | None = None) -> "ProductAnalyticsView":
+        entrants = None if entries is None else DropEntriesView(
+            mode=entries.mode, entries=entries.entries, admitted=entries.admitted, winners=entries.winners)
+        return cls(entrants=entrants, product_id=figures.product_id, title=figures.title, currency=figures.currency,
                    allocated=figures.allocated, units_sold=figures.units_sold, gmv=figures.gmv,
                    sell_through=figures.sell_through,
                    sold_out_at=None if figures.sold_out_at_ms is None else iso_of_ms(figures.sold_out_at_ms),
@@ -177,7 +190,7 @@ class AnalyticsReport(ResponseModel):
                    totals=[CurrencyTotalsView.of(t) for t in report.totals],
                    timeline=[MinuteView.of(row) for row in report.timeline],
                    pins=[PinWindowView.of(w) for w in report.windows],
-                   products=[ProductAnalyticsView.of(p) for p in report.products])
+                   products=[ProductAnalyticsView.of(p, report.entries.get(p.product_id)) for p in report.products])
 
     def csv(self) -> str:
         """The timeline, a row per minute, with the JSON's field names as the header."""

@@ -252,6 +252,16 @@ class ProductFigures:
 
 
 @dataclass(frozen=True)
+class DropEntries:
+    """A queue or draw drop's entrants: how many joined, and how many the queue admitted or the
+    draw chose (None where the drop has no such step, or not yet)."""
+    mode: str
+    entries: int
+    admitted: int | None = None
+    winners: int | None = None
+
+
+@dataclass(frozen=True)
 class Report:
     status: str
     currency: str | None
@@ -261,6 +271,7 @@ class Report:
     windows: list[Window]
     products: list[ProductFigures]
     finalized_at: str | None
+    entries: Mapping[str, DropEntries] = field(default_factory=dict)  # by product id: queue and draw drops
 
 
 def report_status(session_status: SessionStatus, finalized: bool) -> str:

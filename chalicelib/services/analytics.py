@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import replace
 from typing import Any, Callable, Mapping
 
 from chalicelib.domain.analytics import (
-    MINUTE_MS, Attribution, LineupFacts, Pin, Report, build_report, buyers_of, change_delta, facts_of,
+    MINUTE_MS, Attribution, DropEntries, LineupFacts, Pin, Report, build_report, buyers_of, change_delta, facts_of,
     feature_windows,
     featured_at, recount, settled,
 )
 from chalicelib.domain.clock import epoch_ms, iso_ms, to_iso
 from chalicelib.domain.errors import Busy
 from chalicelib.domain.ports import (
-    AnalyticsRecords, AnalyticsRepository, AppliedChange, Channels, Clock, LiveRepository, OrderRepository,
-    OwnedSession, StockRepository,
+    AnalyticsRecords, AnalyticsRepository, AppliedChange, Channels, Clock, DrawRepository, EntryRepository,
+    LiveRepository, OrderRepository, OwnedSession, StockRepository,
 )
-from chalicelib.domain.records import Session, TimelineEntry
+from chalicelib.domain.drops import DropMode
+from chalicelib.domain.records import LineupItem, Session, TimelineEntry
 from chalicelib.domain.sessions import SessionStatus
 from chalicelib.observability import logger
 from chalicelib.services.sessions import Sessions
+
+QUEUE_ITEM = "#queue"  # read() for the drop's own items alone: a state key is nobody's entry
 
 PENDING_PIN_MS = 60_000  # a pin still being sent is waited for this long, then counted from its pin time
 ORDERS_PAGE = 1000
@@ -35,8 +39,11 @@ class PinsPending(Busy):
 class Analytics:
     def __init__(self, sessions: Sessions, repo: AnalyticsRepository, records: AnalyticsRecords,
                  orders: OrderRepository, live: LiveRepository, stock: StockRepository, channels: Channels,
-                 clock: Clock, latency_ms: Mapping[str, int], grace_ms: int) -> None:
+                 clock: Clock, latency_ms: Mapping[str, int], grace_ms: int,
+                 entries: EntryRepository | None = None, draws: DrawRepository | None = None) -> None:
         self.sessions = sessions
+        self.entries = entries
+        self.draws = draws
         self.repo = repo
         self.records = records
         self.orders = orders
@@ -200,7 +207,26 @@ class Analytics:
             session.status, iso_ms(session.started_at) if session.started_at else None,
             iso_ms(session.ended_at) if session.ended_at else None, self._now_ms(), facts, aggregates, pins,
             aggregates.attribution or self.default_attribution(session), currency)
-        return session, report
+        return session, replace(report, entries=self._drop_entries([item for item, _ in lineup]))
+
+    def _drop_entries(self, lineup: list[LineupItem]) -> dict[str, DropEntries]:
+        """Queue and draw drops' entrants: one read per such drop (a queue's `#queue` and position
+        counters in one request; a draw's record), none for open drops."""
+        found: dict[str, DropEntries] = {}
+        for item in lineup:
+            if item.mode is DropMode.QUEUE and self.entries is not None:
+                _, queue = self.entries.read(item.session_id, item.product_id, QUEUE_ITEM, item.entry_shards)
+                found[item.product_id] = DropEntries(item.mode.value, queue.issued,
+                                                     admitted=min(queue.admitted_through, queue.issued))
+            elif item.mode is DropMode.DRAW and self.draws is not None and self.entries is not None:
+                draw = self.draws.get(item.session_id, item.product_id)
+                if draw is not None:
+                    found[item.product_id] = DropEntries(item.mode.value, draw.entrant_count,
+                                                         winners=len(draw.winners))
+                else:  # not drawn yet: the joins so far
+                    _, queue = self.entries.read(item.session_id, item.product_id, QUEUE_ITEM, item.entry_shards)
+                    found[item.product_id] = DropEntries(item.mode.value, queue.issued)
+        return found
 
     def reports(self, brand_id: str, scheduled_from: str | None, scheduled_to: str | None, limit: int,
                 cursor: str | None) -> tuple[list[tuple[OwnedSession, Report]], str | None]:

@@ -197,13 +197,13 @@ def test_a_scripted_show_gives_the_figures_counted_by_hand(api, clock, operator_
         "productId": a, "title": "Aurora hoodie", "currency": "EUR", "allocated": 10, "unitsSold": 6,
         "gmv": 6000, "sellThrough": 0.6, "soldOutAt": None, "featuredSeconds": 110.0, "notFeaturedSeconds": 70.0,
         "unitsWhileFeatured": 3, "unitsNotFeatured": 3, "salesPerMinuteWhileFeatured": 3 / (110 / 60),
-        "salesPerMinuteNotFeatured": 3 / (70 / 60), "featureLift": (3 / (110 / 60)) / (3 / (70 / 60))}
+        "salesPerMinuteNotFeatured": 3 / (70 / 60), "featureLift": (3 / (110 / 60)) / (3 / (70 / 60)), "entrants": None}
     # B: featured 1:33-3:00 (87 s): o4 (2) while featured, o2 (1) before; o6 expired.
     assert products[b] == {
         "productId": b, "title": "Comet sneakers", "currency": "EUR", "allocated": 5, "unitsSold": 3,
         "gmv": 7500, "sellThrough": 0.6, "soldOutAt": None, "featuredSeconds": 87.0, "notFeaturedSeconds": 93.0,
         "unitsWhileFeatured": 2, "unitsNotFeatured": 1, "salesPerMinuteWhileFeatured": 2 / (87 / 60),
-        "salesPerMinuteNotFeatured": 1 / (93 / 60), "featureLift": (2 / (87 / 60)) / (1 / (93 / 60))}
+        "salesPerMinuteNotFeatured": 1 / (93 / 60), "featureLift": (2 / (87 / 60)) / (1 / (93 / 60)), "entrants": None}
 
     # The CSV is the JSON's timeline.
     for response in (report(api, show.key, show.session, format="csv"),

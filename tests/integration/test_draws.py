@@ -374,4 +374,6 @@ def test_each_entrant_reads_their_outcome_and_a_winner_pays_the_order_the_draw_m
         paid = api.post(f"/v1/orders/{order_id}/pay", {"paymentToken": "ok"}, key=winner["token"])
         assert paid.status_code == 200 and paid.json["status"] == "paid", paid.body
     assert all(o["orderId"] is None for o in outcomes.values() if o["state"] == "not_won")
+    report = api.get(f"/v1/sessions/{session['id']}/analytics", key=brand["apiKey"]).json
+    assert report["products"][0]["entrants"] == {"mode": "draw", "entries": 5, "admitted": None, "winners": 2}
     assert conservation(session["id"], product["id"], 2) == (0, 2)

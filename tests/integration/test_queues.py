@@ -114,6 +114,9 @@ def test_the_queue_admits_the_first_units_worth_when_it_opens_then_the_next_when
     clock.advance(1)
     states = [me(api, s, session["id"], product["id"]).json["state"] for s in shoppers]
     assert states == ["lapsed", "lapsed", "admitted", "waiting", "waiting"]  # one unit left: one more admitted
+    report = api.get(f"/v1/sessions/{session['id']}/analytics", key=brand["apiKey"]).json
+    (figures,) = report["products"]
+    assert figures["entrants"] == {"mode": "queue", "entries": 5, "admitted": 3, "winners": None}
 
 
 def test_a_poll_is_one_read_and_the_seconds_step_one_read_and_one_write_more(api, brand, clock, aws_calls):
