@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """Check a Livedrop draw from what its API publishes, with nothing of Livedrop's code.
 
-    python3 scripts/verify_draw.py <api base url> <session id> <product id> [--entrant <shopper id>]...
+    python3 scripts/verify_draw.py <api base url> <session id> <product id> [--seed-hash <hex>]
+                                   [--entrant <shopper id>]...
 
 Fetches GET /v1/sessions/<session>/drops/<product>/draw (every page of entrants), then checks:
 the seed revealed hashes (SHA-256 of its text, hex) to the seedHash published before the draw;
 the entrants are sorted, each once, as many as the draw counted; the winners are the first
 `units` entrants ranked by HMAC-SHA256(key = seed text, message = shopper id) in hex, ties by
 shopper id; and each `--entrant` is listed (leaving out an entrant who would not have won changes
-no winner: only that shopper can tell, so an entrant checks their own id). Prints what it found;
+no winner: only that shopper can tell, so an entrant checks their own id). `--seed-hash` is the
+seedHash you recorded before the draw (from this same route while entries were open): without it,
+the check can only compare the seed with the hash the server shows now, which a server that
+swapped its seed would show too. Prints what it found;
 exits 0 when everything matches, 1 on any mismatch, 2 when the draw can not be checked (not drawn
 yet, or the API could not be read).
 
@@ -52,10 +56,13 @@ def read_draw(base: str, session_id: str, product_id: str, fetch: Fetch) -> tupl
     return first, entrants
 
 
-def check(draw: dict, entrants: list[str], expected_entrants: list[str] = ()) -> list[str]:
+def check(draw: dict, entrants: list[str], expected_entrants: list[str] = (),
+          recorded_hash: str | None = None) -> list[str]:
     """Every mismatch found, in words; none when the draw is what its seed and entrants make."""
     problems = [f"{shopper_id} entered but is not among the entrants"
                 for shopper_id in expected_entrants if shopper_id not in set(entrants)]
+    if recorded_hash is not None and recorded_hash.lower() != draw.get("seedHash"):
+        problems.append(f"the seedHash shown now, {draw.get('seedHash')}, is not the one recorded before the draw")
     seed, seed_hash = draw.get("seed"), draw.get("seedHash")
     if not isinstance(seed, str) or hashlib.sha256(seed.encode("ascii")).hexdigest() != seed_hash:
         problems.append(f"SHA-256 of the revealed seed is not the published seedHash {seed_hash}")
@@ -75,14 +82,16 @@ def check(draw: dict, entrants: list[str], expected_entrants: list[str] = ()) ->
 
 
 def main(argv: list[str], fetch: Fetch = fetch_json, out: Any = sys.stdout) -> int:
-    positional, expected_entrants = [], []
+    positional, expected_entrants, recorded = [], [], []
     arguments = iter(argv)
     for argument in arguments:
         if argument == "--entrant":
             expected_entrants.append(next(arguments, ""))
+        elif argument == "--seed-hash":
+            recorded.append(next(arguments, ""))
         else:
             positional.append(argument)
-    if len(positional) != 3 or "" in expected_entrants:
+    if len(positional) != 3 or "" in expected_entrants or "" in recorded or len(recorded) > 1:
         print(__doc__, file=out)
         return 2
     base, session_id, product_id = positional
@@ -94,7 +103,7 @@ def main(argv: list[str], fetch: Fetch = fetch_json, out: Any = sys.stdout) -> i
     if draw.get("state") != "drawn":
         print(f"not drawn yet (state {draw.get('state')!r}); seedHash {draw.get('seedHash')}", file=out)
         return 2
-    problems = check(draw, entrants, expected_entrants)
+    problems = check(draw, entrants, expected_entrants, recorded[0] if recorded else None)
     print(f"draw of {product_id} in {session_id}: {len(entrants)} entrants, {draw.get('units')} units, "
           f"{len(draw.get('winners') or [])} winners, drawn at {draw.get('drawnAt')}", file=out)
     print(f"seed {draw.get('seed')}\nseedHash {draw.get('seedHash')}", file=out)
@@ -102,6 +111,9 @@ def main(argv: list[str], fetch: Fetch = fetch_json, out: Any = sys.stdout) -> i
         print(f"MISMATCH: {problem}", file=out)
     if not problems:
         print("OK: the seed matches its hash and the winners are the ones the seed and the entrants give", file=out)
+        if not recorded:
+            print("(no --seed-hash given: the seed was checked against the hash shown now, not one you recorded "
+                  "before the draw)", file=out)
     return 1 if problems else 0
 
 

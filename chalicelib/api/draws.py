@@ -16,7 +16,8 @@ def get_draw(req: ApiRequest) -> DrawView:
     drawn when the drop was added. Once drawn: the seed itself, every entrant's shopper id in
     string order (`page` by page) and the winners in rank order, so anyone can check that the seed
     is the one committed to and recompute the winners (README "Draw drops", scripts/verify_draw.py).
-    Read after opensAt before a run made the draw, the read makes it. A product that is not a
+    A read never makes the draw: the scheduled run (every minute) or the owner's POST does, so it
+    says `open` after opensAt until then. A product that is not a
     draw drop of the session answers 404 naming `productId`; a page past the last has no entrants."""
     return DrawView.of(services().draws.view(req.path["session_id"], req.path["product_id"], req.query.page))
 

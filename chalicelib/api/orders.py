@@ -50,7 +50,7 @@ def create_verified_shopper(req: ApiRequest) -> ShopperCreated:
 
 
 @api_route(bp, "/v1/orders", "POST", summary="Reserve a drop's units: an order held until expiresAt",
-           auth="shopper", status=201, request=OrderCreate, response=OrderView, errors=(403, 404, 409, 422, 503),
+           auth="shopper", status=201, request=OrderCreate, response=OrderView, errors=(403, 404, 409, 422, 429, 503),
            headers=(IDEMPOTENCY_KEY,), response_headers=(REPLAYED,), tag="orders")
 def create_order(req: ApiRequest) -> Response:
     """Reserve units of a live session's drops in one transaction, all or nothing: the order is
@@ -60,7 +60,9 @@ def create_order(req: ApiRequest) -> Response:
     LIVEDROP_MAX_OPEN_ORDERS, 3 by default) answer 409 saying which product and why. A queue drop
     is ordered alone, with the `admission` its queue gave the shopper, else 403
     `admission_required`; a verified-only drop answers 403 `verification_required` to an
-    anonymous shopper."""
+    anonymous shopper. More than 2 orders a second from one shopper (the `order` rate, counted by
+    the reservation's own transaction) answer 429 with Retry-After; a retry of an order made
+    replays it whatever the rate."""
     key = req.headers[IDEMPOTENCY_KEY.name]
     body: OrderCreate = req.body
     order, replayed = services().checkout.reserve(

@@ -290,7 +290,7 @@ class LineupAdd(RequestModel):
     quantity: Annotated[int, Field(ge=1, le=MAX_UNITS), WHOLE] | None = Field(
         None, description="Units taken from the product's stock for this show; all of it if absent")
     per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
-        None, description="Most units one shopper may buy; no limit if absent")
+        None, description="Most units one shopper may buy; no limit if absent (a queue drop: 1)")
     opens_at: Moment | None = Field(None, description="When the drop opens; when the session goes live if absent")
     closes_at: Moment | None = Field(None, description="When the drop closes, strictly after opensAt (a rule JSON "
                                                        "Schema can not state); when the session ends if absent")
@@ -328,7 +328,9 @@ class LineupPatch(RequestModel):
     price: MoneyIn = Field(None, description="Session price")
     per_customer_limit: Annotated[int, Field(ge=1, le=1000), WHOLE] | None = Field(
         None, description="Most units one shopper may buy; null removes the limit")
-    verified_only: bool = Field(None, description="Only shoppers with a verified identity may buy or enter")
+    verified_only: bool = Field(None, description="Only shoppers with a verified identity may buy or enter (an "
+                                                  "open drop's only: a queue or draw drop keeps the one it was "
+                                                  "added with)")
     hold_seconds: Annotated[int, Field(ge=30, le=86400), WHOLE] = Field(
         None, description="How long this drop's reservations hold their units (at most the session's)")
 

@@ -77,8 +77,10 @@ def outcome(draw: Draw | None, shopper_id: str) -> Outcome:
 
 def winner_key(session_id: str, product_id: str) -> str:
     """The Idempotency-Key of a winner's reservation: one order per winner, however often the
-    allocation runs (services/checkout.py reserve_for_winner uses the same)."""
-    return f"draw:{session_id}:{product_id}"
+    allocation runs (services/checkout.py reserve_for_winner uses the same). It holds spaces, which
+    no Idempotency-Key header may (visible ASCII only), so no shopper can take a winner's order id
+    beforehand with an order of their own."""
+    return f"draw {session_id} {product_id}"
 
 
 def winner_order_id(shopper_id: str, session_id: str, product_id: str) -> str:

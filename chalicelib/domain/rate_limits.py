@@ -11,6 +11,7 @@ refuses anything `parse` refuses, at cold start).
 """
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, replace
 from typing import Mapping
 
@@ -92,6 +93,16 @@ def window(rule: Rule, subject: str, now_ms: int) -> Window:
     return Window(key=f"rate#{rule.name}#{subject}#{index}", limit=rule.limit,
                   expires_epoch=-(-ends_ms // 1000) + EXPIRY_MARGIN_SECONDS,
                   retry_after=max(1, -(-(ends_ms - now_ms) // 1000)))
+
+
+def client_subject(address: str) -> str:
+    """Whose budget a client address spends: an IPv4 address its own; an IPv6 one its /64, since
+    one subscriber is commonly handed a whole /64 and could otherwise mint from each address."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False)) if ip.version == 6 else str(ip)
 
 
 def refusal(rule: Rule, refused: Window) -> RateLimited:

@@ -30,6 +30,7 @@ from chalicelib.services.rate_limits import RateLimiter
 MAX_PLANS = 8                  # plans one checkout may try as stock moves under it (conflicts are retried below)
 READ_AFTER_REFUSALS = 2        # after this many refused plans, read every shard before planning again
 SOLD_OUT_MEMORY_SECONDS = 2.0  # how long a container trusts what it saw of a drop's shards
+REFUSAL_MEMORY_SECONDS = 5.0   # how long a refusal may come from cached lineup items alone
 
 
 class DropConfigs:
@@ -37,18 +38,28 @@ class DropConfigs:
     nothing before its one write. What checkout reads from an item (price, limit) may change
     before the drop opens: each change raises the item's revision and its shards', a checkout's
     take is conditioned on the revision it priced from, and a shard that refuses at another
-    revision makes checkout `forget` the session's items and read them again."""
+    revision makes checkout `forget` the session's items and read them again. A refusal made from
+    the items alone (no shard asked) reads them again first if they are older than
+    REFUSAL_MEMORY_SECONDS (`older_than`), so a drop made open to all is not refused for long."""
 
-    def __init__(self, lineup: LineupRepository) -> None:
+    def __init__(self, lineup: LineupRepository, clock: Clock | None = None) -> None:
         self.lineup = lineup
-        self._items: dict[str, dict[str, LineupItem]] = {}
+        self.clock = clock
+        self._items: dict[str, tuple[dict[str, LineupItem], float]] = {}
 
     def get(self, session_id: str, product_ids: list[str]) -> dict[str, LineupItem | None]:
-        items = self._items.get(session_id)
-        if items is None or any(p not in items for p in product_ids):
+        cached = self._items.get(session_id)
+        if cached is None or any(p not in cached[0] for p in product_ids):
             items = {item.product_id: item for item in self.lineup.list_for_session(session_id)}
-            self._items[session_id] = items  # one assignment: other threads see the old or the new
+            # One assignment: other threads see the old or the new.
+            self._items[session_id] = (items, self.clock.monotonic() if self.clock else 0.0)
+        else:
+            items = cached[0]
         return {p: items.get(p) for p in product_ids}
+
+    def older_than(self, session_id: str, seconds: float) -> bool:
+        cached = self._items.get(session_id)
+        return cached is not None and self.clock is not None and self.clock.monotonic() - cached[1] >= seconds
 
     def forget(self, session_id: str) -> None:
         self._items.pop(session_id, None)
@@ -114,7 +125,7 @@ class Checkout:
         self.admits: Admits = admits or (lambda token, shopper, session, product: False)
         self.orders = orders
         self.stock = stock
-        self.drops = DropConfigs(lineup)
+        self.drops = DropConfigs(lineup, clock)
         self.levels = ShardLevels(clock)
         self.clock = clock
 
@@ -131,6 +142,8 @@ class Checkout:
             return self._reserve(order_id, fingerprint, buyer, session_id, lines), False
         except (SoldOut, DropClosed, DropNotOpen, LimitExceeded, OrderTooLarge, NotFound, HoldLimitReached,
                 DropByDraw, AdmissionRequired, VerificationRequired) as refusal:
+            # Not RateLimited: the transaction that found the window full names the order too, if
+            # it exists (DynamoDB gives a reason per item), and was answered as a replay first.
             # Perhaps this is a retry of a reservation that was made (even by a request racing
             # this one): one consistent read of the buyer's own order (no write, no hot item) tells.
             existing = self.orders.get(order_id)
@@ -191,8 +204,16 @@ class Checkout:
                 buyer: Buyer) -> tuple[dict[str, LineupItem], Money]:
         """The order's drops and total, after what can be refused without a request."""
         drops = self._drops_for(session_id, lines)
-        for drop in drops.values():
-            self._refuse_buyer(drop, buyer, session_id, alone=len(lines) == 1)
+        try:
+            for drop in drops.values():
+                self._refuse_buyer(drop, buyer, session_id, alone=len(lines) == 1)
+        except (VerificationRequired, DropByDraw, AdmissionRequired):
+            if not self.drops.older_than(session_id, REFUSAL_MEMORY_SECONDS):
+                raise
+            self.drops.forget(session_id)  # the drop may have changed since: read it again, once
+            drops = self._drops_for(session_id, lines)
+            for drop in drops.values():
+                self._refuse_buyer(drop, buyer, session_id, alone=len(lines) == 1)
         currency = self._one_currency(drops)
         total = sum(drops[line.product_id].price.amount * line.quantity for line in lines)
         if total > MAX_AMOUNT:

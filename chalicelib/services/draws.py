@@ -18,16 +18,15 @@ from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
 from chalicelib.domain.draws import Draw
 from chalicelib.domain.drops import DropMode
-from chalicelib.domain.errors import DrawNotDue, DropClosed, NotFound, SoldOut
+from chalicelib.domain.errors import Busy, DomainError, DrawNotDue, NotFound
 from chalicelib.domain.ownership import well_formed
 from chalicelib.domain.ports import Clock, DrawRepository, EntryRepository, LineupRepository
 from chalicelib.domain.records import LineupItem, Order
 from chalicelib.observability import logger
 
 PROGRESS_EVERY = 25       # reservations between two writes of the progress: what a crash may redo
-# How long a run reserves for winners before it leaves the rest to the next run: a public read
-# that makes the draw briefly, the brand's POST within the API's 15 s Lambda timeout.
-GET_BUDGET_SECONDS = 2.0
+# How long a run reserves for winners before it leaves the rest to the next run: the brand's POST
+# within the API's 15 s Lambda timeout.
 RUN_BUDGET_SECONDS = 8.0
 
 
@@ -59,18 +58,10 @@ class Draws:
     # --- reading -------------------------------------------------------------------------------
 
     def view(self, session_id: str, product_id: str, page: int = 0) -> DrawView:
-        """The draw as published. Read after opensAt before any run made it, the read makes it
-        (and reserves for its winners as far as a short budget goes)."""
+        """The draw as published. A read never makes the draw (a crowd of public reads at opensAt
+        would each read every entry): `run_draws` and the owner's POST do."""
         drop = self._draw_drop(session_id, product_id)
-        draw = self.repo.get(session_id, product_id)
-        if draw is None and draws.due(to_iso(self.clock.now()), drop.opens_at):
-            draw = self._draw(drop)
-            try:
-                draw = self._allocated(draw, GET_BUDGET_SECONDS)
-            except Exception:  # the draw stands and is shown; the next run reserves for its winners
-                logger.exception("a draw's reservations failed; the next run goes on",
-                                 extra={"session_id": session_id, "product_id": product_id})
-        return self._view(drop, draw, page)
+        return self._view(drop, self.repo.get(session_id, product_id), page)
 
     def outcome(self, drop: LineupItem, shopper_id: str) -> draws.Outcome:
         """Where an entrant of a draw drop stands (a shopper's `entries/me` polls): `entered`
@@ -178,8 +169,11 @@ class Draws:
             winner = draw.winners[index]
             try:
                 self.reserve_for_winner(winner, draw.session_id, draw.product_id)
-            except (SoldOut, DropClosed) as refusal:
-                # For good: the drop closed (its session ended) or its units went elsewhere.
+            except Busy:
+                raise  # passing: the next run goes on from the recorded progress
+            except DomainError as refusal:
+                # For good (the drop closed as its session ended, its units went elsewhere, ...):
+                # one winner never blocks those after them.
                 logger.error("a draw's winner could not be given a unit",
                              extra={"session_id": draw.session_id, "product_id": draw.product_id,
                                     "shopper_id": winner, "reason": type(refusal).__name__})

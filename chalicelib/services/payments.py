@@ -68,7 +68,8 @@ class Payments:
         if payment_method is None and not self.gateway.confirms_in_browser:
             raise InvalidInput(f"the {self.gateway.name} payment provider confirms here: send paymentToken",
                                [{"field": "paymentToken", "message": "required with this provider"}])
-        self.limiter.check("payment", order_id)
+        # Per order and caller: a stranger's calls (404 anyway) spend their own budget, never the buyer's.
+        self.limiter.check("payment", f"{order_id}#{shopper_id}")
         now = self._now()
         try:
             order, _ = self.orders.begin_payment(order_id, shopper_id, now, self.gateway.name, now + self.window)

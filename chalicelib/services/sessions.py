@@ -101,6 +101,8 @@ class Sessions:
         hold_seconds = self._drop_hold(session, hold_seconds)
         if mode is DropMode.DRAW and opens_at is None:
             raise InvalidInput.of("opensAt", "a draw drop needs opensAt: entries are taken until then, then it is drawn")
+        if mode is DropMode.QUEUE and per_customer_limit is None:
+            per_customer_limit = 1  # the queue admits one shopper per unit left: one admission, one unit
         product = owned(self.products.get(product_id) if well_formed(product_id, "prd") else None,
                         brand_id, "product", product_id, field="productId")
         # Without a quantity the drop takes the whole stock as it is now; the transaction checks it is still there.
@@ -152,6 +154,9 @@ class Sessions:
         """Change a drop's session price (`price`), per-customer limit (`per_customer_limit`,
         None removes it), `verified_only` or `hold_seconds` before it opens."""
         session, item, _, now = self._drop_before_opening(brand_id, session_id, product_id)
+        if item.mode is not DropMode.OPEN and changes.get("verified_only", item.verified_only) != item.verified_only:
+            # Its entrants joined under the rule it had: the queue or draw would admit or pick them anyway.
+            raise InvalidInput.of("verifiedOnly", f"a {item.mode.value} drop's verifiedOnly is set when it is added")
         changed = replace(item, price=changes.get("price", item.price),
                           per_customer_limit=changes.get("per_customer_limit", item.per_customer_limit),
                           verified_only=changes.get("verified_only", item.verified_only),

@@ -9,6 +9,7 @@ from chalicelib.domain.clock import epoch_ms
 from chalicelib.domain.ports import Clock, IdentityTokens
 from chalicelib.domain.errors import NotFound, Unauthorized
 from chalicelib.domain.shopper_tokens import Shopper
+from chalicelib.domain.rate_limits import client_subject
 from chalicelib.services.rate_limits import RateLimiter
 
 UNKNOWN_ADDRESS = "unknown"  # requests without a client address share one budget
@@ -26,7 +27,7 @@ class Shoppers:
         """A new anonymous shopper, within the `shopper_mint` rule of the client's address (None:
         not known). New identities are free, so without it any per-shopper limit is one request
         from a reset."""
-        self.limiter.check("shopper_mint", address or UNKNOWN_ADDRESS)
+        self.limiter.check("shopper_mint", client_subject(address) if address else UNKNOWN_ADDRESS)
         shopper_id = shopper_tokens.new_shopper_id()
         token, expires = shopper_tokens.issue(self._secret(), shopper_id, epoch_ms(self.clock.now()) // 1000)
         return shopper_id, token, expires

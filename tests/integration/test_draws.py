@@ -88,7 +88,9 @@ def test_a_draw_from_entries_to_reservations(api, brand, clock, log_buffer):
     assert early.json["opensAt"] == before.json["opensAt"]
 
     clock.advance(HOUR)
-    after = api.get(path)  # nobody ran it yet: this read makes it
+    assert api.get(path).json["state"] == "open"  # due, but a read never makes the draw
+    assert api.post(path, key=key).status_code == 200  # the owner's POST (or the minute's run) does
+    after = api.get(path)
     assert after.status_code == 200, after.body
     drawn = after.json
     everyone = sorted(s["shopperId"] for s in shoppers)
@@ -213,7 +215,7 @@ def test_the_seed_is_in_no_answer_and_no_log_line_before_the_draw(api, brand, ot
                api.get(draw_path(sid, pid), key=key), api.post(draw_path(sid, pid), key=key),
                api.post(draw_path(sid, pid), key=other_brand["apiKey"]),
                api.get(draw_path(sid, pid) + "?page=3"),
-               api.patch(f"/v1/sessions/{sid}/lineup/{pid}", {"verifiedOnly": True}, key=key),
+               api.patch(f"/v1/sessions/{sid}/lineup/{pid}", {"holdSeconds": 300}, key=key),
                api.get(f"/v1/sessions/{sid}/drops/{pid}/entries/me", key=entrant["token"]),
                api.get("/v1/openapi.json")]
     assert [a.status_code for a in answers] == [201] + [200] * 7 + [409, 404] + [200] * 4
@@ -237,6 +239,7 @@ def test_the_seed_is_in_no_answer_and_no_log_line_before_the_draw(api, brand, ot
         assert all(secret not in answer.body.decode() for answer in answers)
         assert secret not in logged
     clock.advance(HOUR)
+    assert api.post(draw_path(sid, pid), key=brand["apiKey"]).status_code == 200
     assert api.get(draw_path(sid, pid)).json["seed"] == seed  # and once drawn, it is published
 
 
@@ -261,6 +264,7 @@ def test_no_draw_for_an_open_drop_or_a_stranger(api, brand, clock):
     assert api.get(draw_path(session["id"], "prd_unknown")).status_code == 404
     drawn_session, drawn_product, _ = add_draw_drop(api, brand["apiKey"], clock)
     clock.advance(HOUR)
+    assert api.post(draw_path(drawn_session["id"], drawn_product["id"]), key=brand["apiKey"]).status_code == 200
     page = api.get(draw_path(drawn_session["id"], drawn_product["id"]) + "?page=1")
     assert page.status_code == 200 and page.json["entrants"] == [] and page.json["entrantsPage"] == 1, page.body
     bad = api.get(draw_path(drawn_session["id"], drawn_product["id"]) + "?page=-1")
@@ -364,7 +368,8 @@ def test_each_entrant_reads_their_outcome_and_a_winner_pays_the_order_the_draw_m
     assert buying.status_code == 409 and buying.json["type"].endswith("/drop_by_draw")
     clock.advance(HOUR)
     assert api.get(me, key=shoppers[0]["token"]).json["state"] == "entered"  # a poll never makes the draw
-    assert api.get(draw_path(session["id"], product["id"])).json["state"] == "drawn"  # the draw's own read does
+    assert api.get(draw_path(session["id"], product["id"])).json["state"] == "open"  # nor a read of the draw
+    assert api.post(draw_path(session["id"], product["id"]), key=brand["apiKey"]).json["state"] == "drawn"
     outcomes = {s["shopperId"]: api.get(me, key=s["token"]).json for s in shoppers}
     won = [s for s in shoppers if outcomes[s["shopperId"]]["state"] == "won"]
     assert len(won) == 2 and sum(o["state"] == "not_won" for o in outcomes.values()) == 3

@@ -51,13 +51,16 @@ def test_a_drop_has_a_mode_a_verified_flag_and_its_own_shorter_hold(api, brand):
                      key=brand["apiKey"])
     assert added.status_code == 201, added.body
     assert (added.json["mode"], added.json["verifiedOnly"], added.json["holdSeconds"]) == ("queue", True, 60)
-    changed = api.patch(f"{path}/{product['id']}", {"verifiedOnly": False, "holdSeconds": 45}, key=brand["apiKey"])
+    assert added.json["perCustomerLimit"] == 1  # a queue admits one shopper per unit left
+    fixed = api.patch(f"{path}/{product['id']}", {"verifiedOnly": False}, key=brand["apiKey"])
+    assert fixed.status_code == 400 and fixed.json["field"] == "verifiedOnly"  # its entrants joined under it
+    changed = api.patch(f"{path}/{product['id']}", {"verifiedOnly": True, "holdSeconds": 45}, key=brand["apiKey"])
     assert changed.status_code == 200, changed.body
-    assert (changed.json["mode"], changed.json["verifiedOnly"], changed.json["holdSeconds"]) == ("queue", False, 45)
+    assert (changed.json["mode"], changed.json["verifiedOnly"], changed.json["holdSeconds"]) == ("queue", True, 45)
     too_long = api.patch(f"{path}/{product['id']}", {"holdSeconds": 900}, key=brand["apiKey"])
     assert too_long.status_code == 400 and too_long.json["field"] == "holdSeconds"
     public = api.get(f"/v1/sessions/{session['id']}").json["lineup"][0]
-    assert (public["mode"], public["verifiedOnly"]) == ("queue", False) and "holdSeconds" not in public
+    assert (public["mode"], public["verifiedOnly"]) == ("queue", True) and "holdSeconds" not in public
 
 
 def test_lineup_without_quantity_takes_the_whole_stock_and_product_price(api, brand):

@@ -2,6 +2,7 @@
 drop's own hold. What checkout refuses from the drop and the buyer's token costs no write."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from chalicelib.domain.errors import (
 )
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.sessions import SessionStatus
+from chalicelib.services.checkout import REFUSAL_MEMORY_SECONDS
 from tests.fakes import add_drop, buy, conservation, fake_services, new_show
 
 
@@ -180,3 +182,20 @@ def test_a_draws_reservations_are_not_counted_against_the_winners_rate(clock):
     for draw in draws:  # three won units in the same second, past the cap and the rate
         assert services.checkout.reserve_for_winner("shp_lucky", session_id, draw.product_id)[0].status \
             is OrderStatus.RESERVED
+
+
+def test_a_drop_opened_to_all_is_not_refused_from_a_containers_memory_for_long(clock):
+    services, ports = fake_services(clock)
+    brand_id, session_id = new_show(services)
+    drop = add_drop(services, brand_id, session_id, verified_only=True)
+    services.sessions.move(brand_id, session_id, SessionStatus.LIVE)
+    with pytest.raises(VerificationRequired):
+        buy(services, "shp_anon", session_id, {drop.product_id: 1})  # this container now remembers the drop
+    ports.lineup.store.lineup[(session_id, drop.product_id)] = replace(
+        ports.lineup.store.lineup[(session_id, drop.product_id)], verified_only=False)  # changed by another container
+    with pytest.raises(VerificationRequired):
+        buy(services, "shp_anon", session_id, {drop.product_id: 1})  # from memory, within its 5 s
+    reads = ports.lineup.calls["list_for_session"]
+    clock.advance(REFUSAL_MEMORY_SECONDS)
+    assert buy(services, "shp_anon", session_id, {drop.product_id: 1})[0].status is OrderStatus.RESERVED
+    assert ports.lineup.calls["list_for_session"] - reads == 1  # read again once, before refusing

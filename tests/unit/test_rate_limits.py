@@ -190,3 +190,24 @@ def test_the_fake_counts_as_the_conditional_add_does():
     counters = fake_ports(FakeClock(datetime(2026, 11, 22, tzinfo=timezone.utc))).rate_counters
     full = window(Rule("t", 3, 1, "tests", "per test"), "x", T)
     assert [counters.hit(full) for _ in range(5)] == [True, True, True, False, False]
+
+
+def test_an_ipv6_client_spends_its_64s_budget_and_an_ipv4_one_its_own():
+    from chalicelib.domain.rate_limits import client_subject
+
+    assert client_subject("2001:db8:1:2:aaaa::1") == client_subject("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert client_subject("2001:db8:1:3::1") != client_subject("2001:db8:1:2::1")
+    assert client_subject("203.0.113.7") == "203.0.113.7" != client_subject("203.0.113.8")
+    assert client_subject("unknown") == "unknown"
+
+
+def test_minting_from_many_addresses_of_one_ipv6_64_shares_one_budget(clock):
+    from chalicelib.domain.errors import RateLimited
+    from tests.fakes import fake_services
+
+    services, _ = fake_services(clock, rate_limits="shopper_mint=3/600")
+    for n in range(3):
+        services.shoppers.register(f"2001:db8:0:1::{n + 1:x}")
+    with pytest.raises(RateLimited):
+        services.shoppers.register("2001:db8:0:1::ffff")
+    services.shoppers.register("2001:db8:0:2::1")  # another /64

@@ -230,6 +230,7 @@ def test_a_page_past_the_last_has_no_entrants(world, clock):
     services, ports = world
     drop = draw_drop(services, ports, clock).drop
     clock.advance(HOUR)
+    services.draws.run_due()
     view = services.draws.view(drop.session_id, drop.product_id, page=1)
     assert view.draw is not None and view.entrants == [] and view.page == 1
     assert services.draws.view(drop.session_id, drop.product_id, page=0).entrants == sorted(entrants_of(ports, drop))
@@ -288,13 +289,42 @@ def test_checkout_reserves_a_winner_under_the_draws_order_id(world, clock):
     assert order.id == draws.winner_order_id("shp_someone", drop.session_id, drop.product_id)
 
 
-def test_a_read_that_makes_the_draw_shows_it_even_when_its_reservations_fail(world, clock):
+def test_a_read_never_makes_the_draw_and_a_run_whose_reservations_fail_is_finished_by_the_next(world, clock):
     services, ports = world
     drop = draw_drop(services, ports, clock, units=2, entrants=4).drop
     clock.advance(HOUR)
+    assert services.draws.view(drop.session_id, drop.product_id).draw is None  # due, yet a read makes nothing
     ports.orders.fail_next("reserve", RuntimeError("DynamoDB hiccup"))
+    assert services.draws.run_due() == 0  # drawn, its reservations not made
     view = services.draws.view(drop.session_id, drop.product_id)
     assert view.draw is not None and len(view.draw.winners) == 2 and not view.draw.allocated_all
     assert not orders_of(ports, drop)
     assert services.draws.run_due() == 1  # the next run reserves them
     assert_allocated(ports, drop, view.draw.winners)
+
+
+def test_a_winner_who_cannot_be_given_a_unit_never_blocks_those_after_them(world, clock):
+    services, ports = world
+    drop = draw_drop(services, ports, clock, units=3, entrants=3).drop  # everyone wins
+    clock.advance(HOUR)
+    first = {"calls": 0}
+    reserve = services.draws.reserve_for_winner
+
+    def refuse_the_first(shopper_id, session_id, product_id):
+        first["calls"] += 1
+        if first["calls"] == 1:
+            from chalicelib.domain.errors import IdempotencyKeyReused
+            raise IdempotencyKeyReused()
+        return reserve(shopper_id, session_id, product_id)
+
+    services.draws.reserve_for_winner = refuse_the_first
+    assert services.draws.run_due() == 1
+    assert len(orders_of(ports, drop)) == 2  # the two after the refused one
+
+
+def test_no_idempotency_key_a_shopper_can_send_makes_a_winners_order_id():
+    from chalicelib.api.orders import IDEMPOTENCY_KEY
+    import re
+
+    key = draws.winner_key("ses_01", "prd_01")
+    assert not re.fullmatch(IDEMPOTENCY_KEY.pattern, key)

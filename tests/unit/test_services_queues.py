@@ -8,11 +8,13 @@ import pytest
 
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain.drops import DropMode
-from chalicelib.domain.errors import DropClosed, EntriesClosed, NotAQueue, NotFound, VerificationRequired
+from chalicelib.domain.errors import (
+    DropClosed, EntriesClosed, InvalidInput, NotAQueue, NotFound, VerificationRequired,
+)
 from chalicelib.domain.money import Money
 from chalicelib.domain.queues import ADMISSION_SECONDS
 from chalicelib.domain.sessions import SessionStatus
-from chalicelib.services.queues import DROP_MEMORY_SECONDS, EntryStatus
+from chalicelib.services.queues import EntryStatus
 from tests.fakes import Drop, add_drop, buy, fake_services, new_show
 
 
@@ -72,15 +74,13 @@ def test_a_verified_only_drop_takes_verified_shoppers_only(world):
     assert join(services, verified, drop, verified=True)[1] is True
 
 
-def test_a_change_of_verified_only_reaches_joins_within_the_drop_memory(world, clock):
+def test_a_queue_drops_verified_only_is_fixed_once_added_and_its_entrants_joined_under_it(world):
     services, _ = world
     drop = a_drop(services)
-    first, second = shoppers(services, 2)
-    join(services, first, drop)  # this container now remembers the drop
-    services.sessions.change_drop(drop.brand_id, drop.session_id, drop.product_id, {"verified_only": True})
-    clock.advance(DROP_MEMORY_SECONDS)
-    with pytest.raises(VerificationRequired):
-        join(services, second, drop)
+    join(services, shoppers(services, 1)[0], drop)
+    with pytest.raises(InvalidInput) as refused:
+        services.sessions.change_drop(drop.brand_id, drop.session_id, drop.product_id, {"verified_only": True})
+    assert refused.value.errors[0]["field"] == "verifiedOnly"
 
 
 def test_a_closed_drop_takes_no_more_entries_but_an_entrant_joining_again_gets_their_entry(world):

@@ -78,3 +78,19 @@ def test_an_entrant_checks_they_are_listed():
     code, output = run(answers, "--entrant", "shp_003", "--entrant", "shp_777")
     assert code == 1 and "shp_777 entered but is not among the entrants" in output
     assert run(answers, "--entrant")[0] == 2  # no id given: usage
+
+
+def test_a_seed_swapped_after_the_recorded_hash_is_caught_only_with_that_hash():
+    answers = published(units=3, entrants=9)
+    recorded = answers[BASE + PATH]["seedHash"]  # what an auditor saved while entries were open
+    assert run(answers, "--seed-hash", recorded)[0] == 0
+    swapped_seed = draws.new_seed()  # a server that swapped its seed and redrew, hash and all
+    everyone = sorted(f"shp_{n:03d}" for n in range(9))
+    for url in answers:
+        answers[url] = {**answers[url], "seed": swapped_seed, "seedHash": draws.commitment(swapped_seed),
+                        "winners": draws.winners(swapped_seed, everyone, 3)}
+    code, output = run(answers)
+    assert code == 0 and "no --seed-hash given" in output  # self-consistent: only the recorded hash tells
+    code, output = run(answers, "--seed-hash", recorded)
+    assert code == 1 and "not the one recorded before the draw" in output
+    assert run(answers, "--seed-hash")[0] == 2  # no hash given: usage
