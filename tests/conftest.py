@@ -362,3 +362,19 @@ def ivs_channels() -> list[dict]:
         token = page.get("nextToken")
         if not token:
             return channels
+
+
+@pytest.fixture
+def log_buffer():
+    """Every log line the app writes meanwhile, as Lambda would ship them (the JSON formatter)."""
+    import io
+    import logging
+
+    from chalicelib.observability import logger
+
+    buffer = io.StringIO()
+    capture = logging.StreamHandler(buffer)
+    capture.setFormatter(logger.registered_formatter)
+    logger.addHandler(capture)
+    yield buffer
+    logger.removeHandler(capture)

@@ -31,7 +31,7 @@ def my_entry(req: ApiRequest) -> EntryStatusView:
     """The shopper's entry: its position and state. A queue admits positions in order as units
     are left (a step at most once a second, taken by these polls); while `admitted`, `admission`
     is the token to check out with, until `admissionExpiresAt`. A draw's entry is `entered` until
-    the draw. Not entered: 404; an open drop: 409 `not_a_queue`. The answer may carry an admission
+    the draw is made, then `won` (with the `orderId` the draw reserved) or `not_won`. Not entered: 404; an open drop: 409 `not_a_queue`. The answer may carry an admission
     token: never cached."""
     return EntryStatusView.of_status(services().queues.status(req.shopper_id, req.path["session_id"],
                                                               req.path["product_id"]))

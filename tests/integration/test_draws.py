@@ -7,7 +7,6 @@ import hashlib
 import importlib.util
 import io
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -19,7 +18,6 @@ import pytest
 
 from chalicelib.domain import draws
 from chalicelib.domain.clock import to_iso
-from chalicelib.observability import logger
 from tests.conftest import conservation, make_product, make_session, make_shopper
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,17 +57,6 @@ def stored_seed(session_id, product_id):
 def winner_order(api, shopper, session_id, product_id):
     return api.get(f"/v1/orders/{draws.winner_order_id(shopper['shopperId'], session_id, product_id)}",
                    key=shopper["token"])
-
-
-@pytest.fixture
-def log_buffer():
-    """What Lambda would ship to CloudWatch, with the real JSON formatter."""
-    buffer = io.StringIO()
-    capture = logging.StreamHandler(buffer)
-    capture.setFormatter(logger.registered_formatter)
-    logger.addHandler(capture)
-    yield buffer
-    logger.removeHandler(capture)
 
 
 def test_a_draw_from_entries_to_reservations(api, brand, clock, log_buffer):

@@ -1,8 +1,6 @@
 """Event handlers log like HTTP does: the event's id as correlation id, one structured line per
 invocation saying what the handler did."""
-import io
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -10,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from chalicelib.observability import logger
 from tests.conftest import ROOT, make_session
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "eventbridge"
@@ -23,13 +20,8 @@ def scheduled(event_id):
 
 
 @pytest.fixture
-def log_lines():
-    buffer = io.StringIO()
-    capture = logging.StreamHandler(buffer)
-    capture.setFormatter(logger.registered_formatter)
-    logger.addHandler(capture)
-    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines() if line.startswith("{")]
-    logger.removeHandler(capture)
+def log_lines(log_buffer):
+    return lambda: [json.loads(line) for line in log_buffer.getvalue().splitlines() if line.startswith("{")]
 
 
 def the_line(lines, handler):
