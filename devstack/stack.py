@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,8 +24,35 @@ LOOPBACK = "127.0.0.1"
 REGION = "us-east-1"
 
 
+_PORTS = random.SystemRandom()  # never the seeded global generator: two processes must not agree
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A loopback port nothing listens on, chosen below the kernel's ephemeral range.
+
+    A port the kernel hands out for bind(0) is also one it hands to outgoing connections: between
+    choosing it and a child binding it, any client socket on the machine may take it (CI saw
+    `Address already in use`). Ports below the range are never given to a connection.
+    """
+    low, _ = _ephemeral_range()
+    floor = 10000 if low > 12000 else 1024
+    for _attempt in range(200):
+        port = _PORTS.randrange(floor, low)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a tiny range: the kernel's choice
         sock.bind((LOOPBACK, 0))
         return sock.getsockname()[1]
 
