@@ -1,7 +1,29 @@
 """Secrets the deployment keeps outside the code: the operator key, the shopper token key, Stripe's keys."""
 from __future__ import annotations
 
+from functools import lru_cache
+
+from chalicelib.adapters import aws
 from chalicelib.settings import Settings
+
+
+@lru_cache(maxsize=1)
+def _parameters():
+    """Powertools' SSM provider (a five-minute cache) on the container's one SSM client."""
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+    return SSMProvider(boto3_client=aws.client("ssm"))
+
+
+@lru_cache(maxsize=1)
+def _secrets():
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto3_client=aws.client("secretsmanager"))
+
+
+def _parameter(name: str) -> str:
+    return _parameters().get(name, decrypt=True, max_age=300)
 
 
 def operator_key(settings: Settings) -> str | None:
@@ -10,9 +32,7 @@ def operator_key(settings: Settings) -> str | None:
     if settings.operator_key:
         return settings.operator_key
     if settings.operator_key_parameter:
-        from aws_lambda_powertools.utilities.parameters import get_parameter
-
-        return get_parameter(settings.operator_key_parameter, decrypt=True, max_age=300)
+        return _parameter(settings.operator_key_parameter)
     return None
 
 
@@ -22,9 +42,7 @@ def shopper_token_secret(settings: Settings) -> str:
     if settings.shopper_token_secret:
         return settings.shopper_token_secret
     if settings.shopper_token_secret_parameter:
-        from aws_lambda_powertools.utilities.parameters import get_parameter
-
-        return get_parameter(settings.shopper_token_secret_parameter, decrypt=True, max_age=300)
+        return _parameter(settings.shopper_token_secret_parameter)
     raise RuntimeError("no shopper token secret is configured (LIVEDROP_SHOPPER_TOKEN_SECRET[_PARAMETER])")
 
 
@@ -38,9 +56,5 @@ def stored_secret(value: str | None, parameter: str | None, variable: str) -> st
     if not parameter:
         raise RuntimeError(f"{variable} is not configured")
     if parameter.startswith("secretsmanager:"):
-        from aws_lambda_powertools.utilities.parameters import get_secret
-
-        return get_secret(parameter.removeprefix("secretsmanager:"), max_age=300)
-    from aws_lambda_powertools.utilities.parameters import get_parameter
-
-    return get_parameter(parameter, decrypt=True, max_age=300)
+        return _secrets().get(parameter.removeprefix("secretsmanager:"), max_age=300)
+    return _parameter(parameter)

@@ -17,11 +17,10 @@ from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection, LocalSecondaryIndex
 from pynamodb.models import Model
 
+from chalicelib.adapters import aws
 from chalicelib.adapters.dynamodb.support import Cursors
 from chalicelib.settings import Settings
 
-# Connections per botocore client: `chalice local` serves a spike on many threads at once.
-POOL_SIZE = 64
 HOLD_SHARDS = 16
 DUE_SHARDS = 8
 
@@ -465,20 +464,34 @@ ITEM_MODELS: dict[str, tuple[type[Model], ...]] = {
 
 
 def bind(settings: Settings) -> None:
-    """Point every model at its table and at the DynamoDB endpoint the environment names."""
+    """Point every model at its table, all of them at the container's one DynamoDB connection."""
+    shared = connection(settings.region, settings.dynamodb_endpoint)
     bound = [*MODELS.items(), *((key, model) for key, models in ITEM_MODELS.items() for model in models)]
     for key, model in bound:
         model.Meta.table_name = settings.tables[key]
         model.Meta.host = settings.dynamodb_endpoint
         model.Meta.region = settings.region
-        model.Meta.max_pool_connections = POOL_SIZE
         model._connection = None  # drop a connection made for an earlier binding
+        table = model._get_connection()  # PynamoDB's table view of the model: its keys and indexes
+        try:
+            shared.add_meta_table(table.get_meta_table())
+        except ValueError:
+            pass  # a second model of the same table (ITEM_MODELS): the same keys
+        table.connection = shared
+
+
+class SharedConnection(Connection):
+    """PynamoDB's connection on the container's one DynamoDB client (chalicelib/adapters/aws.py),
+    instead of a botocore session and client of its own per model class."""
+
+    @property
+    def client(self) -> Any:
+        return aws.client("dynamodb", self.region, self.host)
 
 
 @lru_cache(maxsize=4)
-def transact_connection(region: str, host: str | None) -> Connection:
-    """One connection (and so one botocore client per thread) for transactions, per container."""
-    return Connection(region=region, host=host, max_pool_connections=POOL_SIZE)
+def connection(region: str, host: str | None) -> SharedConnection:
+    return SharedConnection(region=region, host=host)
 
 
 @dataclass(frozen=True)
@@ -491,4 +504,4 @@ class Db:
 
     @property
     def client(self) -> Any:
-        return transact_connection(self.region, self.host).client
+        return aws.client("dynamodb", self.region, self.host)

@@ -1,32 +1,36 @@
 """Rate windows on DynamoDB: one conditional `ADD n 1` per check, on the window's own item."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
-
-from chalicelib.adapters.dynamodb.models import RateWindowModel
+from chalicelib.adapters.dynamodb.models import Db, RateWindowModel
 from chalicelib.domain.rate_limits import Window
 
 
-def window_update(window: Window) -> tuple[RateWindowModel, list[Any], Any]:
-    """(row, actions, condition) of counting one request in the window, for `Model.update` or as
-    one item of a transaction: `Transaction.update(label, *window_update(window))`
-    (adapters/dynamodb/support.py). A full window fails the condition."""
-    n = RateWindowModel.n
-    return (RateWindowModel(key=window.key),
-            [n.add(1), RateWindowModel.expires_at.set(datetime.fromtimestamp(window.expires_epoch, tz=timezone.utc))],
-            n.does_not_exist() | (n < window.limit))
+def window_update(window: Window) -> dict[str, Any]:
+    """The `Update` counting one request in the window, in DynamoDB's own JSON: sent alone by
+    `RateCounters.hit`, or as one item of the checkout's transaction (written without PynamoDB's
+    expression builder, like the rest of that transaction: adapters/dynamodb/orders.py). A full
+    window fails the condition."""
+    return {
+        "TableName": RateWindowModel.Meta.table_name,
+        "Key": {"key": {"S": window.key}},
+        "UpdateExpression": "ADD #n :one SET #expires = :expires",
+        "ConditionExpression": "attribute_not_exists(#n) OR #n < :limit",
+        "ExpressionAttributeNames": {"#n": "n", "#expires": "expiresAt"},
+        "ExpressionAttributeValues": {":one": {"N": "1"}, ":expires": {"N": str(window.expires_epoch)},
+                                      ":limit": {"N": str(window.limit)}},
+    }
 
 
 class RateCounters:
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
     def hit(self, window: Window) -> bool:
-        row, actions, condition = window_update(window)
+        client = self.db.client
         try:
-            row.update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise  # throttling or an outage: 503 `busy` at the edge, as everywhere
-            return False
+            client.update_item(**window_update(window))
+        except client.exceptions.ConditionalCheckFailedException:
+            return False  # throttling or an outage raise on: 503 `busy` at the edge, as everywhere
         return True

@@ -162,6 +162,11 @@ class Transaction:
         request = row.get_delete_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
         self.items.append((label, type(row), {"Delete": request}))
 
+    def raw(self, label: Hashable, model: type[Model], item: dict[str, Any]) -> None:
+        """An item already in DynamoDB's JSON (`{"Put": {...}}`, ...): the checkout's, whose
+        expressions are constants (adapters/dynamodb/orders.py); `model` decodes its refusal."""
+        self.items.append((label, model, item))
+
     def check(self, label: Hashable, row: Model, condition: Any) -> None:
         """A ConditionCheck: the item is not written, only its condition must hold."""
         request = row.get_delete_kwargs_from_instance(condition=condition, return_values_on_condition_failure="ALL_OLD")
