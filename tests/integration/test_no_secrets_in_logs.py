@@ -51,9 +51,20 @@ def test_each_request_logs_its_correlation_id_and_emits_a_latency_metric(api, mo
         logger.removeHandler(capture)
     line = json.loads([entry for entry in buffer.getvalue().splitlines() if '"request"' in entry][-1])
     assert line["route"] == "GET /v1/sessions" and line["status"] == 200 and line["correlation_id"]
-    emitted = [json.loads(out) for out in capsys.readouterr().out.splitlines() if out.startswith('{"_aws"')]
-    assert emitted and emitted[-1]["route"] == "GET /v1/sessions" and emitted[-1]["statusClass"] == "2xx"
-    assert emitted[-1]["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] == "Latency"
+    # The same line is the latency metric, in CloudWatch's embedded metric format.
+    definition = line["_aws"]["CloudWatchMetrics"][0]
+    assert definition["Metrics"] == [{"Name": "Latency", "Unit": "Milliseconds"}]
+    assert definition["Namespace"] == "Livedrop" and line["_aws"]["Timestamp"] > 0
+    assert all(name in line for name in definition["Dimensions"][0]) and line["statusClass"] == "2xx"
+    assert line["Latency"] == line["ms"]
+
+
+def test_a_request_line_carries_no_metric_where_metrics_are_off(api, log_buffer):
+    import json
+
+    assert api.get("/v1/sessions?status=live").status_code == 200  # the suite runs with metrics off
+    line = json.loads([entry for entry in log_buffer.getvalue().splitlines() if '"request"' in entry][-1])
+    assert line["route"] == "GET /v1/sessions" and "_aws" not in line and "Latency" not in line
 
 
 def test_webhook_secrets_reach_no_log_line(api, operator_key):
