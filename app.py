@@ -5,12 +5,14 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import analytics, brands, draws, drops, meta, orders, payments, products, sessions, webhooks
 from chalicelib.api.problems import chalice_errors_as_problems
-from chalicelib.api.routing import install_edge
+from chalicelib.api.routing import build_crowd_models, install_edge
 from chalicelib.bootstrap import prepare
 from chalicelib.observability import observe_event, observe_http
 
 app = Chalice(app_name="livedrop")
-prepare()  # the container's services and DynamoDB client, before its first request
+# Lambda's init phase: what every container needs, made before its first request, not in it.
+prepare()  # the services, their adapters and the DynamoDB client
+build_crowd_models()  # the validators and serialisers of the viewers' and shoppers' routes
 app.register_middleware(observe_http, "http")
 install_edge(app)  # CORS preflights and the CORS and caching headers of every answer
 app.register_middleware(chalice_errors_as_problems, "http")

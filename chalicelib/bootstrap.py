@@ -173,8 +173,8 @@ def services() -> Services:
 
 def prepare() -> None:
     """What every container does once, done in Lambda's init phase (app.py) rather than in its
-    first request: the services and their adapters, and the one DynamoDB client (its service
-    model loaded, its connection pool made). With provisioned concurrency it is paid before the
+    first request: the services and their adapters, and the one DynamoDB client (its service model
+    loaded). With provisioned concurrency it is paid before the
     show; without, a cold start costs the same and the first buyer waits no longer than the next."""
     from chalicelib.adapters import aws
 

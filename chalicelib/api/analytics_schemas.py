@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from chalicelib.api.schemas import Currency, Moment, PageQuery, ResponseModel, Timestamp, _known_currency
+from chalicelib.api.schemas import DEFERRED, Currency, Moment, PageQuery, ResponseModel, Timestamp, _known_currency
 from chalicelib.domain.analytics import CurrencyTotals, DropEntries, MinuteRow, ProductFigures, Report, Window
 from chalicelib.domain.clock import iso_of_ms, to_iso
 from chalicelib.domain.records import Session
@@ -22,7 +22,7 @@ MINOR = "in minor units of the currency"
 
 
 class AnalyticsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=DEFERRED)
     format: Literal["json", "csv"] = Field(
         None, description="`csv`: the per-minute timeline as text/csv (as `Accept: text/csv` asks); JSON otherwise")
     currency: Annotated[Currency, AfterValidator(_known_currency)] = Field(

@@ -6,14 +6,14 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.api.schemas import ResponseModel, Timestamp
+from chalicelib.api.schemas import DEFERRED, ResponseModel, Timestamp
 from chalicelib.services.draws import DrawView as Published
 
 HEX64 = Annotated[str, Field(pattern="^[0-9a-f]{64}$")]
 
 
 class DrawQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=DEFERRED)
     page: Annotated[int, Field(ge=0, le=100_000)] = Field(
         0, description="Which page of entrants (entrantsPages of them, from 0); the other fields are the same on every page")
 

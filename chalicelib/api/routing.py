@@ -16,7 +16,7 @@ import inspect
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping, get_args
 
 from chalice import CognitoUserPoolAuthorizer, Response
 from pydantic import BaseModel, ValidationError
@@ -114,6 +114,30 @@ class RouteSpec:
 
 
 ROUTES: list[RouteSpec] = []
+
+
+def build_crowd_models() -> None:
+    """Build the models of the routes a show's viewers and shoppers call (public and shopper
+    auth), and the problem answer's, now: Lambda's init phase rather than a buyer's first request.
+    The back office's stay deferred to their first use (schemas.DEFERRED)."""
+    from chalicelib.api.schemas import Problem
+
+    pending = [Problem, *(model for spec in ROUTES if spec.auth in ("public", "shopper")
+                          for model in (spec.request, spec.response, spec.query) if model is not None)]
+    built: set[type[BaseModel]] = set()
+    while pending:  # with the models in their fields: a handler builds a nested view on its own too
+        model = pending.pop()
+        if model in built:
+            continue
+        model.model_rebuild()
+        built.add(model)
+        pending += [nested for field in model.model_fields.values() for nested in _models_in(field.annotation)]
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for argument in get_args(annotation) for model in _models_in(argument)]
 
 
 @dataclass

@@ -113,16 +113,22 @@ WHOLE = BeforeValidator(lambda v: int(v) if isinstance(v, float) and v.is_intege
 Units = Annotated[int, Field(ge=0, le=MAX_UNITS), WHOLE]
 ResourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
+# Every model's validator and serialiser are built on its first use, not at import: a container
+# starts without building the back office's (analytics, webhooks...); the crowd's routes are built
+# in Lambda's init phase all the same (routing.build_hot_models, from bootstrap.prepare).
+DEFERRED = True
+
 
 class RequestModel(BaseModel):
     # Strict: "12" is not a number, true is not 1, 1.5 is not an integer; unknown fields are mistakes.
-    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(strict=True, extra="forbid", alias_generator=to_camel, populate_by_name=True,
+                              defer_build=DEFERRED)
 
 
 
 class ResponseModel(BaseModel):
     # Closed: the owner's and the public views of one thing can never be mistaken for each other.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", defer_build=DEFERRED)
 
 
 class MoneyIn(RequestModel):
@@ -163,7 +169,7 @@ class Problem(ResponseModel):
 
 
 class PageQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=DEFERRED)
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     cursor: Annotated[str, Field(min_length=1, max_length=2048,
                                  description="nextCursor of the previous page; absent for the first")] = None
