@@ -75,7 +75,7 @@ def test_a_drop_that_can_not_be_set_up_fails_the_run(base_url, tmp_path):
     (1, 100.0, 900.0, "BELOW the planning figure (100.0 < 250/s) although 900.0"),
 ])
 def test_the_verdict_places_a_measured_rate_against_the_formula(shards, sold, offered, said):
-    assert verdict(shards, sold, offered).startswith(said) or said in verdict(shards, sold, offered)
+    assert said in verdict(shards, sold, offered)
 
 
 def test_the_formula_takes_one_shard_item_per_checkout():
