@@ -137,12 +137,14 @@ def build(settings: Settings, **overrides: Any) -> Services:
                         hold_cap=settings.max_open_orders, limiter=limiter, admits=queues.admits)
     draws = Draws(ports["draws"], ports["entries"], ports["lineup"], checkout.reserve_for_winner,
                   session_owner=sessions.get_owned, clock=clock)
+    live = Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"], settings.replay_base_url,
+                clock, limiter, ports["stock_changes"], settings.live_state_seconds or 0.0)
+    sessions.listeners.append(live.states.forget)  # the brand's lineup changes, start and end: seen here at once
     return Services(
         brands=Brands(ports["brands"], ports["operator_key"], clock),
         catalog=Catalog(ports["products"], clock),
         sessions=sessions,
-        live=Live(sessions, ports["live"], ports["stock"], ports["channels"], ports["chat"],
-                  settings.replay_base_url, clock, limiter, ports["stock_changes"]),
+        live=live,
         shoppers=Shoppers(ports["shopper_token_secret"], clock, limiter, ports["identity_tokens"]),
         checkout=checkout,
         payments=Payments(ports["orders"], ports["payment_gateway"], clock, settings.paying_window_seconds or 900,

@@ -86,6 +86,9 @@ class Settings:
     cognito_issuer: str | None = None
     cognito_client_ids: tuple[str, ...] = ()
     cognito_jwks_url: str | None = None
+    # /live: each session's state is computed at most once per this many seconds per container and
+    # served from memory in between (LIVEDROP_LIVE_STATE_SECONDS; 0 computes it on every call).
+    live_state_seconds: float | None = 1.0
 
     @property
     def local_mode(self) -> bool:
@@ -135,6 +138,8 @@ class Settings:
             problems.append("LIVEDROP_PAYING_WINDOW_SECONDS must be a whole number of seconds from 60 to 86400")
         if self.max_open_orders is None or not 1 <= self.max_open_orders <= 50:
             problems.append("LIVEDROP_MAX_OPEN_ORDERS must be a whole number from 1 to 50")
+        if self.live_state_seconds is None or not 0 <= self.live_state_seconds <= 60:
+            problems.append("LIVEDROP_LIVE_STATE_SECONDS must be a number of seconds from 0 to 60")
         problems += self._cognito_problems()
         if self.webhook_schedule_problem:
             problems.append(f"LIVEDROP_WEBHOOK_RETRY_SCHEDULE: {self.webhook_schedule_problem}")
@@ -179,6 +184,12 @@ class Settings:
         def ms(name: str, default: int) -> int | None:
             value = env.get(name, str(default)).strip()
             return int(value) if value.isdigit() else None
+
+        def seconds(name: str, default: float) -> float | None:
+            try:
+                return float(env.get(name, default))
+            except ValueError:
+                return None
 
         try:
             schedule, schedule_problem = parse_schedule(env["LIVEDROP_WEBHOOK_RETRY_SCHEDULE"]), None
@@ -233,6 +244,7 @@ class Settings:
             cognito_client_ids=tuple(c.strip() for c in env.get("LIVEDROP_COGNITO_CLIENT_IDS", "").split(",")
                                      if c.strip()),
             cognito_jwks_url=env.get("LIVEDROP_COGNITO_JWKS_URL") or None,
+            live_state_seconds=seconds("LIVEDROP_LIVE_STATE_SECONDS", 1.0),
         )
 
 

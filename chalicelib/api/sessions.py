@@ -1,5 +1,7 @@
 """Live session routes: scheduling, lineup, status; public listing and detail."""
-from chalice import Blueprint
+import json
+
+from chalice import Blueprint, Response
 
 from chalicelib.api.routing import ApiRequest, api_route
 from chalicelib.api.schemas import (
@@ -13,6 +15,7 @@ from chalicelib.bootstrap import services
 from chalicelib.domain.clock import to_iso
 from chalicelib.domain.drops import DropMode
 from chalicelib.domain.sessions import SessionStatus
+from chalicelib.services.live import LiveState
 
 bp = Blueprint(__name__)
 
@@ -68,11 +71,18 @@ def get_session(req: ApiRequest):
 @api_route(bp, "/v1/sessions/{session_id}/live", "GET",
            summary="What a player shows now: status and each drop's price, units left and window (public)",
            auth="public", response=LiveView, tag="sessions", max_age=2)
-def get_live(req: ApiRequest) -> LiveView:
+def get_live(req: ApiRequest) -> Response:
     """What a player shows now, for every viewer alike (a CDN may serve it for 2 s): status, the
     featured product, the timeline of pins and drop events, viewers, likes, and per drop its
-    session price, units left over all shards, whether it sold out, and its window."""
-    return LiveView.of(services().live.state(req.path["session_id"]))
+    session price, units left over all shards, whether it sold out, and its window. At most a
+    second old: each server computes a show's state at most once a second."""
+    return Response(body=services().live.state_as(req.path["session_id"], live_json),
+                    headers={"Content-Type": "application/json"})
+
+
+def live_json(state: LiveState) -> str:
+    """A state's LiveView as JSON, as the routes write it; made once per state (services/live.py)."""
+    return json.dumps(LiveView.of(state).model_dump(mode="json", by_alias=True), separators=(",", ":"))
 
 
 @api_route(bp, "/v1/sessions/{session_id}/feature", "POST",

@@ -2,8 +2,11 @@
 IVS's stream and recording events, and the shoppable replay."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar, cast
 
 from chalicelib.domain.clock import epoch_ms, iso_ms, to_iso
 from chalicelib.domain.ids import is_id
@@ -23,6 +26,8 @@ SLOT_TRIES = 25  # a burst waits its turn for at most ~5 s before reporting the 
 LIKE_SHARDS = 10  # a like is one write on one of these: a popular show is not one hot item
 VIEWER_COUNT_SECONDS = 10  # GetStream is asked at most this often per channel and container
 TIMELINE_IN_LIVE = 100  # /live carries the newest entries of the timeline, for late joiners
+STATES_KEPT = 256  # live states held per container; the least recently read goes first
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,10 +47,105 @@ class Chapter:
     end_offset_ms: int | None
 
 
+@dataclass
+class _Slot:
+    state: LiveState | None = None
+    started: float = 0.0  # when the state's computation began (monotonic): its reads are no older
+    flight: "Future[LiveState] | None" = None  # the computation under way, which later callers wait for
+    likes: int = 0  # the highest like count this container has read since
+    rendered: tuple[LiveState, Callable[[LiveState], Any], Any] | None = None  # (state, render, render(state))
+
+
+class LiveStates:
+    """Each session's live state, computed at most once per `seconds` per container and served
+    from memory in between: a crowd polling /live costs one computation a second, not one a call.
+
+    Single flight: a call that finds the state out of date while another call is computing it
+    waits for that computation (and gets its result, or its error) rather than starting its own,
+    so 64 threads arriving at once make one computation. `forget` (a write of this container to
+    what players are shown) drops the state, and a computation that began before it is not kept.
+    `seconds` 0 computes on every call."""
+
+    def __init__(self, seconds: float, clock: Clock, capacity: int = STATES_KEPT) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()
+
+    def get(self, session_id: str, compute: Callable[[], LiveState]) -> LiveState:
+        if self.seconds <= 0:
+            return compute()
+        with self._lock:
+            now = self.clock.monotonic()
+            slot = self._slots.get(session_id)
+            if slot is None:
+                slot = self._slots[session_id] = _Slot()
+            self._slots.move_to_end(session_id)
+            if slot.state is not None and now - slot.started < self.seconds:
+                return slot.state
+            flight, computing = slot.flight, slot.flight is None
+            if computing:
+                flight = slot.flight = Future()
+        assert flight is not None
+        if not computing:
+            return flight.result()
+        try:
+            state = compute()
+        except BaseException as error:
+            with self._lock:
+                if slot.flight is flight:
+                    slot.flight = None
+                    if slot.state is None and self._slots.get(session_id) is slot:
+                        del self._slots[session_id]  # no memory for ids that do not answer
+            flight.set_exception(error)
+            raise
+        with self._lock:
+            if slot.flight is flight:  # not forgotten while it was computed
+                if state.likes < slot.likes:
+                    state = replace(state, likes=slot.likes)
+                slot.state, slot.started, slot.flight = state, now, None
+                while len(self._slots) > self.capacity:  # on success: an id that fails evicts nothing
+                    self._slots.popitem(last=False)
+        flight.set_result(state)
+        return state
+
+    def rendered(self, session_id: str, compute: Callable[[], LiveState], render: Callable[[LiveState], T]) -> T:
+        """`render(state)`, made once per state: the callers of the same second share its bytes."""
+        state = self.get(session_id, compute)
+        with self._lock:
+            slot = self._slots.get(session_id)
+            if slot is not None and slot.rendered is not None and slot.rendered[0] is state \
+                    and slot.rendered[1] is render:
+                return cast(T, slot.rendered[2])
+        output = render(state)  # outside the lock: two callers may both render a new state, once
+        with self._lock:
+            if slot is not None and slot.state is state:
+                slot.rendered = (state, render, output)
+        return output
+
+    def forget(self, session_id: str) -> None:
+        with self._lock:
+            self._slots.pop(session_id, None)
+
+    def saw_likes(self, session_id: str, likes: int) -> None:
+        """A like count read here (a like's answer): the kept state shows at least that many. A
+        like is not a change that makes the state be computed again: a liking crowd would."""
+        with self._lock:
+            slot = self._slots.get(session_id)
+            if slot is None or likes <= slot.likes:
+                return
+            slot.likes = likes
+            if slot.state is not None and slot.state.likes < likes:
+                slot.state = replace(slot.state, likes=likes)
+
+
 class Live:
     def __init__(self, sessions: Sessions, repo: LiveRepository, stock: StockRepository, channels: Channels,
                  chat: Chat, replay_base_url: str | None, clock: Clock, limiter: RateLimiter,
-                 stock_changes: Callable[[list[Any]], list[StockChange]] = lambda records: []) -> None:
+                 stock_changes: Callable[[list[Any]], list[StockChange]] = lambda records: [],
+                 state_seconds: float = 1.0) -> None:
+        self.states = LiveStates(state_seconds, clock)
         self.limiter = limiter
         self.stock_changes = stock_changes
         self.chat = chat
@@ -66,19 +166,30 @@ class Live:
         lineup = {item.product_id: (item, product) for item, product in self.sessions.lineup_of(session_id)}
         item, product = found(lineup.get(product_id), "product in this lineup", product_id, field="productId")
         now = self.clock.now()
-        entry = self.sessions.repo.set_featured(brand_id, TimelineEntry(
-            session_id=session_id, seq=epoch_ms(now), type="feature", product_id=product_id,
-            at=to_iso(now), price=item.price))
-        stock = self.stock.levels([item]).get(product_id)
-        payload = feature_payload(entry.seq, entry.at, product_id, product.title if product else "",
-                                  product.images[0] if product and product.images else None, item.price.amount,
-                                  item.price.currency, sum(stock.left.values()) if stock else None)
-        delivery, sent_at = self._send(session, payload, wait=True, newest_only=entry.seq)
-        outcome = "delivered" if delivery.delivered else delivery.reason or "not_delivered"
-        self.repo.mark_delivery(session_id, entry.seq, outcome, sent_at)
+        try:
+            entry = self.sessions.repo.set_featured(brand_id, TimelineEntry(
+                session_id=session_id, seq=epoch_ms(now), type="feature", product_id=product_id,
+                at=to_iso(now), price=item.price))
+            stock = self.stock.levels([item]).get(product_id)
+            payload = feature_payload(entry.seq, entry.at, product_id, product.title if product else "",
+                                      product.images[0] if product and product.images else None, item.price.amount,
+                                      item.price.currency, sum(stock.left.values()) if stock else None)
+            delivery, sent_at = self._send(session, payload, wait=True, newest_only=entry.seq)
+            outcome = "delivered" if delivery.delivered else delivery.reason or "not_delivered"
+            self.repo.mark_delivery(session_id, entry.seq, outcome, sent_at)
+        finally:
+            self.states.forget(session_id)  # the brand's next /live here shows its pin and its delivery
         return replace(entry, delivery=outcome, sent_at=sent_at), delivery, len(payload.encode())
 
     def state(self, session_id: str) -> LiveState:
+        """At most `state_seconds` old (LiveStates): the same for every viewer of this container."""
+        return self.states.get(session_id, lambda: self._compute_state(session_id))
+
+    def state_as(self, session_id: str, render: Callable[[LiveState], T]) -> T:
+        """The state as `render` makes it (the API's JSON), rendered once per state, not per call."""
+        return self.states.rendered(session_id, lambda: self._compute_state(session_id), render)
+
+    def _compute_state(self, session_id: str) -> LiveState:
         session = self.sessions.get_public(session_id)
         lineup = self.sessions.lineup_of(session_id)
         stock = self.stock.levels(item for item, _ in lineup)
@@ -111,7 +222,9 @@ class Live:
             raise SessionNotLive("likes are counted during the show")
         self.limiter.check("like", f"{session.id}#{shopper_id}")
         self.repo.like(session.id, self._now_ms(), LIKE_SHARDS)
-        return self.likes(session.id)
+        likes = self.likes(session.id)
+        self.states.saw_likes(session.id, likes)
+        return likes
 
     def likes(self, session_id: str) -> int:
         return self.repo.likes(session_id, LIKE_SHARDS)
@@ -196,6 +309,7 @@ class Live:
             if must_arrive:
                 self.repo.mark_delivery(session_id, entry.seq,
                                         "delivered" if delivery.delivered else delivery.reason or "", sent_at)
+                self.states.forget(session_id)  # rare (twice a drop at most): no crowd behind it
             if delivery.delivered:
                 sent.append(kind)
         return sent

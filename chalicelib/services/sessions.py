@@ -1,8 +1,9 @@
 """Use cases of live sessions: scheduling, the lineup, going live and ending."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from chalicelib.domain.clock import epoch_ms, to_iso
 from chalicelib.domain import draws
@@ -26,10 +27,28 @@ class ChannelDefaults:
     recording_configuration_arn: str | None = None
 
 
+Change = TypeVar("Change", bound=Callable[..., Any])
+
+
+def changes_players_view(method: Change) -> Change:
+    """A use case that changes what a session's players are shown (lineup, status): once it has
+    succeeded, the listeners hear the session's id (the live state cache forgets it). Not on a
+    refusal: another brand's refused write must not make a show's state be computed again."""
+    @functools.wraps(method)
+    def changing(self: "Sessions", brand_id: str, session_id: str, *args: Any, **kwargs: Any) -> Any:
+        result = method(self, brand_id, session_id, *args, **kwargs)
+        for listener in self.listeners:
+            listener(session_id)
+        return result
+
+    return changing  # type: ignore[return-value]
+
+
 class Sessions:
     def __init__(self, repo: SessionRepository, lineup: LineupRepository, products: ProductRepository,
                  stock: StockRepository, channels: Channels, chat: Chat, defaults: ChannelDefaults,
                  clock: Clock) -> None:
+        self.listeners: list[Callable[[str], None]] = []  # see changes_players_view
         self.chat = chat
         self.repo = repo
         self.stock = stock
@@ -89,6 +108,7 @@ class Sessions:
         """The brand's own sessions, every status unless one is named, latest scheduled first."""
         return self.repo.list_for_brand(brand_id, status, limit, cursor)
 
+    @changes_players_view
     def add_to_lineup(self, brand_id: str, session_id: str, product_id: str, price: Money | None,
                       quantity: int | None, per_customer_limit: int | None, opens_at: str | None = None,
                       closes_at: str | None = None, shards: int | None = None,
@@ -149,6 +169,7 @@ class Sessions:
             raise DropOpened(product_id, opens_at)
         return session, item, len(drops), now
 
+    @changes_players_view
     def change_drop(self, brand_id: str, session_id: str, product_id: str,
                     changes: dict[str, Any]) -> tuple[LineupItem, Product | None]:
         """Change a drop's session price (`price`), per-customer limit (`per_customer_limit`,
@@ -174,6 +195,7 @@ class Sessions:
             raise InvalidInput.of("holdSeconds", f"at most the session's holdSeconds ({session.hold_seconds})")
         return hold_seconds
 
+    @changes_players_view
     def remove_drop(self, brand_id: str, session_id: str, product_id: str) -> int:
         """Take a drop out of the lineup before it opens; its units go back to the product's
         stock in the same transaction. The units returned."""
@@ -181,6 +203,7 @@ class Sessions:
         self.lineup.remove_returning_stock(item, session.status, now, lineup_size)
         return item.quantity
 
+    @changes_players_view
     def move(self, brand_id: str, session_id: str, target: SessionStatus) -> Session:
         require_well_formed(session_id, "ses", "session")
         at = to_iso(self.clock.now())
@@ -196,6 +219,7 @@ class Sessions:
                 self.channels.stop_stream(session.channel.arn)  # the show is over: cut the broadcast too
         return session
 
+    @changes_players_view
     def delete(self, brand_id: str, session_id: str) -> bool:
         """Delete the session's IVS channel and chat room; and the session itself when it holds no
         drops (with drops, its record stays for its orders and replay). True if removed.
