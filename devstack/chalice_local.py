@@ -10,7 +10,11 @@ The same `chalice` command line, with Chalice's local server classes extended in
 - The client's address in `requestContext.identity.sourceIp`, as API Gateway puts it (Chalice
   writes 127.0.0.1 for every request): the per-address rate limit sees each client apart, and a
   test is another client by binding its socket to another loopback address (127.0.0.2, ...).
+- No Nagle on accepted connections: http.server writes an answer's headers and its body in two
+  sends, and Nagle holds the body until the client ACKs the headers, which a keep-alive client
+  delays by ~40 ms (delayed ACK). Every local latency then measured the kernel, not the app.
 """
+import socket
 import sys
 
 from chalice import local
@@ -73,6 +77,11 @@ class ProblemRequestHandler(local.ChaliceRequestHandler):
 class SpikeSizedServer(local.ThreadedHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
+
+    def get_request(self):
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see the module's docstring
+        return connection, address
 
 
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> local.LocalDevServer:
