@@ -97,12 +97,15 @@ local.create_local_server = create_local_server
 
 
 def count_aws_calls(log_path: str) -> None:
-    """For bench/spike.py: write each request's status and the AWS requests it made (one JSON
-    line per request) to `log_path`. Patches botocore in this local process only."""
+    """For bench/spike.py: write each request's status, the AWS requests it made, the errors AWS
+    answered (a cancelled transaction with its reasons), the time in the app and in AWS calls
+    (one JSON line per request) to `log_path`. Patches botocore in this local process only."""
     import json
     import threading
+    import time
 
     import botocore.client
+    import botocore.exceptions
 
     from app import app
 
@@ -112,17 +115,30 @@ def count_aws_calls(log_path: str) -> None:
     log = open(log_path, "a", buffering=1)
 
     def counting(client, operation, params):
-        if hasattr(calls, "made"):
-            calls.made.append(f"{client.meta.service_model.signing_name}:{operation}")
-        return original(client, operation, params)
+        if not hasattr(calls, "made"):
+            return original(client, operation, params)
+        calls.made.append(f"{client.meta.service_model.signing_name}:{operation}")
+        started = time.perf_counter()
+        try:
+            return original(client, operation, params)
+        except botocore.exceptions.ClientError as error:
+            reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons") or []]
+            calls.failed.append(":".join([operation, error.response["Error"]["Code"], *reasons]))
+            raise
+        finally:
+            calls.aws_seconds += time.perf_counter() - started
 
     def per_request(event, get_response):
-        calls.made = []
+        calls.made, calls.failed, calls.aws_seconds = [], [], 0.0
+        started = time.perf_counter()
         response = get_response(event)
+        app_ms = (time.perf_counter() - started) * 1000
         problem = response.body.get("type", "") if isinstance(response.body, dict) else ""
+        line = json.dumps({"route": event.path, "status": response.status_code, "problem": problem.rsplit("/", 1)[-1],
+                           "calls": calls.made, "failed": calls.failed, "ms": round(app_ms, 3),
+                           "aws_ms": round(calls.aws_seconds * 1000, 3)})
         with lock:
-            log.write(json.dumps({"route": event.path, "status": response.status_code,
-                                  "problem": problem.rsplit("/", 1)[-1], "calls": calls.made}) + "\n")
+            log.write(line + "\n")
         del calls.made
         return response
 
