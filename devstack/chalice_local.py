@@ -10,7 +10,11 @@ The same `chalice` command line, with Chalice's local server classes extended in
 - The client's address in `requestContext.identity.sourceIp`, as API Gateway puts it (Chalice
   writes 127.0.0.1 for every request): the per-address rate limit sees each client apart, and a
   test is another client by binding its socket to another loopback address (127.0.0.2, ...).
+- No Nagle on accepted connections: http.server writes an answer's headers and its body in two
+  sends, and Nagle holds the body until the client ACKs the headers, which a keep-alive client
+  delays by ~40 ms (delayed ACK). Every local latency then measured the kernel, not the app.
 """
+import socket
 import sys
 
 from chalice import local
@@ -74,6 +78,11 @@ class SpikeSizedServer(local.ThreadedHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
 
+    def get_request(self):
+        connection, address = super().get_request()
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # see the module's docstring
+        return connection, address
+
 
 def create_local_server(app_obj: Chalice, config: Config, host: str, port: int) -> local.LocalDevServer:
     """chalice.local.create_local_server, with the classes above."""
@@ -88,12 +97,15 @@ local.create_local_server = create_local_server
 
 
 def count_aws_calls(log_path: str) -> None:
-    """For bench/spike.py: write each request's status and the AWS requests it made (one JSON
-    line per request) to `log_path`. Patches botocore in this local process only."""
+    """For bench/spike.py: write each request's status, the AWS requests it made, the errors AWS
+    answered (a cancelled transaction with its reasons), the time in the app and in AWS calls
+    (one JSON line per request) to `log_path`. Patches botocore in this local process only."""
     import json
     import threading
+    import time
 
     import botocore.client
+    import botocore.exceptions
 
     from app import app
 
@@ -103,17 +115,30 @@ def count_aws_calls(log_path: str) -> None:
     log = open(log_path, "a", buffering=1)
 
     def counting(client, operation, params):
-        if hasattr(calls, "made"):
-            calls.made.append(f"{client.meta.service_model.signing_name}:{operation}")
-        return original(client, operation, params)
+        if not hasattr(calls, "made"):
+            return original(client, operation, params)
+        calls.made.append(f"{client.meta.service_model.signing_name}:{operation}")
+        started = time.perf_counter()
+        try:
+            return original(client, operation, params)
+        except botocore.exceptions.ClientError as error:
+            reasons = [reason.get("Code", "None") for reason in error.response.get("CancellationReasons") or []]
+            calls.failed.append(":".join([operation, error.response["Error"]["Code"], *reasons]))
+            raise
+        finally:
+            calls.aws_seconds += time.perf_counter() - started
 
     def per_request(event, get_response):
-        calls.made = []
+        calls.made, calls.failed, calls.aws_seconds = [], [], 0.0
+        started = time.perf_counter()
         response = get_response(event)
+        app_ms = (time.perf_counter() - started) * 1000
         problem = response.body.get("type", "") if isinstance(response.body, dict) else ""
+        line = json.dumps({"route": event.path, "status": response.status_code, "problem": problem.rsplit("/", 1)[-1],
+                           "calls": calls.made, "failed": calls.failed, "ms": round(app_ms, 3),
+                           "aws_ms": round(calls.aws_seconds * 1000, 3)})
         with lock:
-            log.write(json.dumps({"route": event.path, "status": response.status_code,
-                                  "problem": problem.rsplit("/", 1)[-1], "calls": calls.made}) + "\n")
+            log.write(line + "\n")
         del calls.made
         return response
 
