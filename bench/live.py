@@ -4,10 +4,8 @@ A live show with a realistic lineup (10 drops, a timeline of pins, some likes) o
 stack (DynamoDB Local + moto), polled by N concurrent viewers (kept-alive connections, each warmed
 by two calls first) for a fixed time, each way first with LIVEDROP_LIVE_STATE_SECONDS=0 (the state
 computed on every call, as before: the baseline) and then with the default (1 s), with the ratio:
-- over HTTP to `chalice local` as `make run` serves it;
-- over HTTP to the same server with TCP_NODELAY: http.server writes an answer's headers and body
-  in two sends, and on a kept-alive connection the body waits for the client's delayed ACK
-  (about 40 ms) unless Nagle's algorithm is off;
+- over HTTP to `chalice local` as `make run` serves it (Nagle off on its sockets:
+  devstack/chalice_local.py);
 - in-process: the Lambda entry point `app(event, context)` called on N threads, no HTTP.
 Then where a cached call's time goes, part by part, single-threaded. DynamoDB requests per call
 come from devstack/chalice_local.py's LIVEDROP_AWS_CALL_LOG over HTTP and from botocore
@@ -23,7 +21,6 @@ import json
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -136,33 +133,18 @@ def dynamodb_per_call(calls_log: Path, path: str) -> float:
     return sum(counted) / len(counted) if counted else 0.0
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path, nodelay: bool) -> subprocess.Popen:
-    """`chalice local` as `make run` starts it (devstack/run.py), or the same with TCP_NODELAY on
-    its sockets: http.server writes an answer's headers and body in two sends, and without it the
-    body waits for the client's delayed ACK (about 40 ms) on a kept-alive connection."""
-    if not nodelay:
-        return start_api(env, port, log_path=log_path)
-    code = ("import runpy, socketserver; socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-            "runpy.run_module('devstack.chalice_local', run_name='__main__', alter_sys=True)")
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "local", "--host", LOOPBACK, "--port", str(port), "--stage", "local",
-         "--no-autoreload"], cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)}, start_new_session=True,
-        stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def over_http(env: dict[str, str], workdir: Path, path: str, knob: str, pollers: int, seconds: float,
-              nodelay: bool) -> dict:
-    name = f"{knob}-{'nodelay' if nodelay else 'as-served'}"
+def over_http(env: dict[str, str], workdir: Path, path: str, knob: str, pollers: int, seconds: float) -> dict:
+    name = f"knob-{knob}"
     calls_log = workdir / f"aws-calls-{name}.jsonl"
     port = free_port()
-    server = start_server({**env, KNOB: knob, "LIVEDROP_AWS_CALL_LOG": str(calls_log)}, port,
-                          workdir / f"chalice-local-{name}.log", nodelay)
+    server = start_api({**env, KNOB: knob, "LIVEDROP_AWS_CALL_LOG": str(calls_log)}, port,
+                       log_path=workdir / f"chalice-local-{name}.log")
     cpu: dict[str, float] = {}
 
     def measure_from_here() -> None:
@@ -278,18 +260,6 @@ def per_call_us(action: Callable[[], object], seconds: float = 1.0) -> float:
     return min(batches)
 
 
-def latency_metric() -> None:
-    """What observe_http does for its metric, alone (chalicelib/observability.py)."""
-    from aws_lambda_powertools.metrics import MetricUnit
-    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-
-    metrics = AmazonCloudWatchEMFProvider(namespace="Livedrop", service="livedrop")
-    metrics.add_dimension(name="route", value=f"GET {LIVE_ROUTE}")
-    metrics.add_dimension(name="statusClass", value="2xx")
-    metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=0.1)
-    metrics.flush_metrics()
-
-
 def layers(session_id: str, path: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]], int]:
     """(µs of each part of a cached call, µs of what is done once per state, the body's bytes)."""
     from chalice.app import Request, Response
@@ -301,7 +271,7 @@ def layers(session_id: str, path: str) -> tuple[list[tuple[str, float]], list[tu
     from chalicelib.api.routing import edge_headers
     from chalicelib.api.schemas import LiveView
     from chalicelib.api.sessions import live_json
-    from chalicelib.observability import logger, observe_http
+    from chalicelib.observability import observe_http
 
     os.environ[KNOB] = "1"
     bootstrap.reset()
@@ -317,10 +287,8 @@ def layers(session_id: str, path: str) -> tuple[list[tuple[str, float]], list[tu
     per_call = [
         ("Live.state_as: the state's JSON from memory", per_call_us(lambda: live.state_as(session_id, live_json))),
         ("Response.to_dict (the body is JSON already)", per_call_us(answer.to_dict)),
-        ("observe_http (a log line, an EMF metric)", per_call_us(lambda: observe_http(request, lambda e: answer))),
-        ("  of which the log line (logger.info)", per_call_us(lambda: logger.info("request", extra={
-            "route": f"GET {LIVE_ROUTE}", "status": 200, "ms": 0.1}))),
-        ("  of which the EMF metric (made, flushed)", per_call_us(latency_metric)),
+        ("observe_http (one log line, which is the EMF metric)",
+         per_call_us(lambda: observe_http(request, lambda e: answer))),
         ("edge_headers (CORS, Cache-Control)", per_call_us(lambda: edge_headers(request, lambda e: answer))),
         ("app(event, context): the whole Lambda call", per_call_us(call)),
         ("LocalGateway.handle_request (chalice local)", per_call_us(
@@ -362,10 +330,9 @@ def main() -> int:
             stop_api(setup)
         path = f"/v1/sessions/{session_id}/live"
         runs = {}
-        for nodelay in (False, True):
-            for knob in ("0", "1"):
-                sys.stderr.write(f"HTTP, {KNOB}={knob}, {'TCP_NODELAY' if nodelay else 'as make run serves'}...\n")
-                runs[("http", nodelay, knob)] = over_http(env, workdir, path, knob, args.pollers, args.seconds, nodelay)
+        for knob in ("0", "1"):
+            sys.stderr.write(f"HTTP, {KNOB}={knob}...\n")
+            runs[("http", knob)] = over_http(env, workdir, path, knob, args.pollers, args.seconds)
         sys.stderr.write("in-process runs...\n")
         counter = DynamoDbCounter()
         with output_to(workdir / "in-process.log"):
@@ -387,16 +354,14 @@ def report(args, runs: dict, per_call: list[tuple[str, float]], once: list[tuple
         print(f"    {label:44s}{before:36.{digits}f}{cached:14.{digits}f}"
               + (f"{cached / before:8.1f}" if ratio else ""))
 
-    for nodelay, title in ((False, "HTTP to chalice local, as make run serves it"),
-                           (True, "HTTP to chalice local with TCP_NODELAY")):
-        before, cached = runs[("http", nodelay, "0")], runs[("http", nodelay, "1")]
-        print(f"  {title}")
-        row("calls/s", before["rate"], cached["rate"], 0, ratio=True)
-        row("DynamoDB requests per call", before["dynamodb"], cached["dynamodb"], 4)
-        row("server CPU ms per call", before["cpu_ms"], cached["cpu_ms"], 2)
-        row("one call at a time: median ms", before["sequential_ms"], cached["sequential_ms"], 2)
-        if set(before["statuses"]) | set(cached["statuses"]) != {200}:
-            print(f"    statuses: {before['statuses']} / {cached['statuses']}")
+    before, cached = runs[("http", "0")], runs[("http", "1")]
+    print("  HTTP to chalice local, as make run serves it")
+    row("calls/s", before["rate"], cached["rate"], 0, ratio=True)
+    row("DynamoDB requests per call", before["dynamodb"], cached["dynamodb"], 4)
+    row("server CPU ms per call", before["cpu_ms"], cached["cpu_ms"], 2)
+    row("one call at a time: median ms", before["sequential_ms"], cached["sequential_ms"], 2)
+    if set(before["statuses"]) | set(cached["statuses"]) != {200}:
+        print(f"    statuses: {before['statuses']} / {cached['statuses']}")
     before, cached = runs[("in-process", "0")], runs[("in-process", "1")]
     print(f"  in-process: app(event, context) on {args.pollers} threads, no HTTP")
     row("calls/s", before["rate"], cached["rate"], 0, ratio=True)
