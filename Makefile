@@ -68,7 +68,10 @@ publish-web: install-run
 
 bench: install-run
 	PYTHONPATH=. $(PY) bench/cold_start.py
+	PYTHONPATH=. $(PY) bench/first_requests.py
+	PYTHONPATH=. $(PY) bench/checkout_cpu.py
 	PYTHONPATH=. $(PY) bench/spike.py
+	PYTHONPATH=. $(PY) bench/live.py
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .mypy_cache tests/contract/node_modules tests/browser/node_modules \
