@@ -386,6 +386,15 @@ def report(args, result: SpikeResult, figures: dict, left: int, held: int, calls
     print(f"  buyers' latency (201)    {ms(a.seconds * 1000 for a in sales)}")
     print(f"    of which in the app    {ms(o['ms'] for o in sold_lines)}   "
           f"(DynamoDB calls {ms(o['aws_ms'] for o in sold_lines)})")
+    # The first wave (one request per connection, sent together) meets a drop this server has not
+    # priced yet: each reads the lineup first. After it, the drop sells at its steady rate.
+    first_wave = sorted(attempts, key=lambda a: a.sent_at)[:args.concurrency]
+    wave_end = max(a.finished_at for a in first_wave)
+    after = [a for a in sales if a.sent_at > max(b.sent_at for b in first_wave)]
+    steady = sum(1 for a in sales if a.finished_at > wave_end) / (selling_end - wave_end) if selling_end > wave_end else 0.0
+    print(f"    first wave ({len(first_wave)} sent together)  p50 {statistics.median(a.seconds for a in first_wave) * 1000:.0f} ms"
+          f"   max {max(a.seconds for a in first_wave) * 1000:.0f} ms; after it: {ms(a.seconds * 1000 for a in after)}, "
+          f"{steady:.0f} units/s")
     print(f"  DynamoDB requests/sale   {per(sold_lines):.2f}")
     print("sold-out phase (first refused request sent -> last refusal answered)")
     print(f"  refusals/s               {len(refusals) / refusal_seconds if refusal_seconds else 0:.0f}   "
