@@ -4,7 +4,7 @@ on DynamoDB Local, against the engine's own rates measured in the same run.
     PYTHONPATH=. .venv/bin/python bench/spike.py [--units 1000] [--shoppers 3000] [--concurrency 64]
                                                  [--shards 1] [--limit 1] [--engine-warmup 10000]
 
-What it does, in order (about 1 minute on a 2-core machine):
+What it does, in order (under 2 minutes on a 2-core machine):
 1. Warms DynamoDB Local with checkout-shaped transactions (its JIT needs thousands: the rate per
    batch is printed) and the server with a smaller spike on another drop.
 2. Measures the load generator against a trivial route (GET /v1/payments/config): its ceiling.
@@ -233,9 +233,10 @@ def trivial_route_rate(base: str, requests_: int, concurrency: int, pid: int) ->
         status, _body = client.send("GET", "/v1/payments/config", None, {})
         assert status == 200, status
 
-    run_concurrently(list(range(concurrency * 4)), get, lambda: Client(base), concurrency)
+    clients = [Client(base) for _ in range(concurrency)]  # the same connections (and server threads) for both passes
+    run_concurrently(list(range(concurrency * 4)), get, iter(clients).__next__, concurrency)
     client_cpu, server_cpu = time.process_time(), cpu_seconds(pid)
-    seconds = run_concurrently(list(range(requests_)), get, lambda: Client(base), concurrency)
+    seconds = run_concurrently(list(range(requests_)), get, iter(clients).__next__, concurrency)
     return (requests_ / seconds, (time.process_time() - client_cpu) * 1000 / requests_,
             (cpu_seconds(pid) - server_cpu) * 1000 / requests_)
 

@@ -1,6 +1,6 @@
 """`chalice local`, answering what it cannot route as the API answers everything else.
 
-The same `chalice` command line, with Chalice's local server classes extended in three ways:
+The same `chalice` command line, with Chalice's local server classes extended in four ways:
 - What API Gateway would refuse before the app sees it answers RFC 9457 problem+json: an unknown
   path is a 404 `not_found` (Chalice imitates API Gateway's 403 "Missing Authentication Token"),
   and a method no route can have (TRACE, PROPFIND, ...) goes to the app like any other method, so
