@@ -66,6 +66,8 @@ class LiveStates:
     what players are shown) drops the state, and a computation that began before it is not kept.
     `seconds` 0 computes on every call."""
 
+    Flight = Future  # what waiting callers wait on (tests watch them arrive)
+
     def __init__(self, seconds: float, clock: Clock, capacity: int = STATES_KEPT) -> None:
         self.seconds = seconds
         self.clock = clock
@@ -86,7 +88,7 @@ class LiveStates:
                 return slot.state
             flight, computing = slot.flight, slot.flight is None
             if computing:
-                flight = slot.flight = Future()
+                flight = slot.flight = self.Flight()
         assert flight is not None
         if not computing:
             return flight.result()

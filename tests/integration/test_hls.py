@@ -149,8 +149,12 @@ def test_the_follower_puts_live_sessions_on_air_and_ends_them_with_their_recordi
         arn=f"arn:aws:ivs:us-east-1:123456789012:channel/chan{i}")) for i in range(3)]
     recordings = []
 
+    ticks = threading.Semaphore(0)  # one release per tick of the follower (its last page read)
+
     def list_public(status, limit, cursor):  # two pages
         start = int(cursor or 0)
+        if start + 2 >= len(live):
+            ticks.release()
         return live[start:start + 2], (str(start + 2) if start + 2 < len(live) else None)
 
     def on_recording_end(channel_name, bucket, key_prefix):
@@ -164,7 +168,9 @@ def test_the_follower_puts_live_sessions_on_air_and_ends_them_with_their_recordi
     try:
         until(lambda: len(broadcaster.calls) == 3)
         assert sorted(broadcaster.calls) == [("go_live", f"chan{i}", f"Show {i}") for i in range(3)]
-        time.sleep(0.2)
+        while ticks.acquire(blocking=False):  # the ticks seen so far
+            pass
+        assert ticks.acquire(timeout=5) and ticks.acquire(timeout=5)  # a whole tick more, counted not timed
         assert len(broadcaster.calls) == 3  # on air once, not on every tick
         del live[1]
         assert broadcaster.ended.wait(5)

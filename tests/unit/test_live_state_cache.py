@@ -3,9 +3,8 @@ session, and this container's own changes shown at once. Counts, not times: the 
 and concurrent callers are parked on the computation before it is let go."""
 from __future__ import annotations
 
-import sys
 import threading
-import time
+from concurrent.futures import Future
 
 import pytest
 
@@ -117,16 +116,20 @@ def test_rendering_is_done_once_per_state():
 # --- concurrent callers ---------------------------------------------------------------------------
 
 
-def parked(threads: list[threading.Thread]) -> int:
-    """How many of `threads` wait on a computation under way (in Future.result)."""
-    frames = sys._current_frames()
-    count = 0
-    for thread in threads:
-        frame = frames.get(thread.ident)
-        while frame is not None and not (frame.f_code.co_name == "result" and "futures" in frame.f_code.co_filename):
-            frame = frame.f_back
-        count += frame is not None
-    return count
+class Watched(Future):
+    """A computation under way, which counts the callers that came to wait on it."""
+    arrived: threading.Semaphore
+
+    def result(self, timeout=None):
+        self.arrived.release()
+        return super().result(timeout)
+
+
+def watched(states: LiveStates) -> threading.Semaphore:
+    """Watch the callers that wait on `states`' computations: one release per caller."""
+    arrived = threading.Semaphore(0)
+    states.Flight = type("Flight", (Watched,), {"arrived": arrived})
+    return arrived
 
 
 def crowd(states: LiveStates, compute, callers: int = 64) -> tuple[list, list[threading.Thread]]:
@@ -146,22 +149,23 @@ def crowd(states: LiveStates, compute, callers: int = 64) -> tuple[list, list[th
 
 
 def gated(compute):
-    """(a computation that waits for `release` before answering, its count of calls, release)."""
-    release, started = threading.Event(), []
+    """(a computation that waits for `release` before answering, its count of calls, an event set
+    when it starts, release)."""
+    release, begun, started = threading.Event(), threading.Event(), []
 
     def slow() -> LiveState:
         started.append(1)
+        begun.set()
         assert release.wait(30), "never released"
         return compute()
 
-    return slow, started, release
+    return slow, started, begun, release
 
 
-def let_go_when_all_wait(threads, release, started) -> None:
-    """Release the computation once every other caller is parked on it (bounded, not timed)."""
-    deadline = time.monotonic() + 30
-    while parked(threads) < len(threads) - 1 and time.monotonic() < deadline:
-        time.sleep(0.002)
+def let_go_when_all_wait(arrived, threads, release, started) -> None:
+    """Release the computation once every other caller has come to wait on it (no timing)."""
+    for _ in range(len(threads) - 1):
+        assert arrived.acquire(timeout=30), "a caller neither computed nor waited"
     assert len(started) == 1, "a second computation started while the first was under way"
     release.set()
     for thread in threads:
@@ -170,10 +174,11 @@ def let_go_when_all_wait(threads, release, started) -> None:
 
 def test_64_callers_at_once_make_one_computation_and_share_its_state():
     compute = Counting()
-    slow, started, release = gated(compute)
+    slow, started, _, release = gated(compute)
     states = LiveStates(1.0, FakeClock())
+    arrived = watched(states)
     answers, threads = crowd(states, slow)
-    let_go_when_all_wait(threads, release, started)
+    let_go_when_all_wait(arrived, threads, release, started)
     assert compute.calls == 1 and len(answers) == 64
     assert all(answer is answers[0] for answer in answers)
 
@@ -182,10 +187,11 @@ def test_callers_waiting_on_a_failed_computation_get_its_error_and_the_next_call
     def failing() -> LiveState:
         raise TimeoutError("DynamoDB did not answer")
 
-    slow, started, release = gated(failing)
+    slow, started, _, release = gated(failing)
     states = LiveStates(1.0, FakeClock())
+    arrived = watched(states)
     answers, threads = crowd(states, slow, callers=16)
-    let_go_when_all_wait(threads, release, started)
+    let_go_when_all_wait(arrived, threads, release, started)
     assert len(answers) == 16 and all(isinstance(answer, TimeoutError) for answer in answers)
     compute = Counting()
     states.get("ses_1", compute)
@@ -194,11 +200,10 @@ def test_callers_waiting_on_a_failed_computation_get_its_error_and_the_next_call
 
 def test_a_computation_under_way_when_its_session_is_forgotten_is_not_kept():
     compute = Counting()
-    slow, started, release = gated(compute)
+    slow, started, begun, release = gated(compute)
     states = LiveStates(1.0, FakeClock())
     answers, threads = crowd(states, slow, callers=1)
-    while not started:
-        time.sleep(0.002)
+    assert begun.wait(30)
     states.forget("ses_1")  # a write of this container lands while the old state is computed
     release.set()
     threads[0].join(30)
