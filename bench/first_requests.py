@@ -145,8 +145,6 @@ def main() -> int:
             for kind, requests in kinds.items():
                 plan = workdir / "plan.json"
                 plan.write_text(json.dumps({"requests": requests()}))
-                if os.environ.get("BENCH_PROFILE"):
-                    os.system(f"{sys.executable} {os.environ['BENCH_PROFILE']} {plan} 2>/tmp/prof_{kind.strip('/')}.txt")
                 run = subprocess.run([sys.executable, __file__, "--container", str(plan)], env=child_env,
                                      capture_output=True, text=True)
                 lines = [line for line in run.stderr.splitlines() if line.startswith("FIGURES ")]

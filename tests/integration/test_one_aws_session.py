@@ -50,3 +50,12 @@ def test_a_fresh_container_serving_a_show_makes_one_session_and_one_client_per_s
         assert order(api, make_shopper(api), session["id"], product["id"]).status_code == 201
     assert len(sessions) == 1
     assert made.count("dynamodb") == 1 and len(made) == len(set(made))
+
+
+def test_the_parameter_and_secret_providers_use_the_containers_clients(aws_stack):
+    from chalicelib.adapters import secrets
+
+    secrets._parameters.cache_clear()  # as a new container (an earlier test may have made them)
+    secrets._secrets.cache_clear()
+    assert secrets._parameters().client is aws.client("ssm")
+    assert secrets._secrets().client is aws.client("secretsmanager")
