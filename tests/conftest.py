@@ -252,6 +252,19 @@ def make_session(api, key, **fields):
     return response.json
 
 
+def listed(api, path, key=None, limit=100):
+    """Every item of a paginated listing: the shared tables hold every earlier test's rows, so one page may not."""
+    items, cursor = [], None
+    while True:
+        sep = "&" if "?" in path else "?"
+        page = api.get(f"{path}{sep}limit={limit}" + (f"&cursor={cursor}" if cursor else ""), key=key)
+        assert page.status_code == 200, page.body
+        items += page.json["items"]
+        cursor = page.json["nextCursor"]
+        if not cursor:
+            return items
+
+
 @pytest.fixture
 def brand(api, operator_key):
     return make_brand(api, operator_key, "Acme")

@@ -1,7 +1,7 @@
 """Live sessions: scheduling with an IVS channel, lineup, status, public views."""
 import pytest
 
-from tests.conftest import ivs_channels, make_product, make_session
+from tests.conftest import ivs_channels, listed, make_product, make_session
 
 
 def test_scheduling_creates_an_ivs_channel_and_hides_the_stream_key(api, brand):
@@ -120,16 +120,10 @@ def test_public_listing_by_status_with_pagination(api, brand):
     ids = [make_session(api, brand["apiKey"], title=f"Show {i}", scheduledAt=f"2031-01-0{i + 1}T10:00:00Z")["id"]
            for i in range(3)]
     api.post(f"/v1/sessions/{ids[1]}/start", key=brand["apiKey"])
-    scheduled, cursor = [], None
-    while True:
-        page = api.get("/v1/sessions?status=scheduled&limit=2" + (f"&cursor={cursor}" if cursor else "")).json
-        scheduled += [s["id"] for s in page["items"]]
-        cursor = page["nextCursor"]
-        if not cursor:
-            break
+    scheduled = [s["id"] for s in listed(api, "/v1/sessions?status=scheduled", limit=2)]
     assert ids[0] in scheduled and ids[2] in scheduled and ids[1] not in scheduled
     assert scheduled.index(ids[0]) < scheduled.index(ids[2])  # soonest first
-    live = [s["id"] for s in api.get("/v1/sessions?status=live&limit=100").json["items"]]
+    live = [s["id"] for s in listed(api, "/v1/sessions?status=live")]
     assert ids[1] in live
 
 

@@ -2,7 +2,7 @@
 import re
 
 from chalicelib.api.routing import ROUTES
-from tests.conftest import live_drop, make_product, make_session, make_shopper, order
+from tests.conftest import listed, live_drop, make_product, make_session, make_shopper, order
 
 # A valid body for each brand route that takes one, so that only ownership can refuse it.
 BODIES = {
@@ -68,5 +68,5 @@ def test_every_brand_route_on_another_brands_resources_is_404(api, brand, other_
 def test_listings_show_only_the_callers_products(api, brand, other_brand):
     mine = make_product(api, brand["apiKey"])
     theirs = make_product(api, other_brand["apiKey"])
-    listed = [p["id"] for p in api.get("/v1/products?limit=100", key=other_brand["apiKey"]).json["items"]]
-    assert theirs["id"] in listed and mine["id"] not in listed
+    seen = [p["id"] for p in listed(api, "/v1/products", key=other_brand["apiKey"])]
+    assert theirs["id"] in seen and mine["id"] not in seen
