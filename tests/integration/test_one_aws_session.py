@@ -59,3 +59,48 @@ def test_the_parameter_and_secret_providers_use_the_containers_clients(aws_stack
     secrets._secrets.cache_clear()
     assert secrets._parameters().client is aws.client("ssm")
     assert secrets._secrets().client is aws.client("secretsmanager")
+
+
+def test_priming_sends_nothing_and_answers_only_its_own_thread(aws_stack):
+    """`aws.prime` runs calls through the client with an empty answer; a real request another
+    thread makes meanwhile reaches DynamoDB and gets DynamoDB's answer."""
+    import threading
+
+    settings = get_settings()
+    table = settings.tables["brands"]
+    key = {"id": {"S": "prime-test-" + threading.get_ident().__str__()}}
+    client = botocore.session.get_session().create_client(  # a fresh client: no operation primed yet
+        "dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
+    client.put_item(TableName=table, Item={**key, "name": {"S": "stored"}})
+    answers = {}
+
+    def calls():
+        yield "get_item", {"TableName": table, "Key": key, "ConsistentRead": True}
+        # Between two primed calls, while the priming answer is registered: another thread's call.
+        other = threading.Thread(target=lambda: answers.update(
+            other=client.get_item(TableName=table, Key=key, ConsistentRead=True)))
+        other.start()
+        other.join()
+        yield "get_item", {"TableName": table, "Key": key, "ConsistentRead": True}
+
+    primed = []
+    client.meta.events.register("after-call.dynamodb.GetItem",
+                                lambda parsed, **_: primed.append((threading.current_thread().name, parsed)))
+    aws.prime(client, calls())
+    own = [parsed for thread, parsed in primed if thread == threading.current_thread().name]
+    assert len(own) == 2 and not any("Item" in parsed for parsed in own)  # never sent: the item exists
+    assert answers["other"]["Item"]["name"] == {"S": "stored"}
+    # The priming answer is gone once priming is over.
+    assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]["name"] == {"S": "stored"}
+    client.delete_item(TableName=table, Key=key)
+
+
+def test_priming_without_credentials_leaves_the_first_request_to_pay(monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = botocore.session.get_session().create_client("dynamodb", region_name="us-east-1",
+                                                           endpoint_url="http://127.0.0.1:9")
+    aws.prime(client, [("get_item", {"TableName": "t", "Key": {"pk": {"S": "x"}}})])  # does not raise

@@ -2,5 +2,5 @@
 from chalicelib.adapters.dynamodb.catalog import (  # noqa: F401
     BrandRepository, LineupRepository, ProductRepository, SessionRepository,
 )
-from chalicelib.adapters.dynamodb.models import MODELS, bind  # noqa: F401
+from chalicelib.adapters.dynamodb.models import MODELS, bind, prime  # noqa: F401
 from chalicelib.adapters.dynamodb.webhooks import WebhookRepository  # noqa: F401
