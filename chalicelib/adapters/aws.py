@@ -80,6 +80,7 @@ def prime(client: Any, calls: Iterable[tuple[str, dict]]) -> None:
 
     primer = threading.get_ident()
     event = f"before-send.{client.meta.service_model.service_id.hyphenize()}"
+    unique_id = f"livedrop-prime-{primer}"  # two threads priming at once each keep their own answer
 
     def answer(request: Any, **_: Any) -> AWSResponse | None:
         if threading.get_ident() != primer:
@@ -89,11 +90,11 @@ def prime(client: Any, calls: Iterable[tuple[str, dict]]) -> None:
     # The first connection encodes its host with the idna codec, whose import is the rest of the
     # first request's surplus; nothing to connect to here, so the codec is loaded directly.
     "localhost".encode("idna")
-    client.meta.events.register_first(event, answer, unique_id="livedrop-prime")
+    client.meta.events.register_first(event, answer, unique_id=unique_id)
     try:
         for operation, params in calls:
             getattr(client, operation)(**params)
     except (BotoCoreError, ClientError):
         pass
     finally:
-        client.meta.events.unregister(event, unique_id="livedrop-prime")
+        client.meta.events.unregister(event, unique_id=unique_id)

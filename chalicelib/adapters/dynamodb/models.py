@@ -483,8 +483,8 @@ def bind(settings: Settings) -> None:
 def prime(settings: Settings) -> None:
     """Prime the shared client for the calls of a checkout (Query, TransactWriteItems) and of
     `/live` (GetItem, Query, BatchGetItem), so that a new container's first buyer and first viewer
-    wait no longer than the next (bench/first_requests.py). Nothing is sent: names and keys are
-    placeholders."""
+    wait no longer than the next (bench/first_requests.py). Nothing is sent, and the placeholder
+    key (`pk`, `sk`) is no table's, so a call that did get out would be refused, not written."""
     table, key = settings.tables["lineup"], {"pk": {"S": "prime"}, "sk": {"S": "prime"}}
     value = {":v": {"S": "prime"}}
     aws.prime(connection(settings.region, settings.dynamodb_endpoint).client, [
