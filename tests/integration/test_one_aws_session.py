@@ -104,3 +104,19 @@ def test_priming_without_credentials_leaves_the_first_request_to_pay(monkeypatch
     client = botocore.session.get_session().create_client("dynamodb", region_name="us-east-1",
                                                            endpoint_url="http://127.0.0.1:9")
     aws.prime(client, [("get_item", {"TableName": "t", "Key": {"pk": {"S": "x"}}})])  # does not raise
+
+
+def test_the_priming_calls_would_be_refused_if_they_were_sent(aws_stack):
+    import pytest
+    from botocore.exceptions import ClientError
+
+    from chalicelib.adapters.dynamodb.models import priming_calls
+
+    settings = get_settings()
+    client = aws.client("dynamodb", settings.region, settings.dynamodb_endpoint)
+    calls = priming_calls(settings)
+    assert {operation for operation, _ in calls} == {"query", "transact_write_items", "get_item", "batch_get_item"}
+    for operation, params in calls:
+        with pytest.raises(ClientError) as refused:
+            getattr(client, operation)(**params)
+        assert refused.value.response["Error"]["Code"] == "ValidationException", operation

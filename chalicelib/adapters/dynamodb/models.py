@@ -481,21 +481,27 @@ def bind(settings: Settings) -> None:
 
 
 def prime(settings: Settings) -> None:
-    """Prime the shared client for the calls of a checkout (Query, TransactWriteItems) and of
-    `/live` (GetItem, Query, BatchGetItem), so that a new container's first buyer and first viewer
-    wait no longer than the next (bench/first_requests.py). Nothing is sent, and the placeholder
-    key (`pk`, `sk`) is no table's, so a call that did get out would be refused, not written."""
-    table, key = settings.tables["lineup"], {"pk": {"S": "prime"}, "sk": {"S": "prime"}}
+    """Prime the shared client for the calls of a checkout and of `/live`, so that a new
+    container's first buyer and first viewer wait no longer than the next
+    (bench/first_requests.py). Nothing is sent."""
+    aws.prime(connection(settings.region, settings.dynamodb_endpoint).client, priming_calls(settings))
+
+
+def priming_calls(settings: Settings) -> list[tuple[str, dict]]:
+    """A checkout's calls (Query, TransactWriteItems) and `/live`'s (GetItem, Query, BatchGetItem).
+    The placeholder key (`primeKey`) is no table's: a call that did get out would be refused, not
+    written (a test sends them)."""
+    table, key = settings.tables["lineup"], {"primeKey": {"S": "prime"}}
     value = {":v": {"S": "prime"}}
-    aws.prime(connection(settings.region, settings.dynamodb_endpoint).client, [
-        ("query", {"TableName": table, "KeyConditionExpression": "pk = :v", "ExpressionAttributeValues": value}),
+    return [
+        ("query", {"TableName": table, "KeyConditionExpression": "primeKey = :v", "ExpressionAttributeValues": value}),
         ("transact_write_items", {"TransactItems": [
-            {"Put": {"TableName": table, "Item": key, "ConditionExpression": "attribute_not_exists(pk)"}},
+            {"Put": {"TableName": table, "Item": key, "ConditionExpression": "attribute_not_exists(primeKey)"}},
             {"Update": {"TableName": table, "Key": key, "UpdateExpression": "SET v = :v",
-                        "ConditionExpression": "attribute_exists(pk)", "ExpressionAttributeValues": value}}]}),
+                        "ConditionExpression": "attribute_exists(primeKey)", "ExpressionAttributeValues": value}}]}),
         ("get_item", {"TableName": table, "Key": key}),
         ("batch_get_item", {"RequestItems": {table: {"Keys": [key]}}}),
-    ])
+    ]
 
 
 class SharedConnection(Connection):
