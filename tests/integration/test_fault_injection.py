@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib import bootstrap
-from tests.conftest import conservation, live_drop, make_shopper, order
+from tests.conftest import conservation, live_drop, make_shopper, order, swept
 
 
 class DynamoDBFaults:
@@ -153,5 +153,5 @@ def test_expiry_with_a_failure_at_each_call(api, brand, faults, clock):
         if call <= 16:
             assert failed  # every sweep reads the 16 hold partitions first: these faults always fire
         assert sum(conservation(session["id"], product["id"], 20)) == 20
-    checkout.release_expired()
+    swept(checkout.release_expired)
     assert conservation(session["id"], product["id"], 20) == (20, 0)

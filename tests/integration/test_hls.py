@@ -33,7 +33,9 @@ def fetch(url, data=None, headers=AUTH):
         return error.code, error.read(), error.headers.get("Content-Type")
 
 
-def until(condition, timeout=10.0):
+def until(condition, timeout=60.0):
+    """`condition()` once it is true. The bound is against hanging, not a speed claim: ffmpeg
+    starting and writing its next segment on a loaded 2-core CI machine may take several seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()

@@ -1,4 +1,6 @@
 """Live sessions: scheduling with an IVS channel, lineup, status, public views."""
+import json
+
 import pytest
 
 from tests.conftest import ivs_channels, listed, make_product, make_session
@@ -13,11 +15,15 @@ def test_scheduling_creates_an_ivs_channel_and_hides_the_stream_key(api, brand):
     ingest = api.get(f"/v1/sessions/{session['id']}/ingest", key=brand["apiKey"])
     assert ingest.status_code == 200 and ingest.json["streamKey"].startswith("sk_")
     stream_key = ingest.json["streamKey"]
-    for view in (api.get(f"/v1/sessions/{session['id']}"),
-                 api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]),
-                 api.get("/v1/sessions?status=scheduled&limit=100")):
-        assert stream_key not in view.body.decode()
-        assert "ingest" not in view.body.decode().lower()
+    # The public listing walked to the end: on its first page of the shared tables' scheduled
+    # shows, this one (in December) need not be, and the check would see nothing of it.
+    scheduled = listed(api, "/v1/sessions?status=scheduled")
+    assert session["id"] in [s["id"] for s in scheduled]
+    for view in (api.get(f"/v1/sessions/{session['id']}").body.decode(),
+                 api.get(f"/v1/sessions/{session['id']}", key=brand["apiKey"]).body.decode(),
+                 json.dumps(scheduled)):
+        assert stream_key not in view
+        assert "ingest" not in view.lower()
 
 
 def test_lineup_allocates_stock_from_the_product(api, brand):
