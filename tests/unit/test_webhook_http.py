@@ -180,7 +180,8 @@ def test_a_receiver_that_never_answers_times_out_within_the_bound(receiver):
     result = local_sender(timeout=0.5)[0].send(receiver.url(), signed()[1], b"{}")
     elapsed = time.monotonic() - started
     assert result.status is None and result.error == "timed out after 0.5 s"
-    assert 0.45 <= elapsed <= 1.5 and 450 <= result.duration_ms <= 1500
+    # Bounds far from 0.5 s on purpose (a loaded CI machine): what fails is a sender with no deadline.
+    assert 0.45 <= elapsed <= 5.0 and 450 <= result.duration_ms <= 5000
     assert len(receiver.requests) == 1
 
 
@@ -188,9 +189,9 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_deadline(receiver):
     def drip(handler):
         handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
         # Pacing of the misbehaving server itself (not a wait in the test): a byte every 50 ms
-        # keeps any per-read timeout from ever firing. It stops after 5 s, so that a sender
+        # keeps any per-read timeout from ever firing. It stops after 10 s, so that a sender
         # without a deadline fails this test rather than hanging it.
-        for _ in range(100):
+        for _ in range(200):
             if receiver.release.wait(0.05):
                 return
             handler.wfile.write(b"X")
@@ -200,7 +201,7 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_at_the_deadline(receiver):
     started = time.monotonic()
     result = local_sender(timeout=0.5)[0].send(receiver.url(), signed()[1], b"{}")
     assert result.status is None and result.error == "timed out after 0.5 s"
-    assert time.monotonic() - started <= 1.5
+    assert time.monotonic() - started <= 5.0  # far from 0.5 s (a loaded machine), far below the drip's 10 s
 
 
 # --- refusals ---------------------------------------------------------------------------------------------
