@@ -678,6 +678,7 @@ function applyEntry(track: Track, status: EntryStatus): void {
     }
   } else {
     if (!track.draw) void loadDraw(track);
+    if ((status.state === "won" || status.state === "not_won") && !track.done) refreshLive(); // units left after it
     if (status.state === "not_won") stop(track);
     if (status.state === "won" && status.orderId) {
       stop(track);
@@ -838,25 +839,26 @@ function queueTexts(shown: Drop, track: Track, standing: EntryStatus): [string, 
 
 function drawTexts(shown: Drop, track: Track, status: EntryStatus): [string, (string | HTMLElement)[]] {
   const hash = track.draw?.seedHash;
-  const committed: (string | HTMLElement)[] = hash
-    ? ["Seed hash, published before the draw: ", el("code", { "data-testid": "seed-hash", text: hash })] : [];
+  const committed: HTMLElement[] = hash
+    ? [el("span", { class: "line" }, "Seed hash, published before the draw: ",
+      el("code", { "data-testid": "seed-hash", text: hash }))] : [];
   const opensAt = shown.opensAt ?? track.draw?.opensAt ?? null;
   if (status.state === "entered") {
     const text = untilDraw(shown.productId) > 0 ? `Entered: the draw is at ${clock(opensAt)}.`
       : "Entered: the draw is being made…";
     return [text, committed];
   }
-  const check: (string | HTMLElement)[] = [
-    " Anyone can check the draw: ", el("a", { href: `${apiBase}${drawPath(shown.productId)}`, text: "the published draw" }),
-    " (its seed, entrants and winners), or run ",
-    el("code", { text: `python3 scripts/verify_draw.py ${apiBase} ${sessionId} ${shown.productId}${hash ? ` --seed-hash ${hash}` : ""}${storedShopper() ? ` --entrant ${storedShopper()?.shopperId}` : ""}` }),
-    ".",
-  ];
+  const entrant = storedShopper()?.shopperId;
+  const command = `python3 scripts/verify_draw.py ${apiBase} ${sessionId} ${shown.productId}` +
+    `${hash ? ` --seed-hash ${hash}` : ""}${entrant ? ` --entrant ${entrant}` : ""}`;
+  const check = el("span", { class: "line" }, "Anyone can check the draw: ",
+    el("a", { href: `${apiBase}${drawPath(shown.productId)}`, text: "the published draw" }),
+    " (its seed, entrants and winners), or run ", el("code", { text: command }), ".");
   if (status.state === "won") {
-    return [track.wonOrder ? "You won! One is reserved for you." : "You won! Your reservation is being made…",
-      [...committed, ...check]];
+    return [track.wonOrder ? "You won! Your order is below." : "You won! Your reservation is being made…",
+      [...committed, check]];
   }
-  return ["Not drawn this time.", [...committed, ...check]];
+  return ["Not drawn this time.", [...committed, check]];
 }
 
 document.addEventListener("visibilitychange", () => {
