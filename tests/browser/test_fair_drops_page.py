@@ -104,6 +104,7 @@ def test_a_draw_drop_is_entered_before_opens_at_then_won_and_paid_or_not_drawn(s
     expect(other.get_by_test_id("entry-detail")).to_contain_text(f"verify_draw.py {stack.api} {session_id} {product}")
     expect(other.get_by_test_id("entry-detail")).to_contain_text(f"--seed-hash {seed_hash}")
     expect(other.get_by_test_id("order")).to_be_hidden()
+    assert other.evaluate("document.documentElement.scrollWidth") <= 375  # the hash and command wrap at 375 px
 
     assert orders_of(stack, session_id, product) == ["paid"]  # one unit, one winner, paid
     assert stock_left(stack, session_id, product) == 0
