@@ -150,12 +150,23 @@ const WORDS: Record<string, string> = {
   already_in_lineup: "That product is already in the lineup.",
   invalid_transition: "The show can not move to that status.",
   chat_closed: "The chat is closed.",
+  // Fair drops (README "Fair drops"): queue, draw and verified-only drops.
+  admission_required: "This drop sells in queue order: join the queue, and you can buy when your turn comes.",
+  hold_limit_reached: "You already hold as many unpaid orders as one shopper may in this show: pay or cancel one, then try again.",
+  verification_required: "Only verified shoppers may buy this drop, and this page has no sign-in yet.",
+  entries_closed: "Entries have closed: the draw is being made.",
+  drop_by_draw: "This drop goes to the winners of its draw: it can not be bought directly.",
+  not_a_queue: "This drop has no queue or draw: buy it directly.",
 };
 
 /** A refusal in plain words, from the problem's type (and its title and detail otherwise). */
 export function inWords(error: unknown): string {
   if (!(error instanceof ApiError)) return "Something went wrong.";
   const known = WORDS[error.code];
+  if (error.status === 429) {
+    // too_many_requests (or any 429): how long to wait, from its Retry-After
+    return error.retryAfter ? `That was a lot of taps: try again in ${error.retryAfter} s.` : WORDS.too_many_requests;
+  }
   if (known) return known;
   if (error.problem) {
     const detail = error.problem.detail ? ` ${error.problem.detail}` : "";

@@ -4,6 +4,9 @@ import type { Money } from "./api";
 
 export type Status = "scheduled" | "live" | "ended";
 
+/** How a drop sells: first come first served, in queue order, or by a seeded draw. */
+export type DropMode = "open" | "queue" | "draw";
+
 /** A lineup product as anyone sees it (PublicLineupItem). */
 export interface PublicLineupItem {
   productId: string;
@@ -11,6 +14,8 @@ export interface PublicLineupItem {
   image: string | null;
   price: Money;
   perCustomerLimit: number | null;
+  mode: DropMode;
+  verifiedOnly: boolean;
 }
 
 /** The owner's view of a lineup product (LineupItemView). */
@@ -57,4 +62,36 @@ export interface Order {
   total: Money;
   createdAt: string;
   expiresAt: string;
+}
+
+/** A shopper's entry in a queue or draw drop (EntryView: POST .../drops/{productId}/entries). */
+export interface Entry {
+  sessionId: string;
+  productId: string;
+  position: number;
+  joinedAt: string;
+}
+
+/** Where the entry stands (EntryStatusView: GET .../drops/{productId}/entries/me). */
+export interface EntryStatus extends Entry {
+  state: "waiting" | "admitted" | "lapsed" | "sold_out" | "closed" | "entered" | "won" | "not_won";
+  ahead: number | null;
+  admission: string | null;
+  admissionExpiresAt: string | null;
+  orderId: string | null;
+}
+
+/** A draw drop's draw as published (DrawView: GET .../drops/{productId}/draw). */
+export interface DrawView {
+  sessionId: string;
+  productId: string;
+  state: "open" | "drawn";
+  opensAt: string;
+  seedHash: string;
+  seed: string | null;
+  drawnAt: string | null;
+  units: number | null;
+  entrantCount: number | null;
+  winners: string[] | null;
+  allocated: boolean;
 }

@@ -2,15 +2,19 @@
 // driven by the stream's timed metadata (and, slowly, by /live for late joiners), one-tap buy,
 // likes, the IVS chat, and after the show the replay with its chapters. Paying is the test
 // provider's token, or Stripe's Payment Element when the API confirms payments in the browser.
+// Queue drops are joined and bought when admitted, draw drops entered and paid when won, and
+// verified-only drops say so (this page has no sign-in).
 import { create, isPlayerSupported, PlayerEventType, PlayerState } from "amazon-ivs-player";
 import type { MediaPlayer, PlayerError, TextMetadataCue } from "amazon-ivs-player";
 import { ChatRoom, SendMessageRequest } from "amazon-ivs-chat-messaging";
 import type { ChatMessage } from "amazon-ivs-chat-messaging";
 import { loadStripe } from "@stripe/stripe-js/pure";
 import type { Stripe, StripeElements, StripeError, StripePaymentElement } from "@stripe/stripe-js";
-import { $, ApiError, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath, sleep } from "./api";
+import { $, ApiError, apiBase, call, el, every, formatDuration, formatMoney, formatTime, inWords, sessionIdFromPath,
+  sleep } from "./api";
 import type { Money } from "./api";
-import type { LiveView, Order, PublicLineupItem as LineupItem, Status } from "./shapes";
+import type { DrawView, DropMode, Entry, EntryStatus, LiveView, Order, PublicLineupItem as LineupItem,
+  Status } from "./shapes";
 
 // --- shapes (chalicelib/api/schemas.py, chalicelib/domain/metadata.py) -------------------------
 
@@ -75,6 +79,9 @@ interface Drop {
   soldOut: boolean;
   opensAt: string | null;
   closesAt: string | null;
+  /** null until the lineup (the session, /live) has named it: a cue can feature a product first. */
+  mode: DropMode | null;
+  verifiedOnly: boolean;
 }
 
 // --- page elements -------------------------------------------------------------------------
@@ -94,8 +101,13 @@ const ui = {
   stock: $("stock-left"),
   countdown: $("countdown"),
   soldOut: $("sold-out"),
+  verifiedOnly: $("verified-only"),
+  verifiedNote: $("verified-note"),
   buy: $<HTMLButtonElement>("buy-button"),
   buyMessage: $("buy-message"),
+  entry: $("entry"),
+  entryStatus: $("entry-status"),
+  entryDetail: $("entry-detail"),
   order: $("order"),
   orderStatus: $("order-status"),
   pay: $<HTMLButtonElement>("pay-button"),
@@ -137,7 +149,7 @@ function drop(productId: string): Drop {
   let known = drops.get(productId);
   if (!known) {
     known = { productId, title: null, image: null, price: null, perCustomerLimit: null, left: null, soldOut: false,
-      opensAt: null, closesAt: null };
+      opensAt: null, closesAt: null, mode: null, verifiedOnly: false };
     drops.set(productId, known);
   }
   return known;
@@ -145,7 +157,7 @@ function drop(productId: string): Drop {
 
 function countdownText(shown: Drop, now: number): string {
   const opens = shown.opensAt ? Date.parse(shown.opensAt) : NaN;
-  if (opens > now) return `Opens in ${formatDuration(opens - now)}`;
+  if (opens > now) return `${shown.mode === "draw" ? "Draw in" : "Opens in"} ${formatDuration(opens - now)}`;
   if (!shown.opensAt && status === "scheduled") return "Opens when the show starts";
   const closes = shown.closesAt ? Date.parse(shown.closesAt) : NaN;
   if (closes > now && status !== "scheduled") return `Closes in ${formatDuration(closes - now)}`;
@@ -179,10 +191,57 @@ function renderCard(source: "cue" | "live" | "chapter"): void {
     ui.image.hidden = true;
     ui.image.removeAttribute("src");
   }
-  ui.buy.disabled = !shown || soldOut || buying;
-  ui.buy.textContent = soldOut ? "Sold out" : buying ? "Buying…" : price ? `Buy now · ${price}` : "Buy now";
-  ui.buy.setAttribute("aria-label", shown ? `${ui.buy.textContent}: ${title}` : "Buy: nothing pinned yet");
+  ui.verifiedOnly.hidden = !shown?.verifiedOnly;
+  ui.verifiedNote.hidden = !shown?.verifiedOnly;
+  renderAction();
   tickCountdown();
+}
+
+const rerender = () => renderCard((ui.card.dataset.source as "cue" | "live" | "chapter") || "live");
+
+/** The card's one button, by the drop's mode, and its entry (queue or draw) when there is one. */
+function renderAction(): void {
+  const shown = featuredId ? drops.get(featuredId) : undefined;
+  const title = shown ? shown.title || "This product" : "";
+  const price = shown?.price ? formatMoney(shown.price) : "";
+  const soldOut = Boolean(shown && (shown.soldOut || shown.left === 0));
+  const buyNow = price ? `Buy now · ${price}` : "Buy now";
+  let text = buyNow;
+  let disabled = true;
+  if (!shown) {
+    text = "Buy now";
+  } else if (shown.mode === "queue" || shown.mode === "draw") {
+    [text, disabled] = fairAction(shown, soldOut, buyNow);
+  } else if (shown.mode === "open") {
+    disabled = soldOut || buying || cooling();
+    text = soldOut ? "Sold out" : buying ? "Buying…" : buyNow;
+  } // mode not known yet (a cue came before the lineup named the drop): wait for /live
+  // A verified-only drop offers no button: without sign-in it could only be refused.
+  ui.buy.hidden = Boolean(shown?.verifiedOnly);
+  ui.buy.disabled = disabled;
+  if (ui.buy.textContent !== text) ui.buy.textContent = text;
+  ui.buy.setAttribute("aria-label", shown ? `${text}: ${title}` : "Buy: nothing pinned yet");
+  renderEntry(shown);
+}
+
+/** [label, disabled] of a queue or draw drop's button. */
+function fairAction(shown: Drop, soldOut: boolean, buyNow: string): [string, boolean] {
+  const track = tracks.get(shown.productId);
+  const state = track?.status?.state;
+  if (joining === shown.productId) return [shown.mode === "queue" ? "Joining the queue…" : "Entering the draw…", true];
+  if (shown.mode === "queue") {
+    if (!track || !state) return soldOut ? ["Sold out", true] : ["Join the queue", cooling()];
+    if (track.bought) return ["Your turn came: see your order", true];
+    if (state === "admitted") return buying ? ["Buying…", true] : [buyNow, cooling()];
+    const words: Record<string, string> = { waiting: "In the queue", lapsed: "Your turn has passed", sold_out: "Sold out",
+      closed: "The drop has closed" };
+    return [words[state] ?? "In the queue", true];
+  }
+  const drawn = untilDraw(shown.productId) <= 0;
+  if (!track || !state) return drawn ? ["Entries closed", true] : ["Enter the draw", cooling()];
+  const words: Record<string, string> = { entered: drawn ? "Entered: drawing…" : "Entered", won: "You won",
+    not_won: "Not drawn this time" };
+  return [words[state] ?? "Entered", true];
 }
 
 function tickCountdown(): void {
@@ -206,6 +265,7 @@ function onCue(cue: TextMetadataCue): void {
 
 function applyCue(cue: Cue): void {
   const target = drop(cue.product.id);
+  if (target.mode === null) refreshLive(); // a drop added to the lineup since: how it sells
   const left = typeof cue.left === "number" ? cue.left : null;
   if (cue.type === "feature") {
     if (cue.product.title) target.title = cue.product.title;
@@ -242,6 +302,8 @@ function applyLive(live: LiveView): void {
     target.perCustomerLimit = item.perCustomerLimit;
     target.opensAt = item.opensAt;
     target.closesAt = item.closesAt;
+    target.mode = item.mode;
+    target.verifiedOnly = item.verifiedOnly;
     if (now - (lastCueAt.get(item.productId) ?? 0) > CUE_WINS_FOR_MS) {
       target.left = item.stockLeft;
       target.soldOut = item.soldOut;
@@ -255,6 +317,7 @@ function applyLive(live: LiveView): void {
   }
   setLikes(live.likes);
   renderCard("live");
+  findEntries();
 }
 
 function setLikes(count: number): void {
@@ -420,43 +483,394 @@ let unanswered: { productId: string; key: string } | null = null;
 let order: Order | null = null;
 let orderTitle = "";
 
-async function buy(): Promise<void> {
-  const productId = featuredId;
-  if (buying || !productId) return;
-  if (!unanswered || unanswered.productId !== productId) unanswered = { productId, key: uuid() };
-  const key = unanswered.key;
+/** A queue drop's purchase: the admission its queue gave, under a key of its own (the admission
+ * is not part of the order's fingerprint, so buying again after a reload replays the order). */
+interface Admitted {
+  admission: string | null;
+  key: string;
+}
+
+/** One tap: reserve one unit, then pay. Answers the order, or the error it was refused with. */
+async function buy(productId: string | null = featuredId, admitted?: Admitted): Promise<{ order?: Order; error?: unknown }> {
+  if (buying || !productId) return {};
+  let key: string;
+  if (admitted) {
+    key = admitted.key;
+  } else {
+    if (!unanswered || unanswered.productId !== productId) unanswered = { productId, key: uuid() };
+    key = unanswered.key;
+  }
   buying = true;
   prepareToPay();
   ui.buyMessage.textContent = "Reserving one for you…";
-  renderCard("cue" === ui.card.dataset.source ? "cue" : "live");
+  rerender();
   try {
     const token = await shopperToken();
     const made = await call<Order>("/v1/orders", {
       method: "POST", token, headers: { "Idempotency-Key": key },
-      body: { sessionId, items: [{ productId, quantity: 1 }] },
+      body: { sessionId, items: [{ productId, quantity: 1 }], admission: admitted?.admission ?? undefined },
     });
-    unanswered = null;
+    if (!admitted) unanswered = null;
     orderTitle = drops.get(productId)?.title ?? "Your product";
     showOrder(made);
     ui.buyMessage.textContent = "";
-    await pay(made);
+    if (made.status === "reserved") await pay(made); // a replayed order may be paid already
+    return { order: made };
   } catch (error) {
     if (error instanceof ApiError && error.retriable) {
       // keep `unanswered`: the next tap repeats this very order
-    } else {
+    } else if (!admitted) {
       unanswered = null;
     }
     if (error instanceof ApiError && error.code === "unauthorized") {
       forgetShopper();
       ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
     } else {
+      if (error instanceof ApiError && error.status === 429) coolDown(error.retryAfter);
+      ui.buyMessage.textContent = inWords(error);
+    }
+    return { error };
+  } finally {
+    buying = false;
+    rerender();
+  }
+}
+
+/** After a 429: the button waits out its Retry-After. */
+let coolUntil = 0;
+const cooling = () => Date.now() < coolUntil;
+
+function coolDown(seconds: number | null): void {
+  const ms = Math.min(seconds ?? 1, 60) * 1000;
+  coolUntil = Date.now() + ms;
+  window.setTimeout(rerender, ms + 50);
+}
+
+// --- queue and draw drops (README "Queue drops", "Draw drops") ------------------------------
+
+const ENTRY_POLL_MS = 2_000; // a queue moves a step a second at most: every 2 s is in time
+const ENTRY_SLOW_MS = 15_000; // sold out: a unit may still come back (a payment that failed)
+const ENTRY_BACKOFF_MAX_MS = 30_000;
+const DRAW_POLL_MAX_MS = 10_000; // after opensAt, until the draw is made: 2 s, then a little slower
+
+/** This shopper's entry in one queue or draw drop, followed by polling entries/me. */
+interface Track {
+  productId: string;
+  mode: "queue" | "draw";
+  status: EntryStatus | null; // null: not looked at yet (a reload: are we in it?)
+  timer: number;
+  polling: boolean;
+  failures: number;
+  waits: number; // draws: polls since opensAt that found it not drawn yet
+  done: boolean; // nothing more can change: no more polls
+  bought: boolean; // queue: the admission's order was made (or found again)
+  autoBuy: boolean; // queue: the one automatic buy on admission was tried
+  lookedForOrder: boolean; // queue: a lapsed turn looked for the order it may have made
+  wonOrder: string | null; // draw: the won order, shown
+  draw: DrawView | null; // draw: as published (its seedHash before the draw)
+}
+
+const tracks = new Map<string, Track>();
+const lookedAt = new Set<string>(); // drops whose entry this page asked for once (after a reload)
+let joining: string | null = null;
+
+const entriesPath = (productId: string) => `/v1/sessions/${sessionId}/drops/${encodeURIComponent(productId)}/entries`;
+const drawPath = (productId: string) => `/v1/sessions/${sessionId}/drops/${encodeURIComponent(productId)}/draw`;
+const queueKey = (productId: string) => `queue:${sessionId}:${productId}`;
+
+/** Milliseconds until a draw drop's opensAt (its draw); NaN while not known. */
+function untilDraw(productId: string): number {
+  const opensAt = drops.get(productId)?.opensAt ?? tracks.get(productId)?.draw?.opensAt;
+  return opensAt ? Date.parse(opensAt) - Date.now() : NaN;
+}
+
+function trackFor(productId: string, mode: "queue" | "draw"): Track {
+  let track = tracks.get(productId);
+  if (!track) {
+    track = { productId, mode, status: null, timer: 0, polling: false, failures: 0, waits: 0, done: false,
+      bought: false, autoBuy: false, lookedForOrder: false, wonOrder: null, draw: null };
+    tracks.set(productId, track);
+  }
+  return track;
+}
+
+function schedule(track: Track, ms: number): void {
+  window.clearTimeout(track.timer);
+  track.timer = 0;
+  if (track.done || document.hidden) return; // a hidden page does not poll; showing it again resumes
+  track.timer = window.setTimeout(() => void pollEntry(track), Math.max(0, ms));
+}
+
+function stop(track: Track): void {
+  track.done = true;
+  window.clearTimeout(track.timer);
+  track.timer = 0;
+}
+
+/** After a reload: the shopper kept in this browser may have joined this show's queue or draw
+ * drops; one look each (404: not joined). A page without a shopper yet has joined nothing. */
+function findEntries(): void {
+  if (!storedShopper()) return;
+  for (const known of drops.values()) {
+    // (a verified-only drop: this page's anonymous shopper can not have joined it)
+    if ((known.mode !== "queue" && known.mode !== "draw") || known.verifiedOnly || lookedAt.has(known.productId)) continue;
+    lookedAt.add(known.productId);
+    if (!tracks.has(known.productId)) schedule(trackFor(known.productId, known.mode), 0);
+  }
+}
+
+async function pollEntry(track: Track): Promise<void> {
+  track.timer = 0;
+  if (track.done || track.polling || document.hidden) return;
+  const wait = untilDraw(track.productId);
+  if (track.mode === "draw" && track.status?.state === "entered" && wait > 0) {
+    schedule(track, wait + Math.random() * 1000); // nothing to ask before the draw (spread a crowd over 1 s)
+    return;
+  }
+  const shopper = storedShopper();
+  if (!shopper) {
+    tracks.delete(track.productId); // a new shopper (the last one ran out) has joined nothing
+    stop(track);
+    rerender();
+    return;
+  }
+  let next = ENTRY_POLL_MS;
+  track.polling = true;
+  try {
+    const status = await call<EntryStatus>(`${entriesPath(track.productId)}/me`, { token: shopper.token });
+    track.failures = 0;
+    applyEntry(track, status);
+    if (status.state === "sold_out") next = ENTRY_SLOW_MS;
+    if (status.state === "entered") {
+      const until = untilDraw(track.productId);
+      if (until > 0) next = until + Math.random() * 1000;
+      else next = Math.min(ENTRY_POLL_MS + 1000 * track.waits++, DRAW_POLL_MAX_MS);
+    }
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.code === "unauthorized")) {
+      if (error.code === "unauthorized") forgetShopper();
+      tracks.delete(track.productId); // not joined (as this shopper)
+      stop(track);
+      rerender();
+      return;
+    }
+    track.failures += 1;
+    next = error instanceof ApiError && error.status === 429 && error.retryAfter
+      ? error.retryAfter * 1000
+      : Math.min(ENTRY_POLL_MS * 2 ** track.failures, ENTRY_BACKOFF_MAX_MS);
+  } finally {
+    track.polling = false;
+  }
+  schedule(track, next);
+}
+
+function applyEntry(track: Track, status: EntryStatus): void {
+  track.status = status;
+  if (track.mode === "queue") {
+    if (status.state === "admitted" && !track.bought && !track.autoBuy) {
+      track.autoBuy = true; // one automatic buy; after a refusal, Buy now is a tap away
+      void buyAdmitted(track);
+    } else if (status.state === "lapsed" && !track.bought) {
+      stop(track);
+      void findQueueOrder(track);
+    } else if (status.state === "closed" || (status.state === "lapsed" && track.bought)) {
+      stop(track);
+    }
+  } else {
+    if (!track.draw) void loadDraw(track);
+    if ((status.state === "won" || status.state === "not_won") && !track.done) refreshLive(); // units left after it
+    if (status.state === "not_won") stop(track);
+    if (status.state === "won" && status.orderId) {
+      stop(track);
+      void showWon(track, status.orderId);
+    }
+  }
+  rerender();
+}
+
+/** Join a queue or enter a draw: one tap. Joining again answers the same entry. */
+async function join(productId: string, mode: "queue" | "draw"): Promise<void> {
+  if (joining || cooling()) return;
+  joining = productId;
+  ui.buyMessage.textContent = "";
+  rerender();
+  try {
+    const token = await shopperToken();
+    const entry = await call<Entry>(entriesPath(productId), { method: "POST", token });
+    const track = trackFor(productId, mode);
+    track.done = false;
+    track.status = { ...entry, state: mode === "queue" ? "waiting" : "entered", ahead: null, admission: null,
+      admissionExpiresAt: null, orderId: null };
+    lookedAt.add(productId);
+    if (mode === "draw") void loadDraw(track);
+    schedule(track, mode === "queue" ? 0 : untilDraw(productId) + Math.random() * 1000);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === "unauthorized") {
+      forgetShopper();
+      ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
+    } else {
+      if (error instanceof ApiError && error.status === 429) coolDown(error.retryAfter);
       ui.buyMessage.textContent = inWords(error);
     }
   } finally {
-    buying = false;
-    renderCard((ui.card.dataset.source as "cue" | "live") || "live");
+    joining = null;
+    rerender();
   }
 }
+
+/** Admitted: buy at once with the admission (as Buy does: reserve, then pay). */
+async function buyAdmitted(track: Track): Promise<void> {
+  const admission = track.status?.admission;
+  if (!admission || track.bought) return;
+  const { order: made, error } = await buy(track.productId, { admission, key: queueKey(track.productId) });
+  if (made) {
+    track.bought = true;
+    stop(track);
+  } else if (!error || (error instanceof ApiError && error.retriable)) {
+    track.autoBuy = false; // not tried (another purchase was under way) or no answer: the next poll tries again
+  }
+  rerender();
+}
+
+/** A turn that has passed may have bought (before a reload): the order's own key replays it if it
+ * was made, and is refused (admission_required) if not. */
+async function findQueueOrder(track: Track): Promise<void> {
+  if (track.lookedForOrder || order?.items.some((line) => line.productId === track.productId)) return;
+  track.lookedForOrder = true;
+  try {
+    const found = await call<Order>("/v1/orders", {
+      method: "POST", token: await shopperToken(), headers: { "Idempotency-Key": queueKey(track.productId) },
+      body: { sessionId, items: [{ productId: track.productId, quantity: 1 }] },
+    });
+    track.bought = true;
+    orderTitle = drops.get(track.productId)?.title ?? "Your product";
+    showOrder(found);
+  } catch {
+    // not bought in that turn: it has passed
+  }
+  rerender();
+}
+
+async function loadDraw(track: Track): Promise<void> {
+  if (track.draw) return;
+  try {
+    track.draw = await call<DrawView>(drawPath(track.productId));
+    const known = drop(track.productId);
+    known.opensAt ??= track.draw.opensAt;
+  } catch {
+    // the entry is shown without the hash; the next poll asks again
+  }
+  rerender();
+}
+
+/** Won: the order the draw reserved, then paying as after a Buy. */
+async function showWon(track: Track, orderId: string): Promise<void> {
+  if (track.wonOrder === orderId) return;
+  try {
+    const found = await call<Order>(`/v1/orders/${encodeURIComponent(orderId)}`, { token: await shopperToken() });
+    track.wonOrder = orderId;
+    orderTitle = drops.get(track.productId)?.title ?? "Your product";
+    showOrder(found);
+    rerender();
+    if (found.status === "reserved") await pay(found);
+  } catch (error) {
+    ui.buyMessage.textContent = inWords(error);
+    track.done = false;
+    schedule(track, ENTRY_POLL_MS * 2 ** Math.min(++track.failures, 4));
+  }
+  rerender();
+}
+
+/** "3:05:09 PM" today, with the date on another day. */
+function clock(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const at = new Date(iso);
+  if (Number.isNaN(at.getTime())) return iso;
+  return at.toDateString() === new Date().toDateString()
+    ? at.toLocaleTimeString(undefined, { timeStyle: "medium" }) : formatTime(iso);
+}
+
+/** The entry panel: where the shopper stands in the featured drop's queue or draw. */
+function renderEntry(shown: Drop | undefined): void {
+  const track = shown ? tracks.get(shown.productId) : undefined;
+  const status = track?.status;
+  if (!shown || !track || !status) {
+    ui.entry.hidden = true;
+    ui.entry.dataset.state = "";
+    return;
+  }
+  ui.entry.hidden = false;
+  ui.entry.dataset.state = status.state;
+  const [text, detail] = track.mode === "queue" ? queueTexts(shown, track, status) : drawTexts(shown, track, status);
+  if (ui.entryStatus.textContent !== text) ui.entryStatus.textContent = text;
+  const signature = JSON.stringify(detail.map((part) => (typeof part === "string" ? part : part.outerHTML)));
+  if (ui.entryDetail.dataset.signature !== signature) {
+    ui.entryDetail.dataset.signature = signature;
+    ui.entryDetail.replaceChildren(...detail);
+  }
+}
+
+function queueTexts(shown: Drop, track: Track, standing: EntryStatus): [string, (string | HTMLElement)[]] {
+  const position = standing.position;
+  if (track.bought) return ["Your turn came: your order is below.", []];
+  switch (standing.state) {
+    case "waiting": {
+      const notOpen = shown.opensAt ? Date.parse(shown.opensAt) > Date.now() : status === "scheduled";
+      if (standing.ahead === null) return [`You're in the queue at position ${position}.`, []];
+      if (shown.left === 0 || shown.soldOut) {
+        return [`Sold out for now: every unit is taken. You keep your place (position ${position}, ${standing.ahead} ahead) in case one comes back.`, []];
+      }
+      return [`You're in the queue at position ${position}: ${standing.ahead} ahead of you.`,
+        [notOpen ? "The queue moves once the drop opens. Keep this page open: it buys for you when your turn comes."
+          : "Keep this page open: it buys for you when your turn comes."]];
+    }
+    case "admitted":
+      return [`It's your turn (until ${clock(standing.admissionExpiresAt)}): ${buying ? "reserving one for you…" : "tap Buy now."}`, []];
+    case "lapsed":
+      return ["Your turn in the queue has passed.", []];
+    case "sold_out":
+      return ["Sold out: every unit went to shoppers ahead of you.", []];
+    case "closed":
+      return ["The drop closed before your turn came.", []];
+    default:
+      return [`You're in the queue at position ${position}.`, []];
+  }
+}
+
+function drawTexts(shown: Drop, track: Track, status: EntryStatus): [string, (string | HTMLElement)[]] {
+  const hash = track.draw?.seedHash;
+  const committed: HTMLElement[] = hash
+    ? [el("span", { class: "line" }, "Seed hash, published before the draw: ",
+      el("code", { "data-testid": "seed-hash", text: hash }))] : [];
+  const opensAt = shown.opensAt ?? track.draw?.opensAt ?? null;
+  if (status.state === "entered") {
+    const text = untilDraw(shown.productId) > 0 ? `Entered: the draw is at ${clock(opensAt)}.`
+      : "Entered: the draw is being made…";
+    return [text, committed];
+  }
+  const entrant = storedShopper()?.shopperId;
+  const command = `python3 scripts/verify_draw.py ${apiBase} ${sessionId} ${shown.productId}` +
+    `${hash ? ` --seed-hash ${hash}` : ""}${entrant ? ` --entrant ${entrant}` : ""}`;
+  const check = el("span", { class: "line" }, "Anyone can check the draw: ",
+    el("a", { href: `${apiBase}${drawPath(shown.productId)}`, text: "the published draw" }),
+    " (its seed, entrants and winners), or run ", el("code", { text: command }), ".");
+  if (status.state === "won") {
+    return [track.wonOrder ? "You won! Your order is below." : "You won! Your reservation is being made…",
+      [...committed, check]];
+  }
+  return ["Not drawn this time.", [...committed, check]];
+}
+
+document.addEventListener("visibilitychange", () => {
+  for (const track of tracks.values()) {
+    if (document.hidden) {
+      window.clearTimeout(track.timer);
+      track.timer = 0;
+    } else if (!track.done && !track.timer) {
+      schedule(track, 0);
+    }
+  }
+});
 
 // --- paying: the test provider's token, or Stripe's Payment Element ------------------------
 
@@ -826,7 +1240,17 @@ function tickOrder(): void {
   ui.order.dataset.status = order.status;
 }
 
-ui.buy.addEventListener("click", () => void buy());
+ui.buy.addEventListener("click", () => {
+  const shown = featuredId ? drops.get(featuredId) : undefined;
+  if (!shown || shown.verifiedOnly) return;
+  if (shown.mode === "open") {
+    void buy(shown.productId);
+    return;
+  }
+  const track = tracks.get(shown.productId);
+  if (shown.mode === "queue" && track?.status?.state === "admitted" && !track.bought) void buyAdmitted(track);
+  else if ((shown.mode === "queue" || shown.mode === "draw") && !track?.status) void join(shown.productId, shown.mode);
+});
 ui.pay.addEventListener("click", () => {
   if (order) void pay(order);
 });
@@ -1026,6 +1450,7 @@ async function main(): Promise<void> {
   window.setInterval(() => {
     tickCountdown();
     tickOrder();
+    renderAction(); // a draw's entries close at opensAt: the button and the entry say so
   }, 1000);
   if (!sessionId) {
     ui.title.textContent = "No such show";
@@ -1046,10 +1471,11 @@ async function main(): Promise<void> {
   for (const item of session.lineup) {
     const target = drop(item.productId);
     Object.assign(target, { title: item.title, image: item.image, price: item.price,
-      perCustomerLimit: item.perCustomerLimit });
+      perCustomerLimit: item.perCustomerLimit, mode: item.mode, verifiedOnly: item.verifiedOnly });
   }
   setStatus(session.status, session.scheduledAt);
   renderCard("live");
+  findEntries();
   void resumeAfterRedirect();
   void startChat();
   if (session.status === "ended") {
@@ -1066,9 +1492,17 @@ async function main(): Promise<void> {
     load(session.playbackUrl);
   }
   // Once at load and then slowly: the state for a late joiner, and the moment the show starts or ends.
-  stopLivePoll = every(LIVE_POLL_MS, async () => {
-    follow(await call<LiveView>(`/v1/sessions/${sessionId}/live`));
-  });
+  stopLivePoll = every(LIVE_POLL_MS, pollLive);
+}
+
+const pollLive = async () => follow(await call<LiveView>(`/v1/sessions/${sessionId}/live`));
+let liveAskedAt = 0;
+
+/** /live now, out of turn (at most every 2 s): a cue named a drop the lineup has not told us about. */
+function refreshLive(): void {
+  if (mode !== "live" || Date.now() - liveAskedAt < 2_000) return;
+  liveAskedAt = Date.now();
+  pollLive().catch(() => undefined);
 }
 
 void main();
