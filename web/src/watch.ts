@@ -522,17 +522,23 @@ async function buy(productId: string | null = featuredId, admitted?: Admitted): 
     } else if (!admitted) {
       unanswered = null;
     }
-    if (error instanceof ApiError && error.code === "unauthorized") {
-      forgetShopper();
-      ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
-    } else {
-      if (error instanceof ApiError && error.status === 429) coolDown(error.retryAfter);
-      ui.buyMessage.textContent = inWords(error);
-    }
+    sayRefused(error);
     return { error };
   } finally {
     buying = false;
     rerender();
+  }
+}
+
+/** A tap refused, in words: an expired shopper pass is forgotten (the next tap gets a new one),
+ * a 429 makes the button wait out its Retry-After. */
+function sayRefused(error: unknown): void {
+  if (error instanceof ApiError && error.code === "unauthorized") {
+    forgetShopper();
+    ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
+  } else {
+    if (error instanceof ApiError && error.status === 429) coolDown(error.retryAfter);
+    ui.buyMessage.textContent = inWords(error);
   }
 }
 
@@ -705,13 +711,7 @@ async function join(productId: string, mode: "queue" | "draw"): Promise<void> {
     if (mode === "draw") void loadDraw(track);
     schedule(track, mode === "queue" ? 0 : untilDraw(productId) + Math.random() * 1000);
   } catch (error) {
-    if (error instanceof ApiError && error.code === "unauthorized") {
-      forgetShopper();
-      ui.buyMessage.textContent = "Your shopper pass ran out. Tap again to get a new one.";
-    } else {
-      if (error instanceof ApiError && error.status === 429) coolDown(error.retryAfter);
-      ui.buyMessage.textContent = inWords(error);
-    }
+    sayRefused(error);
   } finally {
     joining = null;
     rerender();
