@@ -94,6 +94,13 @@ def _id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+class _SpikeSizedServer(ThreadingHTTPServer):
+    """A listen backlog for a spike (socketserver's default is 5): 32 payments reaching for Stripe
+    at once must not have their connections dropped and retried a second later (CI saw a 503)."""
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class FakeStripe:
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -118,8 +125,7 @@ class FakeStripe:
             pass
 
         Handler.fake = fake
-        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _SpikeSizedServer((LOOPBACK, 0), Handler)
         self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="fake-stripe", daemon=True)  # a short poll: stop() is quick

@@ -29,6 +29,13 @@ from chalicelib.domain.settlement import Step, next_step, payment_window_over
 from chalicelib.observability import logger
 from chalicelib.services.rate_limits import RateLimiter
 
+def outcome_unknown(order_id: str, unavailable: PaymentUnavailable) -> PaymentOutcomeUnknown:
+    """The provider gave no answer: the caller gets 503, and the log says why (the answer can not;
+    the adapter's message names the error's kind and HTTP status, never a key)."""
+    logger.warning("payment provider unavailable", extra={"order_id": order_id, "error": str(unavailable)})
+    return PaymentOutcomeUnknown()
+
+
 RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
 LAPSED_RECHECK_SECONDS = 24 * 3600  # a paid order whose authorisation lapsed: logged again daily
 MAX_STEPS = 4               # steps one settlement may take as the intent moves under it
@@ -80,8 +87,8 @@ class Payments:
             if payment_method is not None and intent.status in (IntentStatus.PENDING, IntentStatus.FAILED):
                 intent = self._confirm(intent, payment_method, order)
             order = self.settle(order, intent)
-        except PaymentUnavailable:
-            raise PaymentOutcomeUnknown() from None
+        except PaymentUnavailable as unavailable:
+            raise outcome_unknown(order_id, unavailable) from None
         except PaymentRefused as refused:
             raise ProviderRefused(refused.code) from None
         if order.status is OrderStatus.PAID:
@@ -143,8 +150,8 @@ class Payments:
                 self._void_and_return(order, intent)
             else:
                 self.settle(order, intent)  # authorised already: it pays
-        except PaymentUnavailable:
-            raise PaymentOutcomeUnknown() from None
+        except PaymentUnavailable as unavailable:
+            raise outcome_unknown(order_id, unavailable) from None
         except PaymentRefused as refused:
             raise ProviderRefused(refused.code) from None
 
@@ -231,7 +238,8 @@ class Payments:
             return "ignored"
         try:
             return self._settle_event(event.intent_id)
-        except PaymentUnavailable:
+        except PaymentUnavailable as unavailable:
+            logger.warning("payment provider unavailable", extra={"intent_id": event.intent_id, "error": str(unavailable)})
             raise Busy("the payment provider could not be reached; deliver the event again") from None
         except PaymentRefused as refused:
             logger.error("the payment provider refused a call settling its event",

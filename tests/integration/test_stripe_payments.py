@@ -5,6 +5,7 @@ written, cancel when the order is no longer ours) and how the order follows.
 """
 from __future__ import annotations
 
+import json
 import os
 import time
 from contextlib import contextmanager
@@ -308,3 +309,15 @@ def test_a_payment_method_stripe_does_not_know_is_a_400_naming_the_field(api, br
     refused = pay(api, shopper, made["id"], "card_4242")  # not a PaymentMethod id
     assert refused.status_code == 400 and refused.json["field"] == "paymentToken", refused.body
     assert pay(api, shopper, made["id"], "pm_card_visa").json["status"] == "paid"  # the same attempt goes on
+
+
+def test_stripe_unavailable_is_a_503_whose_cause_is_logged(api, brand, stripe, log_buffer):
+    session, product, shopper, made = reserved(api, brand)
+    stripe.fail_next(5)  # every try of the create (the SDK retries once)
+    answer = pay(api, shopper, made["id"])
+    assert answer.status_code == 503 and answer.json["type"].endswith("/payment_outcome_unknown")
+    lines = [json.loads(line) for line in log_buffer.getvalue().splitlines() if line.startswith("{")]
+    [warning] = [line for line in lines if line["message"] == "payment provider unavailable"]
+    assert warning["level"] == "WARNING" and warning["order_id"] == made["id"]
+    assert "APIError" in warning["error"] and "HTTP 500" in warning["error"]
+    assert SECRET_KEY not in log_buffer.getvalue()
