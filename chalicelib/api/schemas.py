@@ -115,7 +115,7 @@ ResourceId = Annotated[str, Field(min_length=1, max_length=64)]
 
 # Every model's validator and serialiser are built on its first use, not at import: a container
 # starts without building the back office's (analytics, webhooks...); the crowd's routes are built
-# in Lambda's init phase all the same (routing.build_hot_models, from bootstrap.prepare).
+# in Lambda's init phase all the same (routing.build_crowd_models, from app.py).
 DEFERRED = True
 
 

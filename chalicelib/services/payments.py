@@ -29,16 +29,15 @@ from chalicelib.domain.settlement import Step, next_step, payment_window_over
 from chalicelib.observability import logger
 from chalicelib.services.rate_limits import RateLimiter
 
-def outcome_unknown(order_id: str, unavailable: PaymentUnavailable) -> PaymentOutcomeUnknown:
-    """The provider gave no answer: the caller gets 503, and the log says why (the answer can not;
-    the adapter's message names the error's kind and HTTP status, never a key)."""
-    logger.warning("payment provider unavailable", extra={"order_id": order_id, "error": str(unavailable)})
-    return PaymentOutcomeUnknown()
-
-
 RECHECK_SECONDS = 60  # an unfinished capture, refund or processing payment is looked at again after this
 LAPSED_RECHECK_SECONDS = 24 * 3600  # a paid order whose authorisation lapsed: logged again daily
 MAX_STEPS = 4               # steps one settlement may take as the intent moves under it
+
+
+def log_unavailable(unavailable: PaymentUnavailable, **subject: str) -> None:
+    """The provider gave no answer: the caller gets a 503, and the log says why (the answer can
+    not). The adapter's message names the error's kind and HTTP status, never a key."""
+    logger.warning("payment provider unavailable", extra={**subject, "error": str(unavailable)})
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,8 @@ class Payments:
                 intent = self._confirm(intent, payment_method, order)
             order = self.settle(order, intent)
         except PaymentUnavailable as unavailable:
-            raise outcome_unknown(order_id, unavailable) from None
+            log_unavailable(unavailable, order_id=order_id)
+            raise PaymentOutcomeUnknown() from None
         except PaymentRefused as refused:
             raise ProviderRefused(refused.code) from None
         if order.status is OrderStatus.PAID:
@@ -151,7 +151,8 @@ class Payments:
             else:
                 self.settle(order, intent)  # authorised already: it pays
         except PaymentUnavailable as unavailable:
-            raise outcome_unknown(order_id, unavailable) from None
+            log_unavailable(unavailable, order_id=order_id)
+            raise PaymentOutcomeUnknown() from None
         except PaymentRefused as refused:
             raise ProviderRefused(refused.code) from None
 
@@ -239,7 +240,7 @@ class Payments:
         try:
             return self._settle_event(event.intent_id)
         except PaymentUnavailable as unavailable:
-            logger.warning("payment provider unavailable", extra={"intent_id": event.intent_id, "error": str(unavailable)})
+            log_unavailable(unavailable, intent_id=event.intent_id)
             raise Busy("the payment provider could not be reached; deliver the event again") from None
         except PaymentRefused as refused:
             logger.error("the payment provider refused a call settling its event",
